@@ -1,0 +1,24 @@
+"""The data model, one module per aggregate; import from here."""
+
+from engine.models.account import TIERS, TRACKED_FIELDS, Account, AccountChange
+from engine.models.auth import USER_ROLES, ApiKey, User
+from engine.models.base import Base, utcnow
+from engine.models.contact import ROLES, Contact
+from engine.models.usage import DailyContactActivity, DailyUsage, Event
+
+__all__ = [
+    "TIERS",
+    "TRACKED_FIELDS",
+    "USER_ROLES",
+    "ROLES",
+    "Account",
+    "AccountChange",
+    "ApiKey",
+    "Base",
+    "Contact",
+    "DailyContactActivity",
+    "DailyUsage",
+    "Event",
+    "User",
+    "utcnow",
+]

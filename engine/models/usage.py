@@ -1,0 +1,62 @@
+"""Raw events and the daily rollups rule evaluation reads instead of them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, BigIntPK, utcnow
+
+
+class Event(Base):
+    """A tracked product event. Kept for the retention period only."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_account_name_time", "account_id", "name", "occurred_at"),
+        Index("ix_events_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    # The client's id for the event; re-sending it is a no-op.
+    external_id: Mapped[str] = mapped_column(String(255), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DailyUsage(Base):
+    """Per (account, event name, UTC day): event count and distinct active contacts.
+
+    Maintained incrementally on ingest; rules never scan raw events.
+    """
+
+    __tablename__ = "daily_usage"
+    __table_args__ = (Index("ix_daily_usage_name_day", "event_name", "day"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    event_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    active_contacts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyContactActivity(Base):
+    """Which contacts were active per (account, event name, day).
+
+    Lets ``DailyUsage.active_contacts`` be maintained exactly on ingest: a
+    contact only counts when its row here is new.
+    """
+
+    __tablename__ = "daily_contact_activity"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    event_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)

@@ -1,0 +1,121 @@
+"""Settings read from ``TOUCHLINE_*`` environment variables.
+
+Every variable has an embedded default so that ``touchline up`` runs on one
+machine with nothing configured; production (``TOUCHLINE_ENV=production``)
+refuses to start without an explicit secret key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    instance_dir: Path = field(default_factory=lambda: Path("instance"))
+    database_url: str = ""
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    secret_key: str = ""
+    secret_key_generated: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    tick_cron: str = "* * * * *"
+    event_retention_days: int = 180
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 1000
+    api_rate_limit: str = "600/minute"
+    queue_prefix: str = "touchline"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def as_table(self) -> list[tuple[str, str]]:
+        hidden = {"secret_key"}
+        return [(f.name, "***" if f.name in hidden else str(getattr(self, f.name))) for f in fields(self)]
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment; raise SettingsError on bad values."""
+    env = _str("TOUCHLINE_ENV", "development") or "development"
+    if env not in {"development", "production", "test"}:
+        raise SettingsError(f"TOUCHLINE_ENV={env!r}: expected development, production or test")
+    instance_dir = Path(_str("TOUCHLINE_INSTANCE_DIR", "instance") or "instance").resolve()
+    database_url = _str("TOUCHLINE_DATABASE_URL") or f"sqlite:///{instance_dir / 'touchline.db'}"
+    secret_key = _str("TOUCHLINE_SECRET_KEY")
+    generated = False
+    if secret_key is None:
+        if env == "production":
+            raise SettingsError(
+                "TOUCHLINE_SECRET_KEY is not set: production refuses to start without a secret key "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        secret_key = _instance_secret(instance_dir)
+        generated = True
+    elif env == "production" and len(secret_key) < 16:
+        raise SettingsError("TOUCHLINE_SECRET_KEY is too short for production: use at least 16 characters")
+    return Settings(
+        env=env,
+        instance_dir=instance_dir,
+        database_url=database_url,
+        redis_url=_str("TOUCHLINE_REDIS_URL"),
+        smtp_url=_str("TOUCHLINE_SMTP_URL"),
+        secret_key=secret_key,
+        secret_key_generated=generated,
+        host=_str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1",
+        port=_int("TOUCHLINE_PORT", 8000, minimum=0),
+        workers=_int("TOUCHLINE_WORKERS", 1, minimum=1),
+        tick_cron=_str("TOUCHLINE_TICK_CRON", "* * * * *") or "* * * * *",
+        event_retention_days=_int("TOUCHLINE_EVENT_RETENTION_DAYS", 180, minimum=1),
+        max_request_bytes=_int("TOUCHLINE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024),
+        max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),
+        api_rate_limit=_str("TOUCHLINE_API_RATE_LIMIT", "600/minute") or "600/minute",
+        queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
+    )
+
+
+def _instance_secret(instance_dir: Path) -> str:
+    """A per-instance secret kept in the instance folder, so sessions survive restarts."""
+    path = instance_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting at once agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,116 @@
+"""Admin users (scrypt password hashes) and ingest API keys (SHA-256 of a random token).
+
+An API key looks like ``tl_<prefix>_<secret>``; the prefix is stored in clear so
+an operator can tell keys apart, the whole token only as a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.models import USER_ROLES, ApiKey, User, utcnow
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 10
+
+
+class AuthError(ValueError):
+    pass
+
+
+# -- passwords ----------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(digest) // 2
+    )
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def create_user(session: Session, email: str, password: str, role: str = "viewer") -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AuthError(f"{email!r} is not an email address")
+    if role not in USER_ROLES:
+        raise AuthError(f"role {role!r} is not one of: {', '.join(USER_ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"password must be at least {MIN_PASSWORD} characters")
+    if session.scalar(select(User).where(User.email == email)):
+        raise AuthError(f"a user with email {email!r} already exists")
+    user = User(email=email, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active or not check_password(user.password_hash, password):
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def ensure_first_admin(session: Session, email: str = "admin@localhost") -> str | None:
+    """Create the first admin when there are no users; return its password (shown once)."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(session, email, password, role="admin")
+    return password
+
+
+# -- API keys -----------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
+    """Create a key; the returned token is the only time the secret is visible."""
+    name = name.strip()
+    if not name:
+        raise AuthError("an API key needs a name")
+    prefix = secrets.token_hex(4)
+    token = f"tl_{prefix}_{secrets.token_urlsafe(24)}"
+    key = ApiKey(name=name, prefix=prefix, key_hash=_hash_token(token))
+    session.add(key)
+    session.flush()
+    return key, token
+
+
+def verify_api_key(session: Session, token: str, now: datetime | None = None) -> ApiKey | None:
+    if not token.startswith("tl_"):
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_token(token)))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def revoke_api_key(session: Session, prefix: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        raise AuthError(f"no active API key with prefix {prefix!r}")
+    key.revoked_at = utcnow()
+    return key

@@ -1,0 +1,28 @@
+"""The ``touchline`` command line. Each area lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from engine.cli import admin_cmds, db_cmds
+from engine.settings import SettingsError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="touchline")
+def cli() -> None:
+    """Touchline: tech-touch customer success engine."""
+
+
+for module in (db_cmds, admin_cmds):
+    module.register(cli)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except SettingsError as exc:
+        click.echo(f"touchline: configuration error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,26 @@
+"""What every command needs: the settings and the database."""
+
+from __future__ import annotations
+
+import click
+
+from engine import migrate
+from engine.db import Database, get_database
+from engine.settings import Settings, SettingsError, load_settings
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def database(require_current: bool = True) -> Database:
+    db = get_database(settings().database_url)
+    if require_current and not migrate.is_up_to_date(db):
+        raise click.ClickException(
+            f"the database at {db.engine.url.render_as_string(hide_password=True)} is not at the latest "
+            "schema: run 'touchline db upgrade'"
+        )
+    return db

@@ -1,0 +1,44 @@
+"""``touchline db``: schema migrations."""
+
+from __future__ import annotations
+
+import click
+
+from engine import migrate
+from engine.cli.context import database
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Upgrade the schema to REVISION (default: the latest)."""
+    db = database(require_current=False)
+    before = migrate.current_revision(db)
+    migrate.upgrade(db, revision)
+    click.echo(f"database schema: {before or 'empty'} -> {migrate.current_revision(db)}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    """Downgrade the schema to REVISION ('base' drops every table)."""
+    db = database(require_current=False)
+    migrate.downgrade(db, revision)
+    click.echo(f"database schema now at {migrate.current_revision(db) or 'empty'}")
+
+
+@db_group.command("current")
+def current() -> None:
+    """Show the schema revision and whether it is the latest."""
+    db = database(require_current=False)
+    cur, head = migrate.current_revision(db), migrate.head_revision(db)
+    click.echo(f"current: {cur or 'empty'}  latest: {head}{'' if cur == head else '  (run: touchline db upgrade)'}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(db_group)

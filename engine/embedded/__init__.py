@@ -1,0 +1,1 @@
+"""The embedded run: a private Redis server, an SMTP catcher and a supervisor."""

@@ -1,0 +1,151 @@
+"""Field parsers shared by the API, CSV and NDJSON ingest paths.
+
+Each parser takes the raw value and returns the clean one or raises
+``FieldError`` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import available_timezones
+
+MAX_ID = 255
+MAX_NAME = 255
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_TRAITS_BYTES = 16 * 1024
+
+
+class FieldError(ValueError):
+    """A value that cannot be stored; the message says why."""
+
+
+def text(value: Any, *, max_len: int = MAX_NAME, allow_empty: bool = False) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FieldError(f"expected a string, got {type(value).__name__}")
+    value = str(value).strip()
+    if not value and not allow_empty:
+        raise FieldError("must not be empty")
+    if len(value) > max_len:
+        raise FieldError(f"longer than {max_len} characters")
+    return value
+
+
+def identifier(value: Any) -> str:
+    return text(value, max_len=MAX_ID)
+
+
+def optional_text(value: Any, *, max_len: int = MAX_NAME) -> str | None:
+    if value is None or value == "":
+        return None
+    return text(value, max_len=max_len)
+
+
+def timestamp(value: Any) -> datetime:
+    """ISO 8601 date or datetime, or a Unix time in seconds; naive means UTC."""
+    if isinstance(value, bool):
+        raise FieldError("expected an ISO 8601 timestamp, got a boolean")
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise FieldError(f"Unix time {value} is out of range") from None
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError("expected an ISO 8601 timestamp such as 2026-05-01T09:30:00Z")
+    raw = value.strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise FieldError(f"{raw!r} is not an ISO 8601 date or timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def optional_timestamp(value: Any) -> datetime | None:
+    return None if value is None or value == "" else timestamp(value)
+
+
+def money(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError("expected a number, got a boolean")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise FieldError(f"{value!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise FieldError("must be a finite number of at least 0")
+    if amount >= Decimal("1e12"):
+        raise FieldError("too large")
+    return amount.quantize(Decimal("0.01"))
+
+
+def choice(value: Any, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in options:
+        raise FieldError(f"{value!r} is not one of: {', '.join(options)}")
+    return value.strip().lower()
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def tz_name(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in _zones():
+        raise FieldError(f"{value!r} is not an IANA timezone such as Europe/Paris or Asia/Tokyo")
+    return value
+
+
+def locale(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not LOCALE_RE.match(value.strip()):
+        raise FieldError(f"{value!r} is not a locale such as en, ja or en-GB")
+    return value.strip().replace("_", "-")
+
+
+def email(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    value = text(value, max_len=320)
+    if not EMAIL_RE.match(value):
+        raise FieldError(f"{value!r} is not an email address")
+    return value
+
+
+def event_name(value: Any) -> str:
+    if not isinstance(value, str) or not EVENT_NAME_RE.match(value):
+        raise FieldError("expected 1-100 characters of letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    import json
+
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        # CSV cells carry traits and properties as JSON text.
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise FieldError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise FieldError(f"expected an object, got {type(value).__name__}")
+    if len(json.dumps(value, default=str)) > MAX_TRAITS_BYTES:
+        raise FieldError(f"larger than {MAX_TRAITS_BYTES} bytes")
+    return value
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(timezone.utc).date()

@@ -1,0 +1,146 @@
+"""Record schemas: which fields each kind of record takes and how they parse.
+
+One table per kind, used by the HTTP API and the file importer alike, so a
+record means the same thing whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.ingest import fields as f
+from engine.models import ROLES, TIERS
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """Why one record was rejected: its position, the field and the reason."""
+
+    index: int
+    field: str | None
+    reason: str
+    id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "reason": self.reason, "id": self.id}
+
+    def __str__(self) -> str:
+        where = f"field {self.field!r}: " if self.field else ""
+        return f"{where}{self.reason}"
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: stored, already known, rejected (with reasons)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[RecordError] = field(default_factory=list)
+
+    def merge(self, other: IngestResult, offset: int = 0) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.extend(
+            RecordError(e.index + offset, e.field, e.reason, e.id) for e in other.rejected
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [e.as_dict() for e in self.rejected],
+        }
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    required: tuple[str, ...]
+    parsers: Mapping[str, Parser]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def parse(self, index: int, raw: Any) -> tuple[dict[str, Any] | None, list[RecordError]]:
+        """Parse one raw record; return (clean record, []) or (None, errors)."""
+        if not isinstance(raw, Mapping):
+            return None, [RecordError(index, None, f"expected an object, got {type(raw).__name__}")]
+        rid = raw.get("id")
+        rid = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+        errors: list[RecordError] = []
+        clean: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = self.aliases.get(key, key)
+            parser = self.parsers.get(name)
+            if parser is None:
+                errors.append(RecordError(index, key, _unknown(key, self.parsers), rid))
+                continue
+            try:
+                clean[name] = parser(value)
+            except f.FieldError as exc:
+                errors.append(RecordError(index, key, str(exc), rid))
+        for name in self.required:
+            if name not in raw and not any(a in raw for a, n in self.aliases.items() if n == name):
+                errors.append(RecordError(index, name, "required field is missing", rid))
+        return (None, errors) if errors else (clean, [])
+
+
+def _unknown(key: str, known: Mapping[str, Parser]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(sorted(known))}"
+    return f"unknown field{hint}"
+
+
+ACCOUNT = Kind(
+    name="account",
+    required=("id",),
+    parsers={
+        "id": f.identifier,
+        "name": f.text,
+        "plan": lambda v: f.optional_text(v, max_len=100),
+        "mrr": f.money,
+        "arr": f.money,
+        "tier": lambda v: f.choice(v, TIERS),
+        "signup_at": f.optional_timestamp,
+        "renewal_at": f.optional_timestamp,
+        "owner": f.optional_text,
+        "timezone": f.tz_name,
+        "locale": f.locale,
+        "traits": f.mapping,
+    },
+)
+
+CONTACT = Kind(
+    name="contact",
+    required=("id", "account_id"),
+    parsers={
+        "id": f.identifier,
+        "account_id": f.identifier,
+        "email": f.email,
+        "name": f.optional_text,
+        "role": lambda v: f.choice(v, ROLES),
+        "locale": f.locale,
+        "timezone": f.tz_name,
+        "traits": f.mapping,
+        "last_seen_at": f.optional_timestamp,
+    },
+)
+
+EVENT = Kind(
+    name="event",
+    required=("account_id", "name"),
+    parsers={
+        "id": f.identifier,
+        "account_id": f.identifier,
+        "contact_id": lambda v: None if v in (None, "") else f.identifier(v),
+        "name": f.event_name,
+        "timestamp": f.timestamp,
+        "properties": f.mapping,
+    },
+    aliases={"event": "name", "occurred_at": "timestamp", "time": "timestamp"},
+)
+
+KINDS = {"accounts": ACCOUNT, "contacts": CONTACT, "events": EVENT}

@@ -1,0 +1,7 @@
+"""Placeholder: filled in by its own area."""
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    pass

@@ -1,0 +1,37 @@
+from click.testing import CliRunner
+
+from engine.cli import cli
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    result = run("api-keys", "list")
+    assert result.exit_code == 1
+    assert "run 'touchline db upgrade'" in result.output
+    assert run("db", "upgrade").exit_code == 0
+    assert "current: 0001  latest: 0001" in run("db", "current").output
+    assert run("api-keys", "list").exit_code == 0
+
+
+def test_api_key_lifecycle(db):
+    created = run("api-keys", "create", "backend")
+    assert created.exit_code == 0
+    token = created.output.strip().splitlines()[-1]
+    prefix = token.split("_")[1]
+    assert f"{prefix}  backend" in run("api-keys", "list").output
+    assert run("api-keys", "revoke", prefix).exit_code == 0
+    assert "revoked" in run("api-keys", "list").output
+    again = run("api-keys", "revoke", prefix)
+    assert again.exit_code == 1 and "no active API key" in again.output
+
+
+def test_users_create_and_list(db):
+    result = run("users", "create", "ops@example.com", "--role", "editor", "--password", "long enough pw")
+    assert result.exit_code == 0, result.output
+    assert "ops@example.com" in run("users", "list").output
+    short = run("users", "create", "x@example.com", "--password", "short")
+    assert short.exit_code == 1 and "at least 10" in short.output

@@ -1,0 +1,55 @@
+import pytest
+from sqlalchemy import select
+
+from engine import auth
+from engine.models import ApiKey, User
+
+
+def test_passwords_are_hashed_and_checked(session):
+    user = auth.create_user(session, "Ops@Example.com", "correct horse battery", role="editor")
+    assert user.email == "ops@example.com"
+    assert "correct horse" not in user.password_hash and user.password_hash.startswith("scrypt$")
+    assert auth.authenticate(session, "ops@example.com", "correct horse battery") is user
+    assert auth.authenticate(session, "ops@example.com", "wrong password!") is None
+    assert auth.authenticate(session, "nobody@example.com", "correct horse battery") is None
+
+
+@pytest.mark.parametrize(
+    "email, password, role, message",
+    [
+        ("no-at-sign", "long enough pw", "viewer", "not an email"),
+        ("a@b.c", "short", "viewer", "at least 10"),
+        ("a@b.c", "long enough pw", "root", "not one of"),
+    ],
+)
+def test_bad_users_are_refused_with_reason(session, email, password, role, message):
+    with pytest.raises(auth.AuthError, match=message):
+        auth.create_user(session, email, password, role)
+
+
+def test_duplicate_user_refused(session):
+    auth.create_user(session, "a@b.c", "long enough pw")
+    with pytest.raises(auth.AuthError, match="already exists"):
+        auth.create_user(session, "A@B.C", "long enough pw")
+
+
+def test_first_admin_only_once(session):
+    password = auth.ensure_first_admin(session)
+    assert password and len(password) >= 12
+    admin = session.scalar(select(User))
+    assert admin.role == "admin" and auth.authenticate(session, admin.email, password)
+    assert auth.ensure_first_admin(session) is None
+
+
+def test_api_keys_store_only_a_hash_and_can_be_revoked(session):
+    key, token = auth.create_api_key(session, "product backend")
+    assert token.startswith(f"tl_{key.prefix}_")
+    stored = session.scalar(select(ApiKey))
+    assert token not in (stored.key_hash, stored.prefix, stored.name)
+    assert auth.verify_api_key(session, token) is key
+    assert auth.verify_api_key(session, token + "x") is None
+    assert auth.verify_api_key(session, "Bearer nonsense") is None
+    auth.revoke_api_key(session, key.prefix)
+    assert auth.verify_api_key(session, token) is None
+    with pytest.raises(auth.AuthError, match="no active API key"):
+        auth.revoke_api_key(session, key.prefix)

@@ -64,7 +64,10 @@ def timestamp(value: Any) -> datetime:
         raise FieldError(f"{raw!r} is not an ISO 8601 date or timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise FieldError(f"{raw!r} is out of range in UTC") from None
 
 
 def optional_timestamp(value: Any) -> datetime | None:
@@ -109,7 +112,8 @@ def tz_name(value: Any) -> str | None:
 def locale(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not LOCALE_RE.match(value.strip()):
+    # 16 is the column width; a longer tag is valid BCP 47 but not storable.
+    if not isinstance(value, str) or len(value.strip()) > 16 or not LOCALE_RE.match(value.strip()):
         raise FieldError(f"{value!r} is not a locale such as en, ja or en-GB")
     return value.strip().replace("_", "-")
 

@@ -1,0 +1,118 @@
+"""Fixtures for the web layer: an app on the test database and the real Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine.auth import create_api_key, create_user
+from engine.db import Database
+from engine.settings import load_settings
+from web import create_app
+
+PASSWORD = "correct horse battery"
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def make_app(db: Database, redis_url: str) -> Callable[..., Flask]:
+    """Build an app on the test database; keyword arguments override settings."""
+
+    def factory(**overrides) -> Flask:
+        settings = dataclasses.replace(load_settings(), **{"database_url": db.url, "redis_url": redis_url, **overrides})
+        app = create_app(settings, database=db)
+        app.config["TESTING"] = True
+        return app
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def api_token(db: Database) -> str:
+    with db.session() as session:
+        _key, token = create_api_key(session, "test client")
+    return token
+
+
+@pytest.fixture
+def auth(api_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_token}"}
+
+
+@pytest.fixture
+def make_user(db: Database) -> Callable[[str, str], str]:
+    """Create a user with ``role``; returns the email. The password is PASSWORD."""
+
+    def factory(role: str, email: str | None = None) -> str:
+        email = email or f"{role}@example.test"
+        with db.session() as session:
+            create_user(session, email, PASSWORD, role=role)
+        return email
+
+    return factory
+
+
+def _csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+def _login(client: FlaskClient, email: str, password: str = PASSWORD, **kwargs):
+    page = client.get("/auth/login")
+    token = _csrf_token(page.get_data(as_text=True))
+    return client.post(
+        "/auth/login", data={"email": email, "password": password, "csrf_token": token}, **kwargs
+    )
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def csrf_token() -> Callable[[str], str]:
+    """The CSRF token in a page's HTML."""
+    return _csrf_token
+
+
+@pytest.fixture
+def login() -> Callable[..., object]:
+    """Sign ``client`` in through the form: login(client, email, password=PASSWORD)."""
+    return _login
+
+
+@pytest.fixture
+def login_as(app: Flask, make_user) -> Callable[[str], FlaskClient]:
+    """A fresh client signed in through the form as a new user with ``role``."""
+
+    def factory(role: str) -> FlaskClient:
+        client = app.test_client()
+        response = _login(client, make_user(role))
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return factory
+
+
+@pytest.fixture
+def admin_user(login_as) -> FlaskClient:
+    """A client signed in as an admin."""
+    return login_as("admin")
+

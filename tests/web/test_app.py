@@ -1,0 +1,42 @@
+import dataclasses
+
+from engine.settings import load_settings
+from web import create_app
+from web.context import DATABASE_KEY
+
+
+def test_root_redirects_to_the_admin_dashboard(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_create_app_without_arguments_reads_the_environment(db, redis_url):
+    # The db and redis_url fixtures set TOUCHLINE_DATABASE_URL and TOUCHLINE_REDIS_URL.
+    app = create_app()
+    assert app.extensions[DATABASE_KEY].url == db.url
+    assert app.config["MAX_CONTENT_LENGTH"] == load_settings().max_request_bytes
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_cookies_are_http_only_and_secure_in_production(db):
+    dev = create_app(dataclasses.replace(load_settings(), redis_url=None), database=db)
+    prod = create_app(
+        dataclasses.replace(load_settings(), env="production", secret_key="x" * 32, redis_url=None), database=db
+    )
+    assert dev.config["SESSION_COOKIE_HTTPONLY"] and dev.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert dev.config["SESSION_COOKIE_SECURE"] is False
+    assert prod.config["SESSION_COOKIE_SECURE"] is True and prod.config["REMEMBER_COOKIE_SECURE"] is True
+
+
+def test_pages_carry_security_headers(client):
+    response = client.get("/auth/login")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_unknown_page_outside_the_api_is_html(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "There is no page at this address." in response.get_data(as_text=True)

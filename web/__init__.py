@@ -1,0 +1,55 @@
+"""The Flask web layer: admin pages, the HTTP API and health probes.
+
+``create_app()`` is the one entry point; ``touchline web`` and ``touchline up``
+serve what it returns with waitress. Everything the app needs comes from
+``engine.settings`` and one ``engine.db.Database`` per app.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, redirect, url_for
+
+from engine.db import Database
+from engine.settings import Settings, load_settings
+from web import admin, api, auth, errors, health
+from web.context import DATABASE_KEY, SETTINGS_KEY
+from web.ratelimit import init_limiter
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.production,
+    )
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[DATABASE_KEY] = database or Database(settings.database_url)
+
+    errors.init_app(app)
+    health.init_app(app)
+    auth.init_app(app)
+    admin.init_app(app)
+    # The API authenticates in an app-level hook that must run before the
+    # limiter's, so the limiter is set up after it.
+    api.init_app(app)
+    init_limiter(app, settings)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("admin.dashboard"))
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

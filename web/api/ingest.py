@@ -1,0 +1,51 @@
+"""Batch ingest endpoints and the key self-check.
+
+The batch is committed before the response is built: a 2xx means every
+accepted record is durably stored.
+"""
+
+from __future__ import annotations
+
+from flask import Response, g, jsonify
+
+from engine.ingest import UPSERTS, IngestResult
+from web.api import bp, storable
+from web.api.body import read_batch
+from web.context import get_db, get_settings
+
+
+def _ingest(kind: str) -> tuple[Response, int]:
+    records, text = read_batch(kind, get_settings().max_batch)
+    bad = storable.unstorable_records(records, text)
+    with get_db().session() as session:
+        result = UPSERTS[kind](session, storable.without(records, bad) if bad else records)
+    storable.report(result, bad)
+    return jsonify(result.as_dict()), status_for(result, len(records))
+
+
+def status_for(result: IngestResult, submitted: int) -> int:
+    """200: nothing rejected; 207: some records rejected; 422: every record rejected."""
+    if not result.rejected:
+        return 200
+    rejected = {e.index for e in result.rejected}
+    return 422 if len(rejected) >= submitted else 207
+
+
+@bp.post("/accounts")
+def accounts():
+    return _ingest("accounts")
+
+
+@bp.post("/contacts")
+def contacts():
+    return _ingest("contacts")
+
+
+@bp.post("/events")
+def events():
+    return _ingest("events")
+
+
+@bp.get("/ping")
+def ping():
+    return jsonify(ok=True, key={"name": g.api_key_name, "prefix": g.api_key_prefix})

@@ -1,0 +1,61 @@
+"""Rate limits: per API key on the HTTP API, per client address on the login form.
+
+Counters live in Redis so that every web process shares them; with no Redis
+configured they fall back to process memory, which is said in the log. If Redis
+goes away while running, the limiter falls back to memory rather than refusing
+ingest, and goes back to Redis when it answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+
+from engine.settings import Settings
+
+LIMITER_KEY = "touchline.limiter"
+LOGIN_RATE_LIMIT = "10/minute"
+
+log = logging.getLogger(__name__)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def api_key_identity() -> str:
+    # Set by web.api.keys.authenticate, which runs before the limiter.
+    key_id = g.get("api_key_id")
+    return f"apikey:{key_id}" if key_id is not None else f"addr:{client_address()}"
+
+
+def init_limiter(app: Flask, settings: Settings) -> Limiter:
+    if settings.redis_url:
+        storage_uri = settings.redis_url
+    else:
+        storage_uri = "memory://"
+        log.warning(
+            "TOUCHLINE_REDIS_URL is not set: API rate limits are counted in this process's memory "
+            "only, so each web process enforces its own limit"
+        )
+    limiter = Limiter(
+        key_func=client_address,
+        storage_uri=storage_uri,
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if settings.redis_url else {},
+        key_prefix=f"{settings.queue_prefix}:ratelimit",
+        strategy="fixed-window",
+        in_memory_fallback_enabled=True,
+        headers_enabled=False,
+    )
+    limiter.init_app(app)
+    # Shared: one budget per key across all API endpoints, not one per endpoint.
+    limiter.shared_limit(settings.api_rate_limit, scope="api", key_func=api_key_identity)(app.blueprints["api"])
+    limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"], key_func=client_address)(app.blueprints["auth"])
+    app.extensions[LIMITER_KEY] = limiter
+    return limiter
+
+
+def current_limiter() -> Limiter:
+    return current_app.extensions[LIMITER_KEY]

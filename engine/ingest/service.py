@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from engine.db import Database
 from engine.ingest.fields import day_of
 from engine.ingest.records import ACCOUNT, CONTACT, EVENT, IngestResult, Kind, RecordError
 from engine.models import (
@@ -318,31 +319,49 @@ def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _touch_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Move contacts' last_seen_at forward (never back)."""
     latest: dict[int, datetime] = {}
     for r in rows:
         cid = r["contact_id"]
         if cid is not None and (cid not in latest or r["occurred_at"] > latest[cid]):
             latest[cid] = r["occurred_at"]
-    if not latest:
-        return
-    table = Contact.__table__
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("cid"))
-        .where(or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < bindparam("seen")))
-        .values(last_seen_at=bindparam("seen"))
-    )
-    session.execute(stmt, [{"cid": cid, "seen": seen} for cid, seen in sorted(latest.items())])
+    if latest:
+        session.execute(_TOUCH, [{"cid": cid, "seen": seen} for cid, seen in sorted(latest.items())])
+
+
+_contacts = Contact.__table__
+# One cached statement run as executemany: cheaper than a VALUES join, which
+# SQLAlchemy would compile afresh for every batch.
+_TOUCH = (
+    update(_contacts)
+    .where(_contacts.c.id == bindparam("cid"))
+    .where(or_(_contacts.c.last_seen_at.is_(None), _contacts.c.last_seen_at < bindparam("seen")))
+    .values(last_seen_at=bindparam("seen"))
+)
 
 
 # -- retention ----------------------------------------------------------------
 
+PURGE_CHUNK = 20_000
 
-def purge_expired_events(session: Session, retention_days: int, now: datetime | None = None) -> int:
-    """Delete raw events (and per-contact activity) older than the retention; rollups stay."""
+
+def purge_expired_events(db: Database, retention_days: int, now: datetime | None = None, chunk: int = PURGE_CHUNK) -> int:
+    """Delete raw events (and per-contact activity) older than the retention; rollups stay.
+
+    Walks the primary key in ranges of ``chunk`` ids, one short transaction
+    each, so ingest keeps flowing between chunks and no time index is needed.
+    """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    deleted = session.execute(delete(Event).where(Event.occurred_at < cutoff)).rowcount or 0
-    session.execute(delete(DailyContactActivity).where(DailyContactActivity.day < day_of(cutoff)))
+    with db.read_session() as session:
+        low, high = session.execute(select(func.min(Event.id), func.max(Event.id))).one()
+    deleted = 0
+    if low is not None:
+        for start in range(low, high + 1, chunk):
+            with db.session() as session:
+                stmt = delete(Event).where(Event.id >= start, Event.id < start + chunk, Event.occurred_at < cutoff)
+                deleted += session.execute(stmt).rowcount or 0
+    with db.session() as session:
+        session.execute(delete(DailyContactActivity).where(DailyContactActivity.day < day_of(cutoff)))
     return deleted
 
 

@@ -140,19 +140,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
     sa.UniqueConstraint('external_id', name=op.f('uq_events_external_id'))
     )
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_account_name_time', ['account_id', 'name', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_events_occurred_at', ['occurred_at'], unique=False)
-
     
 
 
 def downgrade() -> None:
     
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_occurred_at')
-        batch_op.drop_index('ix_events_account_name_time')
-
     op.drop_table('events')
     op.drop_table('daily_contact_activity')
     with op.batch_alter_table('daily_usage', schema=None) as batch_op:

@@ -94,12 +94,19 @@ def test_event_rejections_name_field_and_reason(session):
     assert session.scalar(select(Event.external_id)) == "ok"
 
 
-def test_retention_purges_raw_events_but_keeps_rollups(session):
-    old = "2026-01-01T00:00:00Z"
-    track_events(session, [{"id": "old", "account_id": "a", "contact_id": "c", "name": "login", "timestamp": old}])
-    track_events(session, [{"id": "new", "account_id": "a", "contact_id": "c", "name": "login", "timestamp": T}])
-    removed = purge_expired_events(session, 30, now=datetime(2026, 11, 21, tzinfo=timezone.utc))
-    assert removed == 1
-    assert session.scalars(select(Event.external_id)).all() == ["new"]
-    assert len(usage(session)) == 2
-    assert len(session.scalars(select(DailyContactActivity)).all()) == 1
+def test_retention_purges_raw_events_but_keeps_rollups(db):
+    old, recent = "2026-01-01T00:00:00Z", T
+    events = [
+        {"id": f"e{i}", "account_id": "a", "contact_id": "c", "name": "login", "timestamp": old if i % 3 else recent}
+        for i in range(30)
+    ]
+    with db.session() as session:
+        track_events(session, events)
+    # A chunk smaller than the table proves the ranges cover every id.
+    removed = purge_expired_events(db, 30, now=datetime(2026, 11, 21, tzinfo=timezone.utc), chunk=7)
+    assert removed == 20
+    with db.session() as session:
+        assert sorted(session.scalars(select(Event.external_id))) == sorted(f"e{i}" for i in range(0, 30, 3))
+        assert len(usage(session)) == 2
+        assert len(session.scalars(select(DailyContactActivity)).all()) == 1
+    assert purge_expired_events(db, 30, now=datetime(2026, 11, 21, tzinfo=timezone.utc)) == 0

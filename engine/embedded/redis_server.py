@@ -61,8 +61,14 @@ class RedisServer:
             "--maxmemory-policy", "noeviction",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+        # Its own process group: a Ctrl-C in the terminal must reach only our
+        # process, which stops Redis last, after the processes that use it.
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            process_group=0,
         )
         deadline = time.monotonic() + timeout
         client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)

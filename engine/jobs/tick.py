@@ -1,0 +1,81 @@
+"""The periodic evaluation tick: one job, enqueued by the cron scheduler.
+
+For now it purges raw events past the retention period; rule evaluation plugs
+in here later. A tick is idempotent, and a Redis lock with a TTL keeps two
+ticks (a slow one and the next, or two schedulers by mistake) from running
+at once: the second one returns "skipped" without touching anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+
+from engine.db import get_database
+from engine.ingest import purge_expired_events
+from engine.jobs.queues import redis_connection
+from engine.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+# A tick longer than this is killed by the worker (RQ job timeout)...
+TICK_TIMEOUT = 300
+# ...so the lock always outlives the tick holding it, and is freed by its TTL
+# if the work-horse dies without releasing it.
+LOCK_TTL = TICK_TIMEOUT + 60
+
+
+def last_key(settings: Settings) -> str:
+    return f"{settings.queue_prefix}:tick:last"
+
+
+def lock_key(settings: Settings) -> str:
+    return f"{settings.queue_prefix}:tick:lock"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def tick() -> dict[str, Any]:
+    """Run one tick; return (and record in Redis) what it did."""
+    settings = load_settings()
+    conn = redis_connection(settings)
+    lock = conn.lock(lock_key(settings), timeout=LOCK_TTL, blocking=False)
+    if not lock.acquire(blocking=False):
+        log.info("tick skipped: another tick holds %s", lock_key(settings))
+        return {"status": "skipped", "reason": "another tick is running"}
+    started, clock = _now(), time.monotonic()
+    outcome: dict[str, Any] = {"started_at": started.isoformat()}
+    try:
+        db = get_database(settings.database_url)
+        outcome["purged_events"] = purge_expired_events(db, settings.event_retention_days)
+        outcome["status"] = "ok"
+    except Exception as exc:
+        outcome["status"] = "error"
+        outcome["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        outcome["finished_at"] = _now().isoformat()
+        outcome["duration_ms"] = round((time.monotonic() - clock) * 1000)
+        try:
+            conn.set(last_key(settings), json.dumps(outcome))
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                # The TTL ran out (a very slow tick); another tick may own it now.
+                log.warning("tick lock expired before the tick finished")
+    log.info("tick %s", outcome)
+    return outcome
+
+
+def last_tick(conn: redis.Redis, settings: Settings | None = None) -> dict[str, Any] | None:
+    """The outcome of the last tick that ran, or None if none has."""
+    raw = conn.get(last_key(settings or load_settings()))
+    return json.loads(raw) if raw else None

@@ -1,0 +1,50 @@
+"""The RQ worker Touchline runs: JSON jobs, prefixed queues, no orphans."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import redis
+from rq import Worker
+
+from engine.embedded.process import die_with_parent
+from engine.jobs.queues import QUEUE_NAMES, SERIALIZER, TouchlineQueue, get_queue, redis_connection
+from engine.settings import Settings, load_settings
+
+_fork_hook_installed = False
+
+
+def make_worker(
+    queues: Sequence[str] = QUEUE_NAMES,
+    connection: redis.Redis | None = None,
+    settings: Settings | None = None,
+) -> Worker:
+    """A worker on the given (unprefixed) queue names, in priority order."""
+    settings = settings or load_settings()
+    connection = connection or redis_connection(settings)
+    return Worker(
+        [get_queue(name, connection, settings) for name in queues],
+        connection=connection,
+        serializer=SERIALIZER,
+        queue_class=TouchlineQueue,
+    )
+
+
+def _forked_children_die_with_worker() -> None:
+    """Work-horses and RQ's scheduler process are forked, and PDEATHSIG is
+    cleared on fork: without this a worker killed with SIGKILL would leave
+    them running."""
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=die_with_parent)
+        _fork_hook_installed = True
+
+
+def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool:
+    """Work until stopped (or, with ``burst``, until the queues are empty)."""
+    _forked_children_die_with_worker()
+    worker = make_worker(queues)
+    # with_scheduler: this worker also moves due delayed/retried jobs onto
+    # their queues (RQ lets one worker per queue do it at a time).
+    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
-from engine import auth
 from engine.cli.context import database
-from engine.models import USER_ROLES, ApiKey, User
+from engine.roles import USER_ROLES
+
+# The database parts are imported inside each command: `touchline --help`
+# and the process commands should not pay for SQLAlchemy at start-up.
 
 
 @click.group("users")
@@ -21,6 +22,8 @@ def users_group() -> None:
 @click.password_option(help="Prompted for when not given.")
 def create_user(email: str, role: str, password: str) -> None:
     """Create an admin user."""
+    from engine import auth
+
     with database().session() as session:
         try:
             auth.create_user(session, email, password, role)
@@ -32,6 +35,10 @@ def create_user(email: str, role: str, password: str) -> None:
 @users_group.command("list")
 def list_users() -> None:
     """List admin users."""
+    from sqlalchemy import select
+
+    from engine.models import User
+
     with database().read_session() as session:
         for user in session.scalars(select(User).order_by(User.email)):
             click.echo(f"{user.email:40} {user.role:8} {'active' if user.active else 'disabled'}")
@@ -46,6 +53,8 @@ def keys_group() -> None:
 @click.argument("name")
 def create_key(name: str) -> None:
     """Create an API key named NAME and print its token (shown only once)."""
+    from engine import auth
+
     with database().session() as session:
         try:
             key, token = auth.create_api_key(session, name)
@@ -58,6 +67,10 @@ def create_key(name: str) -> None:
 @keys_group.command("list")
 def list_keys() -> None:
     """List API keys (prefix, name, state)."""
+    from sqlalchemy import select
+
+    from engine.models import ApiKey
+
     with database().read_session() as session:
         for key in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
@@ -68,6 +81,8 @@ def list_keys() -> None:
 @click.argument("prefix")
 def revoke_key(prefix: str) -> None:
     """Revoke the active key with PREFIX."""
+    from engine import auth
+
     with database().session() as session:
         try:
             key = auth.revoke_api_key(session, prefix)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from engine import migrate
-from engine.db import Database, get_database
 from engine.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from engine.db import Database
 
 
 def settings() -> Settings:
@@ -17,6 +20,9 @@ def settings() -> Settings:
 
 
 def database(require_current: bool = True) -> Database:
+    from engine import migrate
+    from engine.db import get_database
+
     db = get_database(settings().database_url)
     if require_current and not migrate.is_up_to_date(db):
         raise click.ClickException(

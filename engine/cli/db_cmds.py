@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from engine import migrate
 from engine.cli.context import database
 
 
@@ -17,6 +16,8 @@ def db_group() -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: the latest)."""
+    from engine import migrate
+
     db = database(require_current=False)
     before = migrate.current_revision(db)
     migrate.upgrade(db, revision)
@@ -27,6 +28,8 @@ def upgrade(revision: str) -> None:
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Downgrade the schema to REVISION ('base' drops every table)."""
+    from engine import migrate
+
     db = database(require_current=False)
     migrate.downgrade(db, revision)
     click.echo(f"database schema now at {migrate.current_revision(db) or 'empty'}")
@@ -35,6 +38,8 @@ def downgrade(revision: str) -> None:
 @db_group.command("current")
 def current() -> None:
     """Show the schema revision and whether it is the latest."""
+    from engine import migrate
+
     db = database(require_current=False)
     cur, head = migrate.current_revision(db), migrate.head_revision(db)
     click.echo(f"current: {cur or 'empty'}  latest: {head}{'' if cur == head else '  (run: touchline db upgrade)'}")

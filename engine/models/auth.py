@@ -8,8 +8,9 @@ from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, utcnow
+from engine.roles import USER_ROLES
 
-USER_ROLES = ("admin", "editor", "viewer")
+__all__ = ["USER_ROLES", "ApiKey", "User"]
 
 
 class User(Base):

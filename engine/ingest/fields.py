@@ -22,13 +22,57 @@ MAX_TRAITS_BYTES = 16 * 1024
 
 
 class FieldError(ValueError):
-    """A value that cannot be stored; the message says why."""
+    """A value that cannot be stored; the message says why, ``path`` where inside it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _unstorable(text: str) -> str | None:
+    """Why JSON can carry this text but no database will store it, if so."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
+def _first_unstorable(value: Any) -> tuple[str, str] | None:
+    """(path, reason) of the first key or string inside ``value`` that cannot be stored."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                where = f"{path}.{printable(key)}" if path else printable(key)
+                reason = _unstorable(key)
+                if reason:
+                    return where, f"a key {reason}"
+                stack.append((where, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+        elif isinstance(item, str):
+            reason = _unstorable(item)
+            if reason:
+                return path, f"value {reason}"
+    return None
+
+
+def printable(text: str) -> str:
+    """``text`` safe for any error message: NUL and lone surrogates shown as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
 def text(value: Any, *, max_len: int = MAX_NAME, allow_empty: bool = False) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise FieldError(f"expected a string, got {type(value).__name__}")
     value = str(value).strip()
+    reason = _unstorable(value)
+    if reason:
+        raise FieldError(reason)
     if not value and not allow_empty:
         raise FieldError("must not be empty")
     if len(value) > max_len:
@@ -146,7 +190,18 @@ def mapping(value: Any) -> dict[str, Any]:
             raise FieldError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise FieldError(f"expected an object, got {type(value).__name__}")
-    if len(json.dumps(value, default=str)) > MAX_TRAITS_BYTES:
+    dumped = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        size = len(dumped.encode("utf-8"))
+    except UnicodeEncodeError:
+        size = None
+    # The walk runs only when a cheap look at the serialised text finds a suspect.
+    if size is None or "\\u0000" in dumped:
+        problem = _first_unstorable(value)
+        if problem:
+            path, reason = problem
+            raise FieldError(reason, path=path or None)
+    if size is not None and size > MAX_TRAITS_BYTES:
         raise FieldError(f"larger than {MAX_TRAITS_BYTES} bytes")
     return value
 

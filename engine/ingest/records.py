@@ -69,7 +69,7 @@ class Kind:
         if not isinstance(raw, Mapping):
             return None, [RecordError(index, None, f"expected an object, got {type(raw).__name__}")]
         rid = raw.get("id")
-        rid = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+        rid = f.printable(str(rid)) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
         errors: list[RecordError] = []
         clean: dict[str, Any] = {}
         for key, value in raw.items():
@@ -81,7 +81,8 @@ class Kind:
             try:
                 clean[name] = parser(value)
             except f.FieldError as exc:
-                errors.append(RecordError(index, key, str(exc), rid))
+                where = f" (at {f.printable(key)}.{exc.path})" if exc.path else ""
+                errors.append(RecordError(index, key, f"{exc}{where}", rid))
         for name in self.required:
             if name not in raw and not any(a in raw for a, n in self.aliases.items() if n == name):
                 errors.append(RecordError(index, name, "required field is missing", rid))

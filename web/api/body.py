@@ -14,8 +14,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON; send numbers as finite values or strings")
 
 
-def read_json() -> tuple[Any, str]:
-    """The request's JSON document and its text; ApiError (400/413/415) otherwise."""
+def read_json() -> Any:
+    """The request's JSON document; ApiError (400/413/415) otherwise."""
     if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
         got = request.content_type or "no Content-Type header"
         raise ApiError(415, "unsupported_media_type", f"send the body as 'Content-Type: application/json' (got {got})")
@@ -36,12 +36,12 @@ def read_json() -> tuple[Any, str]:
         raise ApiError(400, "invalid_json", "the JSON is nested too deeply") from None
     except ValueError as exc:  # NaN/Infinity, integers past Python's digit limit
         raise ApiError(400, "invalid_json", f"invalid JSON: {exc}") from None
-    return document, text
+    return document
 
 
-def read_batch(kind: str, max_batch: int) -> tuple[list[Any], str]:
-    """The list under ``kind`` in a ``{"<kind>": [...]}`` body, and the body's text."""
-    document, text = read_json()
+def read_batch(kind: str, max_batch: int) -> list[Any]:
+    """The list under ``kind`` in a ``{"<kind>": [...]}`` body."""
+    document = read_json()
     if not isinstance(document, dict):
         raise ApiError(
             400, "invalid_body", f'expected a JSON object such as {{"{kind}": [...]}}, got {_json_type(document)}'
@@ -61,7 +61,7 @@ def read_batch(kind: str, max_batch: int) -> tuple[list[Any], str]:
             "batch_too_large",
             f"a batch holds at most {max_batch} records; this one has {len(records)}: split it into smaller batches",
         )
-    return records, text
+    return records
 
 
 def _json_type(value: Any) -> str:

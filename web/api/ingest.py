@@ -9,17 +9,15 @@ from __future__ import annotations
 from flask import Response, g, jsonify
 
 from engine.ingest import UPSERTS, IngestResult
-from web.api import bp, storable
+from web.api import bp
 from web.api.body import read_batch
 from web.context import get_db, get_settings
 
 
 def _ingest(kind: str) -> tuple[Response, int]:
-    records, text = read_batch(kind, get_settings().max_batch)
-    bad = storable.unstorable_records(records, text)
+    records = read_batch(kind, get_settings().max_batch)
     with get_db().session() as session:
-        result = UPSERTS[kind](session, storable.without(records, bad) if bad else records)
-    storable.report(result, bad)
+        result = UPSERTS[kind](session, records)
     return jsonify(result.as_dict()), status_for(result, len(records))
 
 

@@ -69,3 +69,14 @@ def test_record_parse_collects_every_error_at_once():
 def test_event_aliases():
     clean, errors = EVENT.parse(0, {"account_id": "a", "event": "login", "occurred_at": "2026-01-01"})
     assert errors == [] and clean["name"] == "login" and clean["timestamp"].year == 2026
+
+
+def test_text_no_database_can_store_is_refused_with_its_path():
+    with pytest.raises(f.FieldError, match="NUL character"):
+        f.text("a\x00b")
+    with pytest.raises(f.FieldError, match="unpaired UTF-16 surrogate") as err:
+        f.mapping({"ok": "fine", "deep": [{"x": "\udc00"}]})
+    assert err.value.path == "deep[0].x"
+    _, errors = ACCOUNT.parse(0, {"id": "a", "traits": {"note": "a\x00b"}})
+    assert errors[0].field == "traits" and "(at traits.note)" in errors[0].reason
+    assert f.mapping({"emoji": "\N{GRINNING FACE}", "path": "C:\\u0000"}) == {"emoji": "\N{GRINNING FACE}", "path": "C:\\u0000"}

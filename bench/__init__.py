@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory figures, kept out of the timed test suite."""

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ from engine.sqlutil import chunks, insert_for
 
 # Events more than this far in the future are a client clock or unit bug.
 MAX_FUTURE = timedelta(days=1)
+# last_seen_at moves only when it would move by at least this much.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # Keeps every statement under SQLite's 32,766 bound-parameter limit.
 IN_CHUNK = 500
 
@@ -184,18 +186,26 @@ def upsert_contacts(session: Session, records: Sequence[Any], source: str = "api
     return result
 
 
-def _contact_rows(session: Session, external_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-    found: dict[str, tuple[int, int]] = {}
+class _KnownContact(NamedTuple):
+    id: int
+    account_id: int
+    last_seen_at: datetime | None
+
+
+def _contact_rows(session: Session, external_ids: Iterable[str]) -> dict[str, _KnownContact]:
+    found: dict[str, _KnownContact] = {}
     for part in chunks(sorted(set(external_ids)), IN_CHUNK):
         rows = session.execute(
-            select(Contact.external_id, Contact.id, Contact.account_id).where(Contact.external_id.in_(part))
+            select(Contact.external_id, Contact.id, Contact.account_id, Contact.last_seen_at).where(
+                Contact.external_id.in_(part)
+            )
         )
-        found.update((ext, (cid, aid)) for ext, cid, aid in rows)
+        found.update((ext, _KnownContact(cid, aid, seen)) for ext, cid, aid, seen in rows)
     return found
 
 
-def _ensure_contacts(session: Session, pairs: set[tuple[str, int]]) -> dict[str, tuple[int, int]]:
-    """(id, account id) for contacts named by events, creating stubs (no email) for new ones."""
+def _ensure_contacts(session: Session, pairs: set[tuple[str, int]]) -> dict[str, _KnownContact]:
+    """Contacts named by events, creating stubs (no email) for new ones."""
     known = _contact_rows(session, (ext for ext, _ in pairs))
     missing = {ext: acc for ext, acc in sorted(pairs) if ext not in known}
     if missing:
@@ -246,8 +256,9 @@ def track_events(session: Session, records: Sequence[Any], now: datetime | None 
         account_id = account_ids[rec["account_id"]]
         contact_id = None
         if rec.get("contact_id"):
-            contact_id, contact_account = contacts[rec["contact_id"]]
-            if contact_account != account_id:
+            contact = contacts[rec["contact_id"]]
+            contact_id = contact.id
+            if contact.account_id != account_id:
                 result.rejected.append(
                     RecordError(index, "contact_id", f"contact {rec['contact_id']!r} belongs to another account", rec["id"])
                 )
@@ -276,7 +287,7 @@ def track_events(session: Session, records: Sequence[Any], now: datetime | None 
     result.duplicates += len(rows) - len(new_rows)
     if new_rows:
         _roll_up(session, new_rows)
-        _touch_contacts(session, new_rows)
+        _touch_contacts(session, new_rows, {c.id: c.last_seen_at for c in contacts.values()})
     return result
 
 
@@ -318,15 +329,23 @@ def _roll_up(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, part)
 
 
-def _touch_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Move contacts' last_seen_at forward (never back)."""
+def _touch_contacts(session: Session, rows: list[dict[str, Any]], stored: dict[int, datetime | None]) -> None:
+    """Move contacts' last_seen_at forward (never back), to LAST_SEEN_RESOLUTION.
+
+    A contact active all day would otherwise cost an UPDATE in every batch.
+    """
     latest: dict[int, datetime] = {}
     for r in rows:
         cid = r["contact_id"]
         if cid is not None and (cid not in latest or r["occurred_at"] > latest[cid]):
             latest[cid] = r["occurred_at"]
-    if latest:
-        session.execute(_TOUCH, [{"cid": cid, "seen": seen} for cid, seen in sorted(latest.items())])
+    due = [
+        {"cid": cid, "seen": seen}
+        for cid, seen in sorted(latest.items())
+        if stored.get(cid) is None or seen - stored[cid] >= LAST_SEEN_RESOLUTION
+    ]
+    if due:
+        session.execute(_TOUCH, due)
 
 
 _contacts = Contact.__table__

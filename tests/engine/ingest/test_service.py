@@ -110,3 +110,19 @@ def test_retention_purges_raw_events_but_keeps_rollups(db):
         assert len(usage(session)) == 2
         assert len(session.scalars(select(DailyContactActivity)).all()) == 1
     assert purge_expired_events(db, 30, now=datetime(2026, 11, 21, tzinfo=timezone.utc)) == 0
+
+
+def test_last_seen_moves_forward_to_the_minute(session):
+    def seen():
+        return session.scalar(select(Contact.last_seen_at).where(Contact.external_id == "u"))
+
+    def event(eid, ts):
+        track_events(session, [{"id": eid, "account_id": "a", "contact_id": "u", "name": "login", "timestamp": ts}])
+
+    event("1", "2026-11-20T10:00:00Z")
+    event("2", "2026-11-20T09:00:00Z")  # older: never moves back
+    assert seen() == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    event("3", "2026-11-20T10:00:30Z")  # within the minute: not rewritten
+    assert seen() == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    event("4", "2026-11-20T10:05:00Z")
+    assert seen() == datetime(2026, 11, 20, 10, 5, tzinfo=timezone.utc)

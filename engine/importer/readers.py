@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.importer.sources import ImportInputError, Source
 from engine.ingest import KINDS
+from engine.ingest.fields import json_type
 from engine.ingest.records import Kind
 
 # A line this long is not a record anyone meant to write; it is skipped
@@ -92,7 +93,7 @@ def ndjson_rows(source: Source) -> Iterator[Row]:
             yield Row(number, reason="malformed JSON: nested too deeply")
             continue
         if not isinstance(value, dict):
-            yield Row(number, reason=f"expected a JSON object, got {_json_type(value)}")
+            yield Row(number, reason=f"expected a JSON object, got {json_type(value)}")
             continue
         yield Row(number, value)
 
@@ -101,17 +102,6 @@ def _json_problem(exc: json.JSONDecodeError) -> str:
     # The decoder's own "line 1 column 5" would be read as a line of the file.
     return f"{exc.msg} at column {exc.colno}"
 
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
 
 
 class ColumnPlan:
@@ -172,7 +162,7 @@ class ColumnPlan:
                 except json.JSONDecodeError as exc:
                     return None, self.nested, f"not valid JSON: {_json_problem(exc)}"
                 if not isinstance(base, dict):
-                    return None, self.nested, f"expected a JSON object, got {_json_type(base)}"
+                    return None, self.nested, f"expected a JSON object, got {json_type(base)}"
                 nested = {**base, **nested}
             record[self.nested] = nested
         return record, None, None

@@ -61,6 +61,21 @@ def _first_unstorable(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages ("got an array")."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
 def printable(text: str) -> str:
     """``text`` safe for any error message: NUL and lone surrogates shown as escapes."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")

@@ -67,7 +67,7 @@ class Kind:
     def parse(self, index: int, raw: Any) -> tuple[dict[str, Any] | None, list[RecordError]]:
         """Parse one raw record; return (clean record, []) or (None, errors)."""
         if not isinstance(raw, Mapping):
-            return None, [RecordError(index, None, f"expected an object, got {type(raw).__name__}")]
+            return None, [RecordError(index, None, f"expected an object, got {f.json_type(raw)}")]
         rid = raw.get("id")
         rid = f.printable(str(rid)) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
         errors: list[RecordError] = []

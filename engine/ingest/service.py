@@ -75,17 +75,16 @@ def _ensure_accounts(session: Session, external_ids: set[str]) -> dict[str, int]
     known = _account_ids(session, external_ids)
     missing = sorted(external_ids - known.keys())
     if missing:
-        now = utcnow()
-        stmt = insert_for(session, Account.__table__).on_conflict_do_nothing(index_elements=["external_id"])
-        session.execute(
-            stmt,
-            [
-                {"external_id": x, "name": x, "tier": "tech", "traits": {}, "created_at": now, "updated_at": now}
-                for x in missing
-            ],
-        )
+        _insert_stubs(session, Account, [{"external_id": x, "name": x, "tier": "tech"} for x in missing])
         known.update(_account_ids(session, missing))
     return known
+
+
+def _insert_stubs(session: Session, model: type[Account] | type[Contact], rows: list[dict[str, Any]]) -> None:
+    """Insert placeholder rows a later upsert fills in; one created by a concurrent batch wins."""
+    now = utcnow()
+    stmt = insert_for(session, model.__table__).on_conflict_do_nothing(index_elements=["external_id"])
+    session.execute(stmt, [{**row, "traits": {}, "created_at": now, "updated_at": now} for row in rows])
 
 
 # -- accounts -----------------------------------------------------------------
@@ -209,14 +208,8 @@ def _ensure_contacts(session: Session, pairs: set[tuple[str, int]]) -> dict[str,
     known = _contact_rows(session, (ext for ext, _ in pairs))
     missing = {ext: acc for ext, acc in sorted(pairs) if ext not in known}
     if missing:
-        now = utcnow()
-        stmt = insert_for(session, Contact.__table__).on_conflict_do_nothing(index_elements=["external_id"])
-        session.execute(
-            stmt,
-            [
-                {"external_id": ext, "account_id": acc, "role": "member", "traits": {}, "created_at": now, "updated_at": now}
-                for ext, acc in missing.items()
-            ],
+        _insert_stubs(
+            session, Contact, [{"external_id": ext, "account_id": acc, "role": "member"} for ext, acc in missing.items()]
         )
         known.update(_contact_rows(session, missing))
     return known

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request
 
+from engine.ingest.fields import json_type
 from web.api.errors import ApiError
 
 
@@ -44,7 +45,7 @@ def read_batch(kind: str, max_batch: int) -> list[Any]:
     document = read_json()
     if not isinstance(document, dict):
         raise ApiError(
-            400, "invalid_body", f'expected a JSON object such as {{"{kind}": [...]}}, got {_json_type(document)}'
+            400, "invalid_body", f'expected a JSON object such as {{"{kind}": [...]}}, got {json_type(document)}'
         )
     unknown = sorted(k for k in document if k != kind)
     if unknown:
@@ -54,7 +55,7 @@ def read_batch(kind: str, max_batch: int) -> list[Any]:
         raise ApiError(400, "missing_field", f'the body has no {kind!r} field; expected {{"{kind}": [...]}}')
     records = document[kind]
     if not isinstance(records, list):
-        raise ApiError(400, "invalid_body", f"{kind!r} must be an array of records, got {_json_type(records)}")
+        raise ApiError(400, "invalid_body", f"{kind!r} must be an array of records, got {json_type(records)}")
     if len(records) > max_batch:
         raise ApiError(
             413,
@@ -63,16 +64,3 @@ def read_batch(kind: str, max_batch: int) -> list[Any]:
         )
     return records
 
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"

@@ -1,28 +1,19 @@
-"""Running Touchline: ``web``, ``worker``, ``scheduler``, ``mailcatcher`` and ``up``.
-
-``up`` is the embedded run: one command starts everything on one machine.
-The others run one process each, as production does. Heavy imports (Flask,
+"""Running Touchline one process each, as production does: ``web``, ``worker``,
+``scheduler`` and ``mailcatcher`` (``up``, the embedded run, is in up_cmds). Heavy imports (Flask,
 RQ, aiosmtpd, waitress) happen inside the commands so that the console
 script starts fast.
 """
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 import threading
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-# The children of ``touchline up`` run the same code with the same interpreter;
-# -P keeps the current directory off sys.path so nothing there shadows ours.
-CHILD = [sys.executable, "-P", "-m", "engine.cli"]
-READY_TIMEOUT = 60.0
 DEFAULT_SMTP_PORT = 1025
-FIRST_ADMIN_EMAIL = "admin@localhost"
 
 
 def redact_url(url: str) -> str:
@@ -36,7 +27,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _redis_or_fail(settings):
+def redis_or_fail(settings):
     """A pinged Redis client for the configured URL, or a clear ClickException."""
     import redis
 
@@ -111,7 +102,7 @@ def worker_cmd(burst: bool, queues: str | None) -> None:
 
     conf = settings()
     database()
-    _redis_or_fail(conf)
+    redis_or_fail(conf)
     _log_to_stderr()
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(QUEUE_NAMES)
     if not names:
@@ -129,7 +120,7 @@ def scheduler_cmd() -> None:
 
     conf = settings()
     database()
-    _redis_or_fail(conf)
+    redis_or_fail(conf)
     _log_to_stderr()
     try:
         scheduler = make_scheduler(conf)
@@ -174,172 +165,6 @@ def mailcatcher_cmd(host: str, port: int) -> None:
         catcher.stop()
 
 
-# -- the embedded run -------------------------------------------------------------
-
-
-def _prepare_database(sup, db, demo: bool) -> str | None:
-    """Upgrade the schema, seed the demo on an empty database, make the first admin.
-
-    Returns the new admin's password, or None when users already exist.
-    """
-    from sqlalchemy import func, select
-
-    from engine import auth, migrate
-    from engine.models import Account
-
-    before = migrate.current_revision(db)
-    migrate.upgrade(db)
-    after = migrate.current_revision(db)
-    if before != after:
-        sup.say(f"database: upgraded schema {before or 'empty'} -> {after}")
-    sup.say(f"database: {db.engine.url.render_as_string(hide_password=True)} (schema {after})")
-
-    if demo:
-        with db.read_session() as session:
-            empty = not session.scalar(select(func.count()).select_from(Account))
-        if empty:
-            try:
-                demo_module = importlib.import_module("engine.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != "engine.demo":
-                    raise
-                sup.say("demo: this build has no demo data (engine.demo is missing); starting with an empty database")
-            else:
-                sup.say("demo: the database has no accounts; seeding demo data (use --no-demo to skip)...")
-                summary = demo_module.seed(db)
-                if isinstance(summary, dict):
-                    summary = ", ".join(
-                        f"{key}: {value}" for key, value in summary.items() if not isinstance(value, (dict, list))
-                    )
-                sup.say(f"demo: seeded ({summary})")
-
-    with db.session() as session:
-        return auth.ensure_first_admin(session, email=FIRST_ADMIN_EMAIL)
-
-
-def _http_ok(url: str) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@click.command("up")
-@click.option("--port", type=int, default=None, help="Admin/API port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
-@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
-def up_cmd(port: int | None, no_demo: bool) -> None:
-    """Run everything on this machine: Redis, mail catcher, workers, scheduler, web."""
-    from engine.cli.context import settings
-    from engine.db import get_database
-    from engine.embedded.mailcatcher import mail_dir
-    from engine.embedded.process import free_port, port_open
-    from engine.embedded.redis_server import RedisServer, RedisUnavailable
-    from engine.embedded.supervisor import ChildFailed, NotReady, StopRequested, Supervisor, child_env
-
-    conf = settings()
-    instance = Path(conf.instance_dir)
-    instance.mkdir(parents=True, exist_ok=True)
-    host = conf.host
-    port = conf.port if port is None else port
-    port = port or free_port(host)
-    if port_open(host, port):
-        raise click.ClickException(f"port {port} on {host} is already in use: pick another with --port (0 = any free)")
-
-    # Children read the same settings from the same environment: one
-    # database, one Redis, one instance folder (and so one secret key).
-    extra = {
-        "TOUCHLINE_INSTANCE_DIR": str(instance),
-        "TOUCHLINE_DATABASE_URL": conf.database_url,
-        "TOUCHLINE_HOST": host,
-        "TOUCHLINE_PORT": str(port),
-    }
-    base_url = f"http://{host}:{port}"
-    exit_code = 0
-    password: str | None = None
-    banner_shown = False
-    with Supervisor() as sup:
-        try:
-            sup.say(f"instance folder: {instance}")
-            db = get_database(conf.database_url)
-            password = _prepare_database(sup, db, demo=not no_demo)
-            db.dispose()
-
-            if conf.redis_url:
-                _redis_or_fail(conf)
-                redis_url = conf.redis_url
-                sup.say(f"redis: using {redact_url(redis_url)}")
-            else:
-                try:
-                    server = RedisServer(instance / "redis").start()
-                except RedisUnavailable as exc:
-                    raise click.ClickException(str(exc)) from None
-                assert server.process is not None
-                sup.adopt("redis", server.process)
-                redis_url = server.url
-                sup.say(f"redis: started redis-server (pid {server.process.pid}) on {redis_url}, data in {server.data_dir}")
-            extra["TOUCHLINE_REDIS_URL"] = redis_url
-
-            mail_note = None
-            if conf.smtp_url:
-                sup.say(f"mail: sending through {redact_url(conf.smtp_url)}")
-            else:
-                smtp_port = free_port()
-                env = child_env(extra)
-                sup.start("mail", [*CHILD, "mailcatcher", "--port", str(smtp_port)], env)
-                sup.wait_until(lambda: port_open("127.0.0.1", smtp_port), "the mail catcher", READY_TIMEOUT)
-                extra["TOUCHLINE_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
-                mail_note = mail_dir(instance)
-
-            env = child_env(extra)
-            for n in range(conf.workers):
-                sup.start("worker" if conf.workers == 1 else f"worker-{n + 1}", [*CHILD, "worker"], env)
-            sup.start("scheduler", [*CHILD, "scheduler"], env)
-            sup.start("web", [*CHILD, "web", "--host", host, "--port", str(port)], env)
-            sup.wait_until(lambda: port_open(host, port), "the web server", READY_TIMEOUT)
-            try:
-                sup.wait_until(lambda: _http_ok(f"{base_url}/readyz"), "/readyz", READY_TIMEOUT)
-            except NotReady:
-                sup.say(f"warning: {base_url}/readyz did not answer 200 within {READY_TIMEOUT:.0f}s")
-
-            _banner(sup, base_url, password, mail_note)
-            banner_shown = True
-            exit_code = sup.run()
-        except StopRequested as stop:
-            sup.say(f"received {signal.Signals(stop.signum).name} while starting, stopping")
-        except (ChildFailed, NotReady) as exc:
-            sup.say(f"{exc}; stopping everything")
-            exit_code = 1
-        finally:
-            if password and not banner_shown:
-                # The admin exists now and the password is not stored anywhere readable.
-                sup.announce("\n".join(_login_lines(password)))
-    if exit_code:
-        sys.exit(exit_code)
-
-
-def _banner(sup, base_url: str, password: str | None, mail: Path | None) -> None:
-    lines = ["", "Touchline is running.", f"  admin:     {base_url}/", f"  readiness: {base_url}/readyz"]
-    if mail is not None:
-        lines.append(f"  mail:      caught, not delivered; kept in {mail}")
-    if password:
-        lines += _login_lines(password)
-    lines += ["", "Ctrl-C to stop.", ""]
-    sup.announce("\n".join(lines))
-
-
-def _login_lines(password: str) -> list[str]:
-    return [
-        "",
-        "  First admin created. This password is shown only this once:",
-        f"    email:    {FIRST_ADMIN_EMAIL}",
-        f"    password: {password}",
-    ]
-
-
 def register(cli: click.Group) -> None:
-    for command in (web_cmd, worker_cmd, scheduler_cmd, mailcatcher_cmd, up_cmd):
+    for command in (web_cmd, worker_cmd, scheduler_cmd, mailcatcher_cmd):
         cli.add_command(command)

@@ -1,0 +1,176 @@
+"""``touchline up``: the embedded run, everything on one machine from one command."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from engine.cli.run_cmds import redact_url, redis_or_fail
+
+# The children of ``touchline up`` run the same code with the same interpreter;
+# -P keeps the current directory off sys.path so nothing there shadows ours.
+CHILD = [sys.executable, "-P", "-m", "engine.cli"]
+READY_TIMEOUT = 60.0
+FIRST_ADMIN_EMAIL = "admin@localhost"
+
+
+def _prepare_database(sup, db, demo: bool) -> str | None:
+    """Upgrade the schema, seed the demo on an empty database, make the first admin.
+
+    Returns the new admin's password, or None when users already exist.
+    """
+    from sqlalchemy import func, select
+
+    from engine import auth, migrate
+    from engine.models import Account
+
+    before = migrate.current_revision(db)
+    migrate.upgrade(db)
+    after = migrate.current_revision(db)
+    if before != after:
+        sup.say(f"database: upgraded schema {before or 'empty'} -> {after}")
+    sup.say(f"database: {db.engine.url.render_as_string(hide_password=True)} (schema {after})")
+
+    if demo:
+        with db.read_session() as session:
+            empty = not session.scalar(select(func.count()).select_from(Account))
+        if empty:
+            from engine.demo import seed
+
+            sup.say("demo: the database has no accounts; seeding demo data (use --no-demo to skip)...")
+            summary = seed(db)
+            figures = ", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+            sup.say(f"demo: seeded ({figures})")
+
+    with db.session() as session:
+        return auth.ensure_first_admin(session, email=FIRST_ADMIN_EMAIL)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@click.command("up")
+@click.option("--port", type=int, default=None, help="Admin/API port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
+@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
+def up_cmd(port: int | None, no_demo: bool) -> None:
+    """Run everything on this machine: Redis, mail catcher, workers, scheduler, web."""
+    from engine.cli.context import settings
+    from engine.db import get_database
+    from engine.embedded.mailcatcher import mail_dir
+    from engine.embedded.process import free_port, port_open
+    from engine.embedded.redis_server import RedisServer, RedisUnavailable
+    from engine.embedded.supervisor import ChildFailed, NotReady, StopRequested, Supervisor, child_env
+
+    conf = settings()
+    instance = Path(conf.instance_dir)
+    instance.mkdir(parents=True, exist_ok=True)
+    host = conf.host
+    port = conf.port if port is None else port
+    port = port or free_port(host)
+    if port_open(host, port):
+        raise click.ClickException(f"port {port} on {host} is already in use: pick another with --port (0 = any free)")
+
+    # Children read the same settings from the same environment: one
+    # database, one Redis, one instance folder (and so one secret key).
+    extra = {
+        "TOUCHLINE_INSTANCE_DIR": str(instance),
+        "TOUCHLINE_DATABASE_URL": conf.database_url,
+        "TOUCHLINE_HOST": host,
+        "TOUCHLINE_PORT": str(port),
+    }
+    base_url = f"http://{host}:{port}"
+    exit_code = 0
+    password: str | None = None
+    banner_shown = False
+    with Supervisor() as sup:
+        try:
+            sup.say(f"instance folder: {instance}")
+            db = get_database(conf.database_url)
+            password = _prepare_database(sup, db, demo=not no_demo)
+            db.dispose()
+
+            if conf.redis_url:
+                redis_or_fail(conf)
+                redis_url = conf.redis_url
+                sup.say(f"redis: using {redact_url(redis_url)}")
+            else:
+                try:
+                    server = RedisServer(instance / "redis").start()
+                except RedisUnavailable as exc:
+                    raise click.ClickException(str(exc)) from None
+                assert server.process is not None
+                sup.adopt("redis", server.process)
+                redis_url = server.url
+                sup.say(f"redis: started redis-server (pid {server.process.pid}) on {redis_url}, data in {server.data_dir}")
+            extra["TOUCHLINE_REDIS_URL"] = redis_url
+
+            mail_note = None
+            if conf.smtp_url:
+                sup.say(f"mail: sending through {redact_url(conf.smtp_url)}")
+            else:
+                smtp_port = free_port()
+                env = child_env(extra)
+                sup.start("mail", [*CHILD, "mailcatcher", "--port", str(smtp_port)], env)
+                sup.wait_until(lambda: port_open("127.0.0.1", smtp_port), "the mail catcher", READY_TIMEOUT)
+                extra["TOUCHLINE_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+                mail_note = mail_dir(instance)
+
+            env = child_env(extra)
+            for n in range(conf.workers):
+                sup.start("worker" if conf.workers == 1 else f"worker-{n + 1}", [*CHILD, "worker"], env)
+            sup.start("scheduler", [*CHILD, "scheduler"], env)
+            sup.start("web", [*CHILD, "web", "--host", host, "--port", str(port)], env)
+            sup.wait_until(lambda: port_open(host, port), "the web server", READY_TIMEOUT)
+            try:
+                sup.wait_until(lambda: _http_ok(f"{base_url}/readyz"), "/readyz", READY_TIMEOUT)
+            except NotReady:
+                sup.say(f"warning: {base_url}/readyz did not answer 200 within {READY_TIMEOUT:.0f}s")
+
+            _banner(sup, base_url, password, mail_note)
+            banner_shown = True
+            exit_code = sup.run()
+        except StopRequested as stop:
+            sup.say(f"received {signal.Signals(stop.signum).name} while starting, stopping")
+        except (ChildFailed, NotReady) as exc:
+            sup.say(f"{exc}; stopping everything")
+            exit_code = 1
+        finally:
+            if password and not banner_shown:
+                # The admin exists now and the password is not stored anywhere readable.
+                sup.announce("\n".join(_login_lines(password)))
+    if exit_code:
+        sys.exit(exit_code)
+
+
+def _banner(sup, base_url: str, password: str | None, mail: Path | None) -> None:
+    lines = ["", "Touchline is running.", f"  admin:     {base_url}/", f"  readiness: {base_url}/readyz"]
+    if mail is not None:
+        lines.append(f"  mail:      caught, not delivered; kept in {mail}")
+    if password:
+        lines += _login_lines(password)
+    lines += ["", "Ctrl-C to stop.", ""]
+    sup.announce("\n".join(lines))
+
+
+def _login_lines(password: str) -> list[str]:
+    return [
+        "",
+        "  First admin created. This password is shown only this once:",
+        f"    email:    {FIRST_ADMIN_EMAIL}",
+        f"    password: {password}",
+    ]
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(up_cmd)

@@ -201,6 +201,11 @@ def main() -> int:
         errors = [r["error"] for r in results if r["error"]]
         if errors:
             print(f"  client errors: {errors}")
+        failed = {status: n for status, n in statuses.items() if status != 200}
+        if failed or errors or not accepted:
+            # A throughput figure from a server that was failing is meaningless.
+            print(f"FAIL: the throughput phase did not run cleanly (non-200 answers: {failed or 'none'})")
+            return 1
 
         # -- phase 2: SIGKILL while posting -------------------------------------
         server = Server(env, free_port(), args.threads)

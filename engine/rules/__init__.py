@@ -1,0 +1,1 @@
+"""Rules: loading YAML safely and (to come) validating, compiling and evaluating them."""

@@ -1,0 +1,133 @@
+"""A validated rule, as the rest of the engine sees it.
+
+The validator (engine.rules.validate) turns a rule file into these classes or
+into a list of problems; nothing else builds them from user text. Durations
+are whole days (ints); percentages are floats; the condition tree is
+engine.rules.ast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from engine.rules.ast import Condition
+
+Level = Literal["account", "contact"]
+Channel = Literal["email", "in_app", "webhook"]
+
+DEFAULT_SCHEDULE = "*/15 * * * *"
+DEFAULT_CATEGORY = "general"
+DEFAULT_PRIORITY = 0
+MAX_HOLDOUT_PERCENT = 50.0
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class OnEnter:
+    """Fire once when the account (or contact) enters the segment."""
+
+
+@dataclass(frozen=True)
+class WhileMatching:
+    """Fire on entering, then again every ``every`` days while still matching."""
+
+    every: int
+
+
+@dataclass(frozen=True)
+class OnEvent:
+    """Fire when one of ``events`` arrives for a member of the segment."""
+
+    events: tuple[str, ...]
+
+
+Trigger = Union[OnEnter, WhileMatching, OnEvent]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who receives an action.
+
+    ``role``: the account's contacts with that role (``role:admin``);
+    ``contacts``: all of the account's contacts; ``owner``: the account's
+    owner (a CSM alert); ``contact``: the matched contact (contact-level rules).
+    """
+
+    kind: Literal["role", "contacts", "owner", "contact"]
+    role: str | None = None
+
+    def __str__(self) -> str:
+        return f"role:{self.role}" if self.kind == "role" else self.kind
+
+
+@dataclass(frozen=True)
+class Action:
+    channel: Channel
+    template: str
+    to: Audience
+    expires_in: int | None = None  # in_app: days the nudge stays visible
+    url: str | None = None  # webhook: where to post (else the instance default)
+
+
+@dataclass(frozen=True)
+class Limit:
+    max: int
+    per: int  # days
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_account: Limit | None = None
+    per_contact: Limit | None = None
+
+
+@dataclass(frozen=True)
+class Goal:
+    event: str
+    within: int  # days after the send (or, for the holdout, after entering)
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    """Local days and hours a message may go out. ``days`` are 0 (Monday) to 6;
+    hours are minutes after midnight, ``start <= minute < end``.
+    ``timezone`` is ``recipient``, ``account`` or an IANA zone name."""
+
+    days: frozenset[int] = frozenset(range(7))
+    start_minute: int = 0
+    end_minute: int = 24 * 60
+    timezone: str = "recipient"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    when: Condition
+    actions: tuple[Action, ...]
+    description: str = ""
+    owner: str | None = None
+    category: str = DEFAULT_CATEGORY
+    priority: int = DEFAULT_PRIORITY
+    enabled: bool = True
+    level: Level = "account"
+    trigger: Trigger = field(default_factory=OnEnter)
+    schedule: str = DEFAULT_SCHEDULE
+    min_dwell: int = 0
+    limits: Limits = field(default_factory=Limits)
+    holdout: float = 0.0  # percent, 0 to 50
+    goal: Goal | None = None
+    send_window: SendWindow | None = None
+    source: str = ""  # the file it came from
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named, reusable condition (rules/segments/<id>.yaml)."""
+
+    id: str
+    when: Condition
+    description: str = ""
+    uses_contact: bool = False  # names contact fields: only for contact-level rules
+    source: str = ""

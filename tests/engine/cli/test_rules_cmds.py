@@ -1,0 +1,91 @@
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from engine.cli import cli
+
+RULES = Path(__file__).resolve().parents[3] / "rules"
+
+ALIAS_BOMB = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+GOOD = "id: {id}\nname: R\nwhen: {{account.tier: tech}}\nactions:\n  - email: {{template: a, to: owner}}\n"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["rules", "check", *args], catch_exceptions=False)
+
+
+def test_the_shipped_rules_pass(monkeypatch):
+    monkeypatch.chdir(RULES.parent)
+    result = run()  # default: rules/
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 6 rules and 2 segments checked, no problems")
+
+
+def test_every_problem_in_every_file_is_printed(tmp_path):
+    (tmp_path / "fine.yaml").write_text(GOOD.format(id="fine"))
+    (tmp_path / "typo.yaml").write_text(
+        "id: typo\nnme: R\nwhen: {account.teir: tech}\nactions:\n  - email: {template: a, to: owner}\nholdout: 75%\n"
+    )
+    (tmp_path / "wrong-id.yaml").write_text(GOOD.format(id="right-id"))
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    typo, wrong = tmp_path / "typo.yaml", tmp_path / "wrong-id.yaml"
+    assert lines[:4] == [
+        f"{typo}:2:1: nme: unknown key 'nme'; expected one of: id, name, description, owner, category, priority, "
+        "enabled, level, when, trigger, schedule, min_dwell, actions, limits, holdout, goal, send_window (did you mean 'name'?)",
+        f"{typo}:3:8: when.account.teir: unknown field 'account.teir'; account fields are external_id, name, plan, mrr, "
+        "arr, tier, signup_at, renewal_at, owner, timezone, locale, created_at (or account.traits.<name>) (did you mean 'account.tier'?)",
+        f"{typo}:6:1: holdout: holdout 75% is out of range: 0% to 50% (the rest must get the message)",
+        f"{wrong}:1:1: id: id 'right-id' does not match the file name wrong-id.yaml; rename one so they agree",
+    ]
+    assert lines[4] == "4 problems in 2 files"
+
+
+def test_yaml_refusals_are_positioned_problems(tmp_path):
+    (tmp_path / "bomb.yaml").write_text(ALIAS_BOMB)
+    (tmp_path / "huge.yaml").write_text("# padding\n" * 7000)
+    (tmp_path / "tabs.yaml").write_text("id: tabs\nwhen:\n\t- x\n")
+    result = run(str(tmp_path))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == f"{tmp_path / 'bomb.yaml'}:1:4: anchors (&name) are not allowed; repeat the value instead"
+    assert lines[1] == f"{tmp_path / 'huge.yaml'}:1:1: file is 70,000 bytes; the limit is 65,536"
+    assert lines[2].startswith(f"{tmp_path / 'tabs.yaml'}:3:1: ")
+    assert lines[3] == "3 problems in 3 files"
+
+
+def test_single_files_and_segment_files(tmp_path):
+    shutil.copytree(RULES, tmp_path / "rules")
+    segment = tmp_path / "rules" / "segments" / "paying.yaml"
+    segment.write_text("id: paying\nwhen: {account.mrr: {gtt: 0}}\n")
+    result = run(str(segment))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{segment}:2:22: when.account.mrr.gtt: unknown operator 'gtt'; expected one of: eq, ne, gt, gte, lt, lte, "
+        "between, in, not_in, exists (did you mean 'gt'?)"
+    )
+    # A rule using the broken segment says so at its reference.
+    rule = tmp_path / "rules" / "key-feature-usage-falling.yaml"
+    result = run(str(rule))
+    assert result.exit_code == 1
+    assert "when.all[0].segment: segment 'tech-touch' has problems of its own" in result.output
+    untouched = tmp_path / "rules" / "onboarding-stalled-day7.yaml"
+    ok = run(str(untouched))
+    assert ok.exit_code == 0 and ok.output == "ok: 1 rule and 0 segments checked, no problems\n"
+
+
+def test_missing_path_is_a_usage_error(tmp_path):
+    result = run(str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2 and "does not exist" in result.output

@@ -1,0 +1,52 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.rules.editor_schema import build, dumps
+from engine.rules.yamlload import load
+
+ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = ROOT / "docs" / "rule.schema.json"
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+def validator():
+    schema = json.loads(SHIPPED.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_shipped_schema_is_current():
+    # Regenerate with: python -m engine.rules.editor_schema > docs/rule.schema.json
+    assert SHIPPED.read_text() == dumps()
+    assert build()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "rules").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_rule_validates_against_the_schema(path):
+    errors = [e.message for e in validator().iter_errors(load(path.read_text(), str(path)).data)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"nme": "typo"},
+        {"holdout": 60},
+        {"when": {"acount.tier": "tech"}},
+        {"when": {"account.tier": "tech", "account.plan": "team"}},
+        {"when": {"account.signup_at": {"older_than": 7}}},
+        {"when": {"event.login.cnt": {"in_last": "7d", "gt": 1}}},
+        {"when": {"all": [{"account.mrr": {"gte": "lots"}}]}},
+        {"actions": [{"sms": {"template": "a", "to": "owner"}}]},
+        {"actions": [{"email": {"template": "a", "to": "admins"}}]},
+        {"trigger": "sometimes"},
+        {"send_window": {"days": "weekdays"}},
+    ],
+)
+def test_the_schema_rejects_what_the_validator_rejects(change):
+    rule = load((ROOT / "rules" / "onboarding-stalled-day7.yaml").read_text()).data
+    rule.update(change)
+    assert list(validator().iter_errors(rule))

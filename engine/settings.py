@@ -63,6 +63,11 @@ class Settings:
         return [(f.name, "***" if f.name in hidden else str(getattr(self, f.name))) for f in fields(self)]
 
 
+def event_retention_days() -> int:
+    """TOUCHLINE_EVENT_RETENTION_DAYS alone, for code that needs only this setting."""
+    return _int("TOUCHLINE_EVENT_RETENTION_DAYS", 180, minimum=1)
+
+
 def load_settings() -> Settings:
     """Build settings from the environment; raise SettingsError on bad values."""
     env = _str("TOUCHLINE_ENV", "development") or "development"
@@ -94,7 +99,7 @@ def load_settings() -> Settings:
         port=_int("TOUCHLINE_PORT", 8000, minimum=0),
         workers=_int("TOUCHLINE_WORKERS", 1, minimum=1),
         tick_cron=_str("TOUCHLINE_TICK_CRON", "* * * * *") or "* * * * *",
-        event_retention_days=_int("TOUCHLINE_EVENT_RETENTION_DAYS", 180, minimum=1),
+        event_retention_days=event_retention_days(),
         max_request_bytes=_int("TOUCHLINE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024),
         max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),
         api_rate_limit=_str("TOUCHLINE_API_RATE_LIMIT", "600/minute") or "600/minute",

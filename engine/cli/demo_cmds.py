@@ -33,8 +33,18 @@ def demo_command(accounts: int, seed_: int, days: int, reference: datetime | Non
     """
     from engine.demo import DemoRefused, reference_time, seed
 
+    from datetime import datetime, timedelta, timezone
+
+    from engine.settings import event_retention_days
+
     db = database()
     ref = reference_time(reference.date() if reference else None)
+    retention = event_retention_days()
+    if ref - timedelta(days=days) < datetime.now(timezone.utc) - timedelta(days=retention):
+        raise click.ClickException(
+            f"{days} days of history up to {ref:%Y-%m-%d} reach further back than the raw-event retention "
+            f"({retention} days, TOUCHLINE_EVENT_RETENTION_DAYS): use fewer --days, a later --date, or a longer retention"
+        )
 
     def report(stage: str, count: int) -> None:
         if stage == "start":

@@ -12,6 +12,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
@@ -30,10 +31,13 @@ from engine.models import (
     Event,
     utcnow,
 )
+from engine.settings import event_retention_days
 from engine.sqlutil import chunks, insert_for
 
 # Events more than this far in the future are a client clock or unit bug.
 MAX_FUTURE = timedelta(days=1)
+# Numeric(14, 2): a derived ARR (MRR x 12) must still fit.
+MAX_MONEY = Decimal("1e12")
 # last_seen_at moves only when it would move by at least this much.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # Keeps every statement under SQLite's 32,766 bound-parameter limit.
@@ -57,10 +61,35 @@ def _last_wins(parsed: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict
     for index, rec in parsed:
         if rec["id"] in merged:
             first_index, first = merged[rec["id"]]
-            merged[rec["id"]] = (first_index, {**first, **rec})
+            combined = {**first, **rec}
+            if "traits" in first and "traits" in rec:
+                # Nulls are kept here: they remove the key when the merge is applied.
+                combined["traits"] = {**first["traits"], **rec["traits"]}
+            merged[rec["id"]] = (first_index, combined)
         else:
             merged[rec["id"]] = (index, rec)
     return list(merged.values())
+
+
+def _merge_traits(current: dict[str, Any] | None, update: dict[str, Any]) -> dict[str, Any]:
+    """Traits merge key by key; a key set to null is removed."""
+    merged = {**(current or {}), **update}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def _locked(session: Session, model: type[Account] | type[Contact], external_ids: Iterable[str]) -> dict[str, Any]:
+    """Rows by external id, locked until commit (PostgreSQL), in one order so batches cannot deadlock."""
+    rows: dict[str, Any] = {}
+    for part in chunks(sorted(set(external_ids)), IN_CHUNK):
+        stmt = (
+            select(model)
+            .where(model.external_id.in_(part))
+            .order_by(model.external_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        rows.update((row.external_id, row) for row in session.scalars(stmt))
+    return rows
 
 
 def _account_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
@@ -80,11 +109,28 @@ def _ensure_accounts(session: Session, external_ids: set[str]) -> dict[str, int]
     return known
 
 
-def _insert_stubs(session: Session, model: type[Account] | type[Contact], rows: list[dict[str, Any]]) -> None:
-    """Insert placeholder rows a later upsert fills in; one created by a concurrent batch wins."""
+def _insert_stubs(session: Session, model: type[Account] | type[Contact], rows: list[dict[str, Any]]) -> set[str]:
+    """Insert placeholder rows for ids not stored yet; return the ids this call created.
+
+    ON CONFLICT DO NOTHING makes concurrent batches that name the same new id
+    agree on one row instead of failing on the unique constraint.
+    """
     now = utcnow()
-    stmt = insert_for(session, model.__table__).on_conflict_do_nothing(index_elements=["external_id"])
-    session.execute(stmt, [{**row, "traits": {}, "created_at": now, "updated_at": now} for row in rows])
+    table = model.__table__
+    stmt = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["external_id"])
+        .returning(table.c.external_id)
+    )
+    created: set[str] = set()
+    params = [{**row, "traits": {}, "created_at": now, "updated_at": now} for row in sorted(rows, key=_by_id)]
+    for part in chunks(params, IN_CHUNK):
+        created.update(session.execute(stmt, part).scalars())
+    return created
+
+
+def _by_id(row: dict[str, Any]) -> str:
+    return row["external_id"]
 
 
 # -- accounts -----------------------------------------------------------------
@@ -93,24 +139,22 @@ def _insert_stubs(session: Session, model: type[Account] | type[Contact], rows: 
 def upsert_accounts(session: Session, records: Sequence[Any], source: str = "api") -> IngestResult:
     """Create or update accounts by external id; changes to owner, tier and plan are recorded."""
     result = IngestResult()
-    parsed = _last_wins(_parse_all(ACCOUNT, records, result))
-    if not parsed:
-        return result
-    existing: dict[str, Account] = {}
-    for part in chunks([rec["id"] for _, rec in parsed], IN_CHUNK):
-        existing.update((a.external_id, a) for a in session.scalars(select(Account).where(Account.external_id.in_(part))))
-    now = utcnow()
-    for _index, rec in parsed:
+    planned: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for index, rec in _last_wins(_parse_all(ACCOUNT, records, result)):
         values = _account_values(rec)
-        account = existing.get(rec["id"])
-        if account is None:
-            values.setdefault("name", rec["id"])
-            values.setdefault("tier", "tech")
-            account = Account(external_id=rec["id"], traits={}, **{k: v for k, v in values.items() if k != "traits"})
-            account.traits = values.get("traits", {})
-            session.add(account)
-            existing[rec["id"]] = account
+        if values is None:
+            field = "mrr" if "mrr" in rec else "arr"
+            result.rejected.append(RecordError(index, field, "the ARR derived from it (MRR x 12) is too large", rec["id"]))
         else:
+            planned.append((rec, values))
+    if not planned:
+        return result
+    created = _insert_stubs(session, Account, [{"external_id": r["id"], "name": r["id"], "tier": "tech"} for r, _ in planned])
+    accounts = _locked(session, Account, (rec["id"] for rec, _ in planned))
+    now = utcnow()
+    for rec, values in planned:
+        account = accounts[rec["id"]]
+        if rec["id"] not in created:
             for name in TRACKED_FIELDS:
                 if name in values and getattr(account, name) != values[name]:
                     account.changes.append(
@@ -122,25 +166,23 @@ def upsert_accounts(session: Session, records: Sequence[Any], source: str = "api
                             source=source,
                         )
                     )
-            for name, value in values.items():
-                if name == "traits":
-                    # Traits merge: a key set to null is removed.
-                    merged = {**(account.traits or {}), **value}
-                    account.traits = {k: v for k, v in merged.items() if v is not None}
-                else:
-                    setattr(account, name, value)
+        for name, value in values.items():
+            setattr(account, name, _merge_traits(account.traits, value) if name == "traits" else value)
         result.accepted += 1
     session.flush()
     return result
 
 
-def _account_values(rec: dict[str, Any]) -> dict[str, Any]:
+def _account_values(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns to set; None when a derived amount would not fit its column."""
     values = {k: v for k, v in rec.items() if k != "id"}
     # MRR and ARR describe one figure; derive the missing one.
     if values.get("mrr") is not None and "arr" not in values:
         values["arr"] = values["mrr"] * 12
     elif values.get("arr") is not None and "mrr" not in values:
         values["mrr"] = (values["arr"] / 12).quantize(values["arr"])
+    if any(values.get(k) is not None and values[k] >= MAX_MONEY for k in ("mrr", "arr")):
+        return None
     return values
 
 
@@ -158,28 +200,23 @@ def upsert_contacts(session: Session, records: Sequence[Any], source: str = "api
     if not parsed:
         return result
     account_ids = _ensure_accounts(session, {rec["account_id"] for _, rec in parsed})
-    existing: dict[str, Contact] = {}
-    for part in chunks([rec["id"] for _, rec in parsed], IN_CHUNK):
-        existing.update((c.external_id, c) for c in session.scalars(select(Contact).where(Contact.external_id.in_(part))))
+    _insert_stubs(
+        session,
+        Contact,
+        [{"external_id": r["id"], "account_id": account_ids[r["account_id"]], "role": "member"} for _, r in parsed],
+    )
+    contacts = _locked(session, Contact, (rec["id"] for _, rec in parsed))
     for _index, rec in parsed:
+        contact = contacts[rec["id"]]
         values = {k: v for k, v in rec.items() if k not in {"id", "account_id"}}
         values["account_id"] = account_ids[rec["account_id"]]
-        contact = existing.get(rec["id"])
-        if contact is None:
-            values.setdefault("role", "member")
-            traits = values.pop("traits", {})
-            contact = Contact(external_id=rec["id"], traits=traits, **values)
-            session.add(contact)
-            existing[rec["id"]] = contact
-        else:
-            for name, value in values.items():
-                if name == "traits":
-                    merged = {**(contact.traits or {}), **value}
-                    contact.traits = {k: v for k, v in merged.items() if v is not None}
-                elif name == "last_seen_at" and contact.last_seen_at and value and value < contact.last_seen_at:
-                    continue  # last seen only moves forward
-                else:
-                    setattr(contact, name, value)
+        for name, value in values.items():
+            if name == "traits":
+                contact.traits = _merge_traits(contact.traits, value)
+            elif name == "last_seen_at" and contact.last_seen_at and value and value < contact.last_seen_at:
+                continue  # last seen only moves forward
+            else:
+                setattr(contact, name, value)
         result.accepted += 1
     session.flush()
     return result
@@ -218,9 +255,16 @@ def _ensure_contacts(session: Session, pairs: set[tuple[str, int]]) -> dict[str,
 # -- events -------------------------------------------------------------------
 
 
-def track_events(session: Session, records: Sequence[Any], now: datetime | None = None) -> IngestResult:
-    """Store new events, skip ones whose id was seen before, update daily rollups."""
+def track_events(
+    session: Session, records: Sequence[Any], now: datetime | None = None, retention_days: int | None = None
+) -> IngestResult:
+    """Store new events, skip ones whose id was seen before, update daily rollups.
+
+    Events older than the raw-event retention are refused: once purged, their
+    id could no longer be recognised, and a re-send would be counted twice.
+    """
     now = now or utcnow()
+    oldest = now - timedelta(days=retention_days or event_retention_days())
     result = IngestResult()
     parsed: list[tuple[int, dict[str, Any]]] = []
     seen: set[str] = set()
@@ -229,6 +273,17 @@ def track_events(session: Session, records: Sequence[Any], now: datetime | None 
         if ts > now + MAX_FUTURE:
             result.rejected.append(
                 RecordError(index, "timestamp", f"{ts.isoformat()} is more than a day in the future", rec.get("id"))
+            )
+            continue
+        if ts < oldest:
+            result.rejected.append(
+                RecordError(
+                    index,
+                    "timestamp",
+                    f"{ts.isoformat()} is older than the raw-event retention "
+                    f"({(now - oldest).days} days, TOUCHLINE_EVENT_RETENTION_DAYS)",
+                    rec.get("id"),
+                )
             )
             continue
         rec.setdefault("id", uuid.uuid4().hex)

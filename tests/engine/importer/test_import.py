@@ -13,6 +13,12 @@ from engine.models import Account, Contact, DailyUsage, Event
 T = "2026-03-01T10:00:00Z"
 
 
+@pytest.fixture(autouse=True)
+def _long_retention(monkeypatch):
+    """The files here carry fixed dates; keep them inside the raw-event retention for good."""
+    monkeypatch.setenv("TOUCHLINE_EVENT_RETENTION_DAYS", "36500")
+
+
 def run(*args, input=None):
     return CliRunner().invoke(cli, ["import", *map(str, args)], input=input)
 

@@ -101,7 +101,7 @@ def test_retention_purges_raw_events_but_keeps_rollups(db):
         for i in range(30)
     ]
     with db.session() as session:
-        track_events(session, events)
+        track_events(session, events, retention_days=10_000)
     # A chunk smaller than the table proves the ranges cover every id.
     removed = purge_expired_events(db, 30, now=datetime(2026, 11, 21, tzinfo=timezone.utc), chunk=7)
     assert removed == 20
@@ -126,3 +126,67 @@ def test_last_seen_moves_forward_to_the_minute(session):
     assert seen() == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
     event("4", "2026-11-20T10:05:00Z")
     assert seen() == datetime(2026, 11, 20, 10, 5, tzinfo=timezone.utc)
+
+
+def test_a_batch_acts_like_sequential_upserts(session):
+    upsert_accounts(
+        session,
+        [
+            {"id": "b", "traits": {"x": 1, "gone": None}},
+            {"id": "b", "traits": {"y": 2}},
+            {"id": "b", "owner": "kim"},
+        ],
+    )
+    account = session.scalar(select(Account).where(Account.external_id == "b"))
+    assert account.traits == {"x": 1, "y": 2} and account.owner == "kim"
+    # A new account records no change history; later changes do.
+    assert session.scalars(select(AccountChange)).all() == []
+
+
+def test_a_derived_arr_that_does_not_fit_is_rejected_and_nothing_is_created(session):
+    result = upsert_accounts(session, [{"id": "big", "mrr": 900_000_000_000}])
+    assert [(e.field, e.id) for e in result.rejected] == [("mrr", "big")]
+    assert session.scalar(select(Account)) is None
+
+
+def test_concurrent_upserts_of_the_same_new_ids_neither_fail_nor_lose_updates(db):
+    """Many writers, one new account and contact: no unique-constraint failure, every trait kept."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for _ in range(5):
+                with db.session() as s:
+                    upsert_accounts(s, [{"id": "shared", "traits": {f"k{n}": n}}])
+                    upsert_contacts(s, [{"id": "c-shared", "account_id": "shared", "traits": {f"k{n}": n}}])
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read_session() as s:
+        assert s.scalar(select(Account.traits)) == {f"k{n}": n for n in range(6)}
+        assert s.scalar(select(Contact.traits)) == {f"k{n}": n for n in range(6)}
+
+
+def test_events_older_than_the_retention_are_refused(session):
+    """Once purged, an old event's id is forgotten: accepting it again would count it twice."""
+    now = datetime(2026, 11, 21, tzinfo=timezone.utc)
+    result = track_events(
+        session,
+        [
+            {"id": "old", "account_id": "a", "name": "login", "timestamp": "2026-05-01T00:00:00Z"},
+            {"id": "ok", "account_id": "a", "name": "login", "timestamp": "2026-11-01T00:00:00Z"},
+        ],
+        now=now,
+        retention_days=180,
+    )
+    assert result.accepted == 1
+    assert [(e.id, e.field) for e in result.rejected] == [("old", "timestamp")]
+    assert "older than the raw-event retention (180 days" in result.rejected[0].reason

@@ -13,7 +13,8 @@ COPY web ./web
 COPY rules ./rules
 COPY email_templates ./email_templates
 RUN pip install ".[postgres]" \
-    && useradd --system --home /var/lib/touchline --create-home touchline
+    && useradd --system --home /var/lib/touchline --create-home touchline \
+    && install -d -o touchline -g touchline /var/lib/touchline/mail
 
 USER touchline
 EXPOSE 8000

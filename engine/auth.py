@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,6 +47,8 @@ def check_password(stored: str, password: str) -> bool:
 
 def create_user(session: Session, email: str, password: str, role: str = "viewer") -> User:
     email = email.strip().lower()
+    if len(email) > 320:
+        raise AuthError("an email address has at most 320 characters")
     if "@" not in email:
         raise AuthError(f"{email!r} is not an email address")
     if role not in USER_ROLES:
@@ -91,6 +92,8 @@ def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
     name = name.strip()
     if not name:
         raise AuthError("an API key needs a name")
+    if len(name) > 100:
+        raise AuthError("an API key's name has at most 100 characters")
     prefix = secrets.token_hex(4)
     token = f"tl_{prefix}_{secrets.token_urlsafe(24)}"
     key = ApiKey(name=name, prefix=prefix, key_hash=_hash_token(token))
@@ -99,7 +102,7 @@ def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
     return key, token
 
 
-def verify_api_key(session: Session, token: str, now: datetime | None = None) -> ApiKey | None:
+def verify_api_key(session: Session, token: str) -> ApiKey | None:
     if not token.startswith("tl_"):
         return None
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_token(token)))

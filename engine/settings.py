@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -17,7 +18,7 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -27,7 +28,20 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
         raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
     if value < minimum:
         raise SettingsError(f"{name}={raw!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={raw!r}: must be at most {maximum}")
     return value
+
+
+def _rate_limit(name: str, default: str) -> str:
+    raw = _str(name, default) or default
+    from limits import parse_many  # the parser Flask-Limiter itself uses
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a rate such as '600/minute' or '10 per second'") from None
+    return raw
 
 
 def _str(name: str, default: str | None = None) -> str | None:
@@ -96,13 +110,13 @@ def load_settings() -> Settings:
         secret_key=secret_key,
         secret_key_generated=generated,
         host=_str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1",
-        port=_int("TOUCHLINE_PORT", 8000, minimum=0),
+        port=_int("TOUCHLINE_PORT", 8000, minimum=0, maximum=65535),
         workers=_int("TOUCHLINE_WORKERS", 1, minimum=1),
         tick_cron=_str("TOUCHLINE_TICK_CRON", "* * * * *") or "* * * * *",
         event_retention_days=event_retention_days(),
         max_request_bytes=_int("TOUCHLINE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024),
         max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),
-        api_rate_limit=_str("TOUCHLINE_API_RATE_LIMIT", "600/minute") or "600/minute",
+        api_rate_limit=_rate_limit("TOUCHLINE_API_RATE_LIMIT", "600/minute"),
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
     )
 
@@ -111,16 +125,22 @@ def _instance_secret(instance_dir: Path) -> str:
     """A per-instance secret kept in the instance folder, so sessions survive restarts."""
     path = instance_dir / "secret_key"
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
+        if key:
+            return key
     except FileNotFoundError:
         pass
     instance_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    # O_EXCL: two processes starting at once agree on one key.
+    # Written whole to a private temp file, then linked into place: a process
+    # that starts at the same moment either wins the link or reads a complete key.
+    fd, tmp = tempfile.mkstemp(dir=instance_dir, prefix=".secret_key.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()

@@ -63,3 +63,14 @@ def test_dockerfile_installs_postgres_extra_and_copies_the_packages():
     for folder in ("engine", "web", "rules", "email_templates"):
         assert f"COPY {folder} ./{folder}" in text
         assert (ROOT / folder).is_dir(), folder
+
+
+def test_volumes_mounted_into_the_image_belong_to_its_user():
+    """A named volume takes the owner of the image's folder: it must exist, owned by the runtime user."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert "USER touchline" in text
+    for service in SERVICES.values():
+        for volume in service.get("volumes", []):
+            target = volume.split(":")[1]
+            if target.startswith("/var/lib/touchline/"):
+                assert f"-o touchline -g touchline {target}" in text, target

@@ -23,8 +23,18 @@ def database(require_current: bool = True) -> Database:
     from engine import migrate
     from engine.db import get_database
 
-    db = get_database(settings().database_url)
-    if require_current and not migrate.is_up_to_date(db):
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    url = settings().database_url
+    try:
+        db = get_database(url)
+        current = migrate.is_up_to_date(db)
+    except ArgumentError as exc:
+        raise click.ClickException(f"TOUCHLINE_DATABASE_URL is not a database URL: {exc}") from None
+    except (DBAPIError, OSError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise click.ClickException(f"cannot open the database (TOUCHLINE_DATABASE_URL): {detail}") from None
+    if require_current and not current:
         raise click.ClickException(
             f"the database at {db.engine.url.render_as_string(hide_password=True)} is not at the latest "
             "schema: run 'touchline db upgrade'"

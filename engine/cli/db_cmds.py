@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from engine.cli.context import database
+
+
+@contextmanager
+def _revision_errors() -> Iterator[None]:
+    """Alembic's own errors (unknown revision, ...) as a one-line message, not a traceback."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise click.ClickException(f"{exc}; 'touchline db current' shows the revisions") from None
 
 
 @click.group("db")
@@ -20,7 +34,8 @@ def upgrade(revision: str) -> None:
 
     db = database(require_current=False)
     before = migrate.current_revision(db)
-    migrate.upgrade(db, revision)
+    with _revision_errors():
+        migrate.upgrade(db, revision)
     click.echo(f"database schema: {before or 'empty'} -> {migrate.current_revision(db)}")
 
 
@@ -31,7 +46,8 @@ def downgrade(revision: str) -> None:
     from engine import migrate
 
     db = database(require_current=False)
-    migrate.downgrade(db, revision)
+    with _revision_errors():
+        migrate.downgrade(db, revision)
     click.echo(f"database schema now at {migrate.current_revision(db) or 'empty'}")
 
 

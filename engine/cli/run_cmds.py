@@ -60,7 +60,7 @@ def _exit_on_sigterm() -> None:
 
 @click.command("web")
 @click.option("--host", default=None, help="Address to listen on.  [default: TOUCHLINE_HOST or 127.0.0.1]")
-@click.option("--port", type=int, default=None, help="Port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
 @click.option("--threads", type=int, default=8, show_default=True, help="Request threads.")
 def web_cmd(host: str | None, port: int | None, threads: int) -> None:
     """Serve the admin and the HTTP API with waitress."""
@@ -138,7 +138,7 @@ def scheduler_cmd() -> None:
 
 @click.command("mailcatcher")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=DEFAULT_SMTP_PORT, show_default=True, help="SMTP port; 0 picks a free one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_SMTP_PORT, show_default=True, help="SMTP port; 0 picks a free one.")
 def mailcatcher_cmd(host: str, port: int) -> None:
     """Catch outgoing mail in <instance>/mail/ instead of delivering it."""
     import logging

@@ -61,7 +61,7 @@ def _http_ok(url: str) -> bool:
 
 
 @click.command("up")
-@click.option("--port", type=int, default=None, help="Admin/API port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Admin/API port; 0 picks a free one.  [default: TOUCHLINE_PORT or 8000]")
 @click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
 def up_cmd(port: int | None, no_demo: bool) -> None:
     """Run everything on this machine: Redis, mail catcher, workers, scheduler, web."""

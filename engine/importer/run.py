@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,8 @@ def import_file(
     if batch_size < 1:
         raise ImportInputError("batch size must be at least 1")
     name = str(path)
+    if errors_path is not None and name != STDIN and _same_file(name, errors_path):
+        raise ImportInputError(f"{errors_path}: the errors file is the input file; writing it would destroy the input")
     fmt = detect_format(name, fmt)
     started = time.perf_counter()
     summary = ImportSummary(kind=kind, source="<stdin>" if name == STDIN else name, format=fmt)
@@ -192,3 +195,10 @@ def _row_id(record: dict[str, Any] | None) -> str | None:
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False

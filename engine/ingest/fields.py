@@ -19,6 +19,7 @@ LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_TRAITS_BYTES = 16 * 1024
+UNIX_TIME_RE = re.compile(r"^\d{9,11}(?:\.\d+)?$")
 
 
 class FieldError(ValueError):
@@ -117,6 +118,9 @@ def timestamp(value: Any) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise FieldError("expected an ISO 8601 timestamp such as 2026-05-01T09:30:00Z")
     raw = value.strip()
+    if UNIX_TIME_RE.match(raw):
+        # CSV cells are always text: "1777627800" is Unix seconds, as the number would be.
+        return timestamp(float(raw))
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
@@ -205,7 +209,10 @@ def mapping(value: Any) -> dict[str, Any]:
             raise FieldError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise FieldError(f"expected an object, got {type(value).__name__}")
-    dumped = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        dumped = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise FieldError("holds a number that is not finite (Infinity or NaN), which JSON cannot store") from None
     try:
         size = len(dumped.encode("utf-8"))
     except UnicodeEncodeError:

@@ -53,3 +53,10 @@ def test_api_keys_store_only_a_hash_and_can_be_revoked(session):
     assert auth.verify_api_key(session, token) is None
     with pytest.raises(auth.AuthError, match="no active API key"):
         auth.revoke_api_key(session, key.prefix)
+
+
+def test_names_longer_than_their_columns_are_refused(session):
+    with pytest.raises(auth.AuthError, match="at most 100"):
+        auth.create_api_key(session, "k" * 101)
+    with pytest.raises(auth.AuthError, match="at most 320"):
+        auth.create_user(session, "a" * 320 + "@example.com", "long enough pw")

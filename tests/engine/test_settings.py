@@ -33,6 +33,8 @@ def test_production_refuses_without_secret_key(monkeypatch):
         ("TOUCHLINE_PORT", "eighty", "TOUCHLINE_PORT='eighty': expected a whole number"),
         ("TOUCHLINE_WORKERS", "0", "TOUCHLINE_WORKERS='0': must be at least 1"),
         ("TOUCHLINE_ENV", "staging", "TOUCHLINE_ENV='staging'"),
+        ("TOUCHLINE_PORT", "70000", "TOUCHLINE_PORT='70000': must be at most 65535"),
+        ("TOUCHLINE_API_RATE_LIMIT", "2 per minutes please", "expected a rate such as '600/minute'"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value, message):
@@ -52,3 +54,14 @@ def test_cli_reports_configuration_errors_cleanly(monkeypatch):
     result = CliRunner().invoke(cli, ["db", "current"])
     assert result.exit_code != 0
     assert "TOUCHLINE_SECRET_KEY is not set" in result.output
+
+
+def test_concurrent_starts_agree_on_one_secret_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.settings import _instance_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: _instance_secret(tmp_path), range(32)))
+    assert len(keys) == 1 and "" not in keys
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]

@@ -35,3 +35,17 @@ def test_users_create_and_list(db):
     assert "ops@example.com" in run("users", "list").output
     short = run("users", "create", "x@example.com", "--password", "short")
     assert short.exit_code == 1 and "at least 10" in short.output
+
+
+def test_database_problems_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", "nonsense")
+    result = run("db", "current")
+    assert result.exit_code == 1 and "TOUCHLINE_DATABASE_URL is not a database URL" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{blocker / 'sub' / 'x.db'}")
+    result = run("db", "current")
+    assert result.exit_code == 1 and "cannot open the database" in result.output
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ok.db'}")
+    result = run("db", "upgrade", "bogus")
+    assert result.exit_code == 1 and "bogus" in result.output and "Traceback" not in result.output

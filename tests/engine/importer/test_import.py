@@ -282,3 +282,13 @@ def test_truncated_gzip_stops_with_exit_2_and_keeps_what_was_read(db, tmp_path):
     path.write_bytes(data)
     assert run("events", path).exit_code == 0
     assert count(db, Event) == 5000
+
+
+def test_errors_file_that_is_the_input_is_refused_and_the_input_kept(db, tmp_path):
+    path = tmp_path / "in.ndjson"
+    content = '{"id": "e1", "account_id": "acme", "name": "login", "timestamp": "2026-03-01T10:00:00Z"}\n'
+    path.write_text(content)
+    result = CliRunner().invoke(cli, ["import", "events", str(path), "--errors", str(path), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "the errors file is the input file" in result.output
+    assert path.read_text() == content

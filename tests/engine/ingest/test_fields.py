@@ -14,6 +14,8 @@ from engine.ingest.records import ACCOUNT, EVENT
         ("2026-05-01T18:30:00+09:00", datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)),
         ("2026-05-01", datetime(2026, 5, 1, tzinfo=timezone.utc)),
         (1777627800, datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)),
+        ("1777627800", datetime(2026, 5, 1, 9, 30, tzinfo=timezone.utc)),
+        ("1777627800.5", datetime(2026, 5, 1, 9, 30, 0, 500000, tzinfo=timezone.utc)),
     ],
 )
 def test_timestamps_normalise_to_utc(raw, expected):
@@ -80,3 +82,10 @@ def test_text_no_database_can_store_is_refused_with_its_path():
     _, errors = ACCOUNT.parse(0, {"id": "a", "traits": {"note": "a\x00b"}})
     assert errors[0].field == "traits" and "(at traits.note)" in errors[0].reason
     assert f.mapping({"emoji": "\N{GRINNING FACE}", "path": "C:\\u0000"}) == {"emoji": "\N{GRINNING FACE}", "path": "C:\\u0000"}
+
+
+def test_non_finite_numbers_are_refused():
+    with pytest.raises(f.FieldError, match="not finite"):
+        f.mapping({"v": float("inf")})
+    with pytest.raises(f.FieldError, match="not finite"):
+        f.mapping({"nested": [float("nan")]})

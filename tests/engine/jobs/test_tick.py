@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from engine.db import Database
 from engine.ingest import track_events
 from engine.jobs.queues import redis_connection
-from engine.jobs.tick import LOCK_TTL, last_tick, lock_key, tick
+from engine.jobs.tick import LOCK_TTL, PURGE_EVERY, last_tick, lock_key, purge_key, tick
 from engine.models import Event, utcnow
 from engine.settings import load_settings
 
@@ -51,8 +51,22 @@ def test_tick_is_idempotent(db: Database, redis_url: str) -> None:
     add_events(db, 300, 1)
     assert tick()["purged_events"] == 1
     second = tick()
-    assert second["status"] == "ok" and second["purged_events"] == 0
+    assert second["status"] == "ok" and "purged_events" not in second  # purge not due again yet
+    redis.Redis.from_url(redis_url).delete(purge_key(load_settings()))
+    assert tick()["purged_events"] == 0  # due again: nothing left to purge
     assert event_ids(db) == ["ev-1"]
+
+
+def test_the_purge_runs_at_most_every_purge_interval(db: Database, redis_url: str) -> None:
+    add_events(db, 1)
+    assert tick()["purged_events"] == 0
+    ttl = redis.Redis.from_url(redis_url).ttl(purge_key(load_settings()))
+    assert PURGE_EVERY - 60 < ttl <= PURGE_EVERY
+    add_events_later = [{"id": "late", "account_id": "acme", "name": "login", "timestamp": "2000-01-01T00:00:00Z"}]
+    with db.session() as session:
+        track_events(session, add_events_later, retention_days=100_000)
+    assert "purged_events" not in tick()
+    assert "late" in event_ids(db)
 
 
 def test_a_tick_skips_while_another_holds_the_lock(db: Database, redis_url: str) -> None:

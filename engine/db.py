@@ -20,10 +20,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "touchline_read_only"
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def make_engine(url: str, **kwargs) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

@@ -67,14 +67,12 @@ class Settings:
     max_batch: int = 1000
     api_rate_limit: str = "600/minute"
     queue_prefix: str = "touchline"
+    trusted_proxies: int = 0
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
-    def as_table(self) -> list[tuple[str, str]]:
-        hidden = {"secret_key"}
-        return [(f.name, "***" if f.name in hidden else str(getattr(self, f.name))) for f in fields(self)]
 
 
 def event_retention_days() -> int:
@@ -118,6 +116,7 @@ def load_settings() -> Settings:
         max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),
         api_rate_limit=_rate_limit("TOUCHLINE_API_RATE_LIMIT", "600/minute"),
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
+        trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
     )
 
 

@@ -8,6 +8,7 @@ serve what it returns with waitress. Everything the app needs comes from
 from __future__ import annotations
 
 from flask import Flask, redirect, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.db import Database
 from engine.settings import Settings, load_settings
@@ -29,6 +30,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.production,
     )
+    if settings.trusted_proxies:
+        # Behind a reverse proxy every client has the proxy's address; the
+        # login rate limit and logs need the client's own, from X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
     app.extensions[SETTINGS_KEY] = settings
     app.extensions[DATABASE_KEY] = database or Database(settings.database_url)
 

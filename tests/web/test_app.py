@@ -40,3 +40,26 @@ def test_unknown_page_outside_the_api_is_html(client):
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert "There is no page at this address." in response.get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(db, redis_url, monkeypatch):
+    from flask import request
+
+    from engine.settings import load_settings
+    from web import create_app
+
+    monkeypatch.setenv("TOUCHLINE_TRUSTED_PROXIES", "1")
+    app = create_app(load_settings())
+
+    @app.get("/_whoami")
+    def whoami():
+        return request.remote_addr
+
+    client = app.test_client()
+    answer = client.get("/_whoami", headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert answer.get_data(as_text=True) == "203.0.113.7"
+    monkeypatch.setenv("TOUCHLINE_TRUSTED_PROXIES", "0")
+    plain = create_app(load_settings())
+    plain.add_url_rule("/_whoami", view_func=lambda: request.remote_addr)
+    answer = plain.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert answer.get_data(as_text=True) == "10.0.0.1"

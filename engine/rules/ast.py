@@ -18,6 +18,11 @@ Semantics (the same in SQL and in Python; docs/rules.md states them for users):
   ``older_than: 7d`` is ``value <= now - 7 days``; ``newer_than: 30d`` is
   ``value > now - 30 days``; ``within_next: 60d`` is ``now <= value <= now + 60
   days``; ``after_next: 60d`` is ``value > now + 60 days``.
+- Usage ``count``/``active_days``/``active_contacts`` of a window without usage are 0, not missing (no window: all days up to today); rollup days after today are ignored.
+- ``Changed`` counts a change on the UTC day of its ``changed_at``, with the window rule above.
+- Text compares case-sensitively, ordered by Unicode code point (not by the database locale).
+- A trait compares only with a constant of its own JSON type (string, number, boolean), else false; ``exists`` means present and not JSON null.
+- ``not_in`` holds when the value is present, has the type of some constant (any type for an empty list) and equals none of them.
 """
 
 from __future__ import annotations

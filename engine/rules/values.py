@@ -1,0 +1,69 @@
+"""Which constants a field can be compared with, shared by the SQL and Python paths.
+
+The validator should already refuse these mistakes; checking again here keeps a
+hand-built or stale tree from being read differently by the two paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.rules.ast import ACCOUNT_FIELDS, Compare, RelativeTime
+
+ORDER_OPS = frozenset({"gt", "gte", "lt", "lte"})
+TEXT_OPS = frozenset({"contains", "starts_with"})
+# The constant kinds each account column kind accepts.
+_COLUMN_KINDS = {"text": {"string"}, "number": {"number"}, "time": set()}
+
+
+def constant_kind(value: Any) -> str:
+    """'string' | 'number' | 'boolean' for a rule constant (bool first: it is an int in Python)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    raise ValueError(f"unsupported rule constant {value!r}")
+
+
+def json_kind(value: Any) -> str | None:
+    """The JSON type of a stored trait value, named like constant_kind (None when absent)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, str)):
+        return constant_kind(value)
+    return "array" if isinstance(value, list) else "object"
+
+
+def _constants(cond: Compare) -> list[Any]:
+    if cond.op in ("in", "not_in"):
+        return list(cond.value)
+    if cond.op == "between":
+        return list(cond.value)
+    return [cond.value]
+
+
+def check_field(cond: Compare | RelativeTime) -> None:
+    """Refuse a field/op/constant combination neither path can evaluate."""
+    ref = cond.field
+    if ref.entity != "account":
+        raise NotImplementedError(f"{ref}: contact fields are not supported in account rules yet")
+    if not ref.trait and ref.name not in ACCOUNT_FIELDS:
+        raise ValueError(f"{ref}: unknown account field")
+    if isinstance(cond, RelativeTime):
+        if ref.trait or ACCOUNT_FIELDS[ref.name] != "time":
+            raise ValueError(f"{ref}: relative dates need a date-time field")
+        return
+    if cond.op == "exists":
+        return
+    kinds = [constant_kind(v) for v in _constants(cond)]
+    allowed = {"string", "number", "boolean"} if ref.trait else _COLUMN_KINDS[ACCOUNT_FIELDS[ref.name]]
+    if any(k not in allowed for k in kinds):
+        raise ValueError(f"{ref} {cond.op}: cannot compare with {cond.value!r}")
+    if cond.op in TEXT_OPS and kinds != ["string"]:
+        raise ValueError(f"{ref} {cond.op}: needs a text constant")
+    if (cond.op in ORDER_OPS or cond.op == "between") and "boolean" in kinds:
+        raise ValueError(f"{ref} {cond.op}: true/false have no order")
+    if cond.op == "between" and kinds[0] != kinds[1]:
+        raise ValueError(f"{ref} between: both bounds must be of one type")

@@ -36,9 +36,60 @@ def check_command(paths: tuple[str, ...]) -> None:
     click.echo(f"ok: {_count(len(check.rules), 'rule')} and {_count(check.segments, 'segment')} checked, no problems")
 
 
+@click.command("explain")
+@click.argument("rule")
+@click.argument("account")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(exists=True, file_okay=False), help="Folder of rule files.")
+@click.option("--at", "at", default=None, metavar="TIMESTAMP", help="Evaluate as of this ISO 8601 time.  [default: now]")
+def explain_command(rule: str, account: str, rules_dir: str, at: str | None) -> None:
+    """Show, for ACCOUNT (its external id), each condition of RULE (its id),
+    the value seen and whether it held."""
+    from sqlalchemy import select
+
+    from engine.cli.context import database
+    from engine.ingest.fields import FieldError, timestamp
+    from engine.models import Account, utcnow
+    from engine.rules.evaluate import explain
+    from engine.rules.facts import events_of, load_facts
+    from engine.rules.validate import check_paths
+
+    try:
+        now = timestamp(at) if at else utcnow()
+    except FieldError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    check = check_paths([rules_dir])
+    found = {r.id: r for r in check.rules}
+    if rule not in found:
+        own = [p for p in check.problems if f"/{rule}.yaml" in p.source or p.source == f"{rule}.yaml"]
+        for problem in own:
+            click.echo(str(problem), err=True)
+        if own:
+            raise click.ClickException(f"rule {rule!r} has problems; fix them first (touchline rules check)")
+        raise click.ClickException(f"no rule {rule!r} in {rules_dir}/ (rules there: {', '.join(sorted(found)) or 'none'})")
+    chosen = found[rule]
+    if chosen.level != "account":
+        raise click.ClickException(f"rule {rule!r} is a contact-level rule; explain covers account-level rules")
+    with database().read_session() as session:
+        account_id = session.scalar(select(Account.id).where(Account.external_id == account))
+        if account_id is None:
+            raise click.ClickException(f"no account with id {account!r}")
+        tree = explain(chosen.when, load_facts(session, account_id, now, events_of(chosen.when)), now)
+    click.echo(f"{chosen.id} for account {account} at {now:%Y-%m-%d %H:%M:%S}Z")
+    _print_tree(tree, 1)
+    click.echo(f"{account} {'matches' if tree.held else 'does not match'} {chosen.id}")
+
+
+def _print_tree(node, depth: int) -> None:
+    seen = "" if node.children else f"  (saw: {'missing' if node.value is None else node.value})"
+    click.echo(f"{'  ' * depth}[{'yes' if node.held else 'no '}] {node.text}{seen}")
+    for child in node.children:
+        _print_tree(child, depth + 1)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(rules_group)
+    cli.add_command(explain_command)

@@ -89,3 +89,38 @@ def test_single_files_and_segment_files(tmp_path):
 def test_missing_path_is_a_usage_error(tmp_path):
     result = run(str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_explain_shows_each_condition_with_the_value_seen(db, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from engine.ingest import upsert_accounts
+
+    rules_dir = RULES
+    at = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    with db.session() as session:
+        upsert_accounts(
+            session,
+            [
+                {"id": "stalled", "tier": "tech", "signup_at": (at - timedelta(days=10)).isoformat()},
+                {"id": "big", "tier": "high", "signup_at": (at - timedelta(days=10)).isoformat()},
+            ],
+        )
+
+    def explain(account: str, *extra: str):
+        args = ["explain", "onboarding-stalled-day7", account, "--rules", str(rules_dir), "--at", at.isoformat(), *extra]
+        return CliRunner().invoke(cli, args)
+
+    yes = explain("stalled")
+    assert yes.exit_code == 0, yes.output
+    assert "[yes] account.tier eq 'tech'  (saw: tech)" in yes.output
+    assert "[yes] count of 'project_created' in last 30d eq 0.0  (saw: 0.0)" in yes.output
+    assert yes.output.strip().endswith("stalled matches onboarding-stalled-day7")
+    no = explain("big")
+    assert "[no ] account.tier eq 'tech'  (saw: high)" in no.output
+    assert no.output.strip().endswith("big does not match onboarding-stalled-day7")
+    assert "no account with id 'ghost'" in explain("ghost").output
+    unknown = CliRunner().invoke(cli, ["explain", "nope", "stalled", "--rules", str(rules_dir)])
+    assert unknown.exit_code == 1 and "no rule 'nope'" in unknown.output
+    bad_time = explain("stalled", "--at", "yesterday")
+    assert bad_time.exit_code == 2 and "--at" in bad_time.output

@@ -7,17 +7,6 @@ from engine.cli import cli
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 
-ALIAS_BOMB = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
-)
 GOOD = "id: {id}\nname: R\nwhen: {{account.tier: tech}}\nactions:\n  - email: {{template: a, to: owner}}\n"
 
 
@@ -53,8 +42,8 @@ def test_every_problem_in_every_file_is_printed(tmp_path):
     assert lines[4] == "4 problems in 2 files"
 
 
-def test_yaml_refusals_are_positioned_problems(tmp_path):
-    (tmp_path / "bomb.yaml").write_text(ALIAS_BOMB)
+def test_yaml_refusals_are_positioned_problems(tmp_path, alias_bomb):
+    (tmp_path / "bomb.yaml").write_text(alias_bomb)
     (tmp_path / "huge.yaml").write_text("# padding\n" * 7000)
     (tmp_path / "tabs.yaml").write_text("id: tabs\nwhen:\n\t- x\n")
     result = run(str(tmp_path))

@@ -4,6 +4,8 @@ from engine.models.account import TIERS, TRACKED_FIELDS, Account, AccountChange
 from engine.models.auth import USER_ROLES, ApiKey, User
 from engine.models.base import Base, utcnow
 from engine.models.contact import ROLES, Contact
+from engine.models.delivery import DELIVERY_STATUSES, Delivery
+from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
 
 __all__ = [
@@ -11,6 +13,11 @@ __all__ = [
     "TRACKED_FIELDS",
     "USER_ROLES",
     "ROLES",
+    "DELIVERY_STATUSES",
+    "Delivery",
+    "RuleState",
+    "RuleVersion",
+    "SegmentMembership",
     "Account",
     "AccountChange",
     "ApiKey",

@@ -1,0 +1,46 @@
+"""The outbox: one row per message to send, written before any job is enqueued."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, BigIntPK, utcnow
+
+DELIVERY_STATUSES = (
+    "pending", "queued", "sending", "sent", "deferred", "suppressed",
+    "held_out", "skipped", "failed", "unknown",
+)  # fmt: skip
+
+
+class Delivery(Base):
+    """One action for one recipient on one occurrence of a rule.
+
+    ``dedupe_key`` is (rule, action, recipient, occurrence) under a unique
+    constraint: however often a cycle runs, or two run at once, a message is
+    written once.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id"))
+    action_index: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    occurrence: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

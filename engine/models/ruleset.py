@@ -1,0 +1,71 @@
+"""Applied rule versions, their live state, and who is in each rule's segment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, utcnow
+
+
+class RuleVersion(Base):
+    """One applied version of a rule file: what was activated, by whom, from which commit."""
+
+    __tablename__ = "rule_versions"
+    __table_args__ = (UniqueConstraint("rule_id", "version", name="uq_rule_versions_rule_id_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(255))
+    git_commit: Mapped[str | None] = mapped_column(String(40))
+    diff: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleState(Base):
+    """The live state of a rule: which version is active and whether it is paused."""
+
+    __tablename__ = "rule_states"
+
+    rule_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    active_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id"))
+    paused: Mapped[bool] = mapped_column(default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SegmentMembership(Base):
+    """A stay of one subject (an account, or a contact for contact-level rules) in a rule's segment.
+
+    ``exited_at`` is NULL while the subject is in; a partial unique index keeps
+    at most one open stay per (rule, subject), so two cycles at once cannot
+    both record the same entry.
+    """
+
+    __tablename__ = "segment_memberships"
+    __table_args__ = (
+        Index(
+            "uq_segment_memberships_open",
+            "rule_id",
+            "subject_key",
+            unique=True,
+            sqlite_where=text("exited_at IS NULL"),
+            postgresql_where=text("exited_at IS NULL"),
+        ),
+        Index("ix_segment_memberships_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    # "account:<id>" or "contact:<id>": one column, so the unique index works with NULL-free keys.
+    subject_key: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    exited_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]

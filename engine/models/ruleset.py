@@ -36,6 +36,8 @@ class RuleState(Base):
     active_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id"))
     paused: Mapped[bool] = mapped_column(default=False)
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    # When the evaluation cycle last ran this rule; with the rule's cron it says when it is due.
+    last_evaluated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

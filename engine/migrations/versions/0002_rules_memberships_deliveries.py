@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('active_version_id', sa.Integer(), nullable=False),
     sa.Column('paused', sa.Boolean(), nullable=False),
     sa.Column('paused_reason', sa.Text(), nullable=True),
+    sa.Column('last_evaluated_at', engine.models.base.UTCDateTime(), nullable=True),
     sa.Column('updated_at', engine.models.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['active_version_id'], ['rule_versions.id'], name=op.f('fk_rule_states_active_version_id_rule_versions')),
     sa.PrimaryKeyConstraint('rule_id', name=op.f('pk_rule_states'))

@@ -1,0 +1,108 @@
+"""What applying rules would do now, without doing any of it.
+
+For each account-level rule that is new or differs from its active version
+(or every rule, when asked): the accounts that would enter its segment (they
+match now and have no open membership), those that would leave (an open
+membership that no longer matches), and how many messages each channel
+would get for the entering accounts. The counts are an upper bound: holdout,
+limits, send windows, unsubscribes and missing addresses are not applied.
+Contact-level rules are not planned yet. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.models import Account, Contact, SegmentMembership
+from engine.rules.compiler import compile_condition
+from engine.rules.schema import Rule
+from engine.rules.versions import RuleSource, Status, active_versions, status_of
+
+SAMPLE_SIZE = 5
+NOT_PLANNED_CONTACT = "not planned: contact-level"
+NOT_PLANNED_UNCHANGED = "not planned (use --all)"
+
+
+@dataclass
+class RulePlan:
+    rule_id: str
+    status: Status
+    paused: bool = False
+    planned: bool = False
+    note: str | None = None  # why it was not planned
+    entering: int = 0
+    leaving: int = 0
+    messages: dict[str, int] = field(default_factory=dict)  # channel -> messages, in action order
+    sample: list[str] = field(default_factory=list)  # external ids of some entering accounts
+
+
+def plan(session: Session, rules: Iterable[RuleSource], now: datetime, include_unchanged: bool = False) -> list[RulePlan]:
+    """One RulePlan per given rule; unchanged rules are planned only with ``include_unchanged``."""
+    active = active_versions(session)
+    plans: list[RulePlan] = []
+    for source in rules:
+        rule = source.rule
+        status = status_of(source, active)
+        result = RulePlan(rule.id, status, paused=rule.id in active and active[rule.id][0].paused)
+        if rule.level != "account":
+            result.note = NOT_PLANNED_CONTACT
+        elif status == "unchanged" and not include_unchanged:
+            result.note = NOT_PLANNED_UNCHANGED
+        else:
+            _plan_rule(session, rule, now, result)
+        plans.append(result)
+    return plans
+
+
+def _plan_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) -> None:
+    accounts = Account.__table__
+    matching = {
+        row.id: (row.external_id, row.owner)
+        for row in session.execute(
+            select(accounts.c.id, accounts.c.external_id, accounts.c.owner).where(compile_condition(rule.when, now))
+        )
+    }
+    open_ids = set(
+        session.scalars(
+            select(SegmentMembership.account_id).where(
+                SegmentMembership.rule_id == rule.id,
+                SegmentMembership.exited_at.is_(None),
+                SegmentMembership.contact_id.is_(None),
+            )
+        )
+    )
+    entering = set(matching) - open_ids
+    result.entering = len(entering)
+    result.leaving = len(open_ids - set(matching))
+    result.sample = sorted(matching[i][0] for i in entering)[:SAMPLE_SIZE]
+    result.planned = True
+
+    # Contacts per (account, role) among matching accounts; summed over the entering ones.
+    by_role: dict[int, dict[str, int]] = defaultdict(dict)
+    if entering and any(a.to.kind in ("role", "contacts") for a in rule.actions):
+        matching_ids = select(accounts.c.id).where(compile_condition(rule.when, now))
+        rows = session.execute(
+            select(Contact.account_id, Contact.role, func.count())
+            .where(Contact.account_id.in_(matching_ids))
+            .group_by(Contact.account_id, Contact.role)
+        )
+        for account_id, role, count in rows:
+            by_role[account_id][role] = count
+    for action in rule.actions:
+        total = 0
+        for account_id in entering:
+            if action.to.kind == "role":
+                total += by_role.get(account_id, {}).get(action.to.role or "", 0)
+            elif action.to.kind == "contacts":
+                total += sum(by_role.get(account_id, {}).values())
+            elif action.to.kind == "owner":
+                total += 1 if matching[account_id][1] else 0
+            else:  # "contact": the matched contact of a contact-level rule
+                total += 1
+        result.messages[action.channel] = result.messages.get(action.channel, 0) + total

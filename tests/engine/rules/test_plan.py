@@ -1,0 +1,129 @@
+import hashlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.models import Account, Base, Contact, SegmentMembership
+from engine.rules.plan import NOT_PLANNED_CONTACT, NOT_PLANNED_UNCHANGED, plan
+from engine.rules.versions import apply_rules, read_rules
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+RULE = """\
+id: tech-nudge
+name: Tech nudge
+when: {account.tier: tech}
+actions:
+  - email: {template: a, to: role:admin}
+  - in_app: {template: b, to: contacts}
+  - webhook: {template: c, to: owner}
+  - email: {template: d, to: owner}
+"""
+CONTACT_RULE = """\
+id: per-contact
+name: Per contact
+level: contact
+when: {contact.role: admin}
+actions:
+  - email: {template: a, to: contact}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "tech-nudge.yaml").write_text(RULE)
+    (tmp_path / "per-contact.yaml").write_text(CONTACT_RULE)
+    return tmp_path
+
+
+@pytest.fixture
+def dataset(db):
+    """t1: tech, owner, 2 admins + 1 member; t2: tech, no owner, 1 admin;
+    t3: tech, already in the segment; h1: high touch; h2: high touch, was in the segment."""
+    specs = {
+        "t1": ("tech", "csm@example.com", ["admin", "admin", "member"]),
+        "t2": ("tech", None, ["admin"]),
+        "t3": ("tech", "csm@example.com", ["admin"]),
+        "h1": ("high", "csm@example.com", ["admin"]),
+        "h2": ("high", None, ["admin"]),
+    }
+    ids = {}
+    with db.session() as s:
+        for ext, (tier, owner, roles) in specs.items():
+            account = Account(external_id=ext, name=ext, tier=tier, owner=owner)
+            s.add(account)
+            s.flush()
+            ids[ext] = account.id
+            s.add_all(Contact(external_id=f"{ext}-{i}", account_id=account.id, role=r) for i, r in enumerate(roles))
+        for ext in ("t3", "h2"):
+            s.add(SegmentMembership(rule_id="tech-nudge", subject_key=f"account:{ids[ext]}", account_id=ids[ext]))
+        # A closed stay and another rule's stay do not count.
+        s.add(SegmentMembership(rule_id="tech-nudge", subject_key=f"account:{ids['t1']}", account_id=ids["t1"],
+                                exited_at=NOW - timedelta(days=1)))  # fmt: skip
+        s.add(SegmentMembership(rule_id="other", subject_key=f"account:{ids['t2']}", account_id=ids["t2"]))
+    return ids
+
+
+def run_plan(db, folder, **kwargs):
+    loaded = read_rules([str(folder)])
+    assert loaded.problems == []
+    with db.read_session() as s:
+        return {p.rule_id: p for p in plan(s, loaded.rules, NOW, **kwargs)}
+
+
+def test_plan_counts_entering_leaving_and_messages(db, dataset, folder):
+    plans = run_plan(db, folder)
+    p = plans["tech-nudge"]
+    assert (p.status, p.planned, p.paused) == ("new", True, False)
+    assert (p.entering, p.leaving) == (2, 1)  # t1 and t2 enter; h2 leaves; t3 stays
+    # email: admins of t1 (2) and t2 (1), plus t1's owner; in_app: all 4 contacts; webhook: t1's owner.
+    assert p.messages == {"email": 4, "in_app": 4, "webhook": 1}
+    assert p.sample == ["t1", "t2"]
+    assert plans["per-contact"].planned is False
+    assert plans["per-contact"].note == NOT_PLANNED_CONTACT
+
+
+def test_sample_is_at_most_five(db, folder):
+    with db.session() as s:
+        s.add_all(Account(external_id=f"a{i}", name="a", tier="tech") for i in range(7))
+    p = run_plan(db, folder)["tech-nudge"]
+    assert (p.entering, p.sample) == (7, ["a0", "a1", "a2", "a3", "a4"])
+    assert p.messages == {"email": 0, "in_app": 0, "webhook": 0}
+
+
+def test_unchanged_rules_are_planned_only_when_asked(db, dataset, folder):
+    with db.session() as s:
+        apply_rules(s, read_rules([str(folder)]).rules, "ann")
+    p = run_plan(db, folder)["tech-nudge"]
+    assert (p.status, p.planned, p.note, p.entering) == ("unchanged", False, NOT_PLANNED_UNCHANGED, 0)
+    p = run_plan(db, folder, include_unchanged=True)["tech-nudge"]
+    assert (p.status, p.planned, p.entering) == ("unchanged", True, 2)
+    (folder / "tech-nudge.yaml").write_text(RULE.replace("Tech nudge", "Tech nudge 2"))
+    assert run_plan(db, folder)["tech-nudge"].status == "changed"
+
+
+def _snapshot(db) -> dict[str, int]:
+    with db.read_session() as s:
+        return {t.name: s.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
+
+
+def test_plan_writes_nothing(db, dataset, folder):
+    with db.session() as s:
+        apply_rules(s, read_rules([str(folder)]).rules, "ann")
+    before = _snapshot(db)
+    sqlite_file = Path(db.engine.url.database) if db.dialect == "sqlite" else None
+    digest = _file_digest(sqlite_file) if sqlite_file else None
+    (folder / "tech-nudge.yaml").write_text(RULE.replace("Tech nudge", "Tech nudge 2"))
+    plans = run_plan(db, folder, include_unchanged=True)
+    assert plans["tech-nudge"].entering == 2
+    assert _snapshot(db) == before
+    assert before["rule_versions"] == 2 and before["segment_memberships"] == 4
+    if sqlite_file:
+        # The database file and its write-ahead log are byte for byte the same.
+        assert _file_digest(sqlite_file) == digest
+
+
+def _file_digest(path: Path) -> str:
+    wal = path.with_name(path.name + "-wal")
+    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()

@@ -1,7 +1,8 @@
 """The periodic evaluation tick: one job, enqueued by the cron scheduler.
 
-For now it purges raw events past the retention period; rule evaluation plugs
-in here later. A tick is idempotent, and a Redis lock with a TTL keeps two
+It runs the evaluation cycle for the active rules (each rule decides from its
+own cron schedule whether it is due) and purges raw events past the retention
+period. A tick is idempotent, and a Redis lock with a TTL keeps two
 ticks (a slow one and the next, or two schedulers by mistake) from running
 at once: the second one returns "skipped" without touching anything.
 """
@@ -11,14 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 import redis
 
-from engine.db import get_database
+from engine.db import Database, get_database
 from engine.ingest import purge_expired_events
 from engine.jobs.queues import redis_connection
 from engine.models import utcnow
+from engine.rules.cycle import run_cycle
+from engine.rules.versions import active_rules
 from engine.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ def tick() -> dict[str, Any]:
         # PURGE_EVERY, not on every tick; the key expires to say it is due.
         if conn.set(purge_key(settings), started.isoformat(), nx=True, ex=PURGE_EVERY):
             outcome["purged_events"] = purge_expired_events(db, settings.event_retention_days)
+        outcome["rules"] = evaluate_rules(db, started)
         outcome["status"] = "ok"
     except Exception as exc:
         outcome["status"] = "error"
@@ -77,6 +82,13 @@ def tick() -> dict[str, Any]:
                 log.warning("tick lock expired before the tick finished")
     log.info("tick %s", outcome)
     return outcome
+
+
+def evaluate_rules(db: Database, now: datetime) -> dict[str, Any]:
+    """Run the cycle for every active rule; a failing rule is counted, not fatal."""
+    with db.read_session() as session:
+        rules = active_rules(session)
+    return run_cycle(db, rules, now).summary()
 
 
 def last_tick(conn: redis.Redis, settings: Settings | None = None) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ import click
 
 @click.group("rules")
 def rules_group() -> None:
-    """Rule files: check them."""
+    """Rule files: check them; list, pause and resume applied rules."""
 
 
 @rules_group.command("check")

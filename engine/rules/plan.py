@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.models import Account, Contact, SegmentMembership
+from engine.rules.recipients import resolve
 from engine.rules.compiler import compile_condition
 from engine.rules.schema import Rule
 from engine.rules.versions import RuleSource, Status, active_versions, status_of
@@ -83,26 +84,8 @@ def _plan_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) ->
     result.sample = sorted(matching[i][0] for i in entering)[:SAMPLE_SIZE]
     result.planned = True
 
-    # Contacts per (account, role) among matching accounts; summed over the entering ones.
-    by_role: dict[int, dict[str, int]] = defaultdict(dict)
-    if entering and any(a.to.kind in ("role", "contacts") for a in rule.actions):
-        matching_ids = select(accounts.c.id).where(compile_condition(rule.when, now))
-        rows = session.execute(
-            select(Contact.account_id, Contact.role, func.count())
-            .where(Contact.account_id.in_(matching_ids))
-            .group_by(Contact.account_id, Contact.role)
-        )
-        for account_id, role, count in rows:
-            by_role[account_id][role] = count
+    # The same recipient resolution the evaluation cycle uses, so the counts are what it would write.
     for action in rule.actions:
-        total = 0
-        for account_id in entering:
-            if action.to.kind == "role":
-                total += by_role.get(account_id, {}).get(action.to.role or "", 0)
-            elif action.to.kind == "contacts":
-                total += sum(by_role.get(account_id, {}).values())
-            elif action.to.kind == "owner":
-                total += 1 if matching[account_id][1] else 0
-            else:  # "contact": the matched contact of a contact-level rule
-                total += 1
+        resolved = resolve(session, action, entering)
+        total = sum(len(found) for found in resolved.recipients.values())
         result.messages[action.channel] = result.messages.get(action.channel, 0) + total

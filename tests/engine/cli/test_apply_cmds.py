@@ -32,7 +32,9 @@ def test_plan_apply_and_plan_again(db, rules_dir):
         account = Account(external_id="acct-x", name="X", tier="tech", signup_at=datetime(2026, 11, 10, tzinfo=timezone.utc))
         s.add(account)
         s.flush()
-        s.add_all(Contact(external_id=f"c{i}", account_id=account.id, role="admin") for i in range(2))
+        s.add_all(
+            Contact(external_id=f"c{i}", account_id=account.id, role="admin", email=f"c{i}@example.com") for i in range(2)
+        )
 
     result = run("plan", "--at", "2026-11-20T12:00:00Z")
     assert result.exit_code == 0, result.output

@@ -55,7 +55,10 @@ def dataset(db):
             s.add(account)
             s.flush()
             ids[ext] = account.id
-            s.add_all(Contact(external_id=f"{ext}-{i}", account_id=account.id, role=r) for i, r in enumerate(roles))
+            s.add_all(
+                Contact(external_id=f"{ext}-{i}", account_id=account.id, role=r, email=f"{ext}-{i}@example.com")
+                for i, r in enumerate(roles)
+            )
         for ext in ("t3", "h2"):
             s.add(SegmentMembership(rule_id="tech-nudge", subject_key=f"account:{ids[ext]}", account_id=ids[ext]))
         # A closed stay and another rule's stay do not count.

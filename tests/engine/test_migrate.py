@@ -37,34 +37,25 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout(tmp_path):
 
 def test_concurrent_sqlite_writers_queue_instead_of_failing(tmp_path):
     """BEGIN IMMEDIATE + busy_timeout: parallel ingest never hits 'database is locked'."""
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from engine.ingest import track_events
 
     db = Database(f"sqlite:///{tmp_path / 'c.db'}")
     migrate.upgrade(db)
-    errors: list[BaseException] = []
-
     def writer(n: int) -> None:
-        try:
-            for batch in range(10):
-                with db.session() as s:
-                    track_events(
-                        s,
-                        [
-                            {"id": f"{n}-{batch}-{i}", "account_id": "acme", "name": "login", "timestamp": "2026-11-20"}
-                            for i in range(50)
-                        ],
-                    )
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
+        for batch in range(10):
+            with db.session() as s:
+                track_events(
+                    s,
+                    [
+                        {"id": f"{n}-{batch}-{i}", "account_id": "acme", "name": "login", "timestamp": "2026-11-20"}
+                        for i in range(50)
+                    ],
+                )
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(writer, range(4)))  # re-raises the first writer's error
     from sqlalchemy import text
 
     with db.engine.connect() as conn:

@@ -151,25 +151,16 @@ def test_a_derived_arr_that_does_not_fit_is_rejected_and_nothing_is_created(sess
 
 def test_concurrent_upserts_of_the_same_new_ids_neither_fail_nor_lose_updates(db):
     """Many writers, one new account and contact: no unique-constraint failure, every trait kept."""
-    import threading
-
-    errors: list[BaseException] = []
+    from concurrent.futures import ThreadPoolExecutor
 
     def writer(n: int) -> None:
-        try:
-            for _ in range(5):
-                with db.session() as s:
-                    upsert_accounts(s, [{"id": "shared", "traits": {f"k{n}": n}}])
-                    upsert_contacts(s, [{"id": "c-shared", "account_id": "shared", "traits": {f"k{n}": n}}])
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
+        for _ in range(5):
+            with db.session() as s:
+                upsert_accounts(s, [{"id": "shared", "traits": {f"k{n}": n}}])
+                upsert_contacts(s, [{"id": "c-shared", "account_id": "shared", "traits": {f"k{n}": n}}])
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(writer, range(6)))  # re-raises the first writer's error
     with db.read_session() as s:
         assert s.scalar(select(Account.traits)) == {f"k{n}": n for n in range(6)}
         assert s.scalar(select(Contact.traits)) == {f"k{n}": n for n in range(6)}

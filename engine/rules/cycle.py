@@ -28,7 +28,7 @@ from engine.db import Database
 from engine.models import Delivery, RuleState, RuleVersion, SegmentMembership
 from engine.rules.compiler import matching_account_ids
 from engine.rules.evaluate import ExplainNode, explain
-from engine.rules.facts import events_of, load_facts
+from engine.rules.facts import events_of, load_facts_many
 from engine.rules.recipients import resolve
 from engine.rules.schema import OnEnter, OnEvent, Rule, WhileMatching
 from engine.sqlutil import chunks, insert_for
@@ -303,12 +303,12 @@ def dedupe_key(rule_id: str, action_index: int, recipient: str, occurrence: str)
 
 def _explanations(session: Session, rule: Rule, now: datetime, accounts: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Why each firing account matched, as a compact JSON tree (one per account, shared by its deliveries)."""
-    events = events_of(rule.when)
-    out = {}
-    for account_id in accounts:
-        node = explain(rule.when, load_facts(session, account_id, now, events), now)
-        out[account_id] = {"at": now.isoformat(), "tree": compact(node)}
-    return out
+    facts = load_facts_many(session, accounts, now, events_of(rule.when))
+    stamp = now.isoformat()
+    return {
+        account_id: {"at": stamp, "tree": compact(explain(rule.when, account_facts, now))}
+        for account_id, account_facts in facts.items()
+    }
 
 
 def compact(node: ExplainNode) -> dict[str, Any]:

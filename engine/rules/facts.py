@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +14,10 @@ from sqlalchemy.orm import Session
 from engine.models import Account, AccountChange, DailyContactActivity, DailyUsage
 from engine.rules.ast import ACCOUNT_FIELDS, All, Any_, Condition, Not, Trend, Usage
 from engine.rules.days import utc_today
+from engine.sqlutil import chunks
+
+# Account ids per IN (...): well under SQLite's bound-parameter limit.
+CHUNK = 500
 
 
 @dataclass
@@ -40,31 +45,46 @@ def events_of(cond: Condition) -> set[str]:
 
 def load_facts(session: Session, account_id: int, now: datetime, events: set[str]) -> AccountFacts:
     """Facts as of ``now``: rollup days after today are left out, as the SQL path ignores them."""
-    account = session.get(Account, account_id)
-    if account is None:
+    facts = load_facts_many(session, [account_id], now, events)
+    if account_id not in facts:
         raise LookupError(f"no account with id {account_id}")
-    values = {}
-    for name in ACCOUNT_FIELDS:
-        value = getattr(account, name)
-        values[name] = float(value) if isinstance(value, Decimal) else value
-    facts = AccountFacts(account_id, values, dict(account.traits or {}))
+    return facts[account_id]
+
+
+def load_facts_many(session: Session, account_ids: Iterable[int], now: datetime, events: set[str]) -> dict[int, AccountFacts]:
+    """Facts for many accounts with a handful of queries per chunk of ids, not per account."""
+    out: dict[int, AccountFacts] = {}
     today = utc_today(now)
-    if events:
-        rows = session.execute(
-            select(DailyUsage.event_name, DailyUsage.day, DailyUsage.count).where(
-                DailyUsage.account_id == account_id, DailyUsage.event_name.in_(sorted(events)), DailyUsage.day <= today
+    names = sorted(events)
+    columns = [getattr(Account, name) for name in ACCOUNT_FIELDS]
+    for part in chunks(sorted(set(account_ids)), CHUNK):
+        for row in session.execute(select(Account.id, Account.traits, *columns).where(Account.id.in_(part))):
+            values = {
+                name: float(value) if isinstance(value, Decimal) else value
+                for name, value in zip(ACCOUNT_FIELDS, row[2:], strict=True)
+            }
+            out[row.id] = AccountFacts(row.id, values, dict(row.traits or {}))
+        if names:
+            usage = select(DailyUsage.account_id, DailyUsage.event_name, DailyUsage.day, DailyUsage.count).where(
+                DailyUsage.account_id.in_(part), DailyUsage.event_name.in_(names), DailyUsage.day <= today
             )
-        )
-        facts.usage = {(name, day): count for name, day, count in rows}
-        rows = session.execute(
-            select(DailyContactActivity.event_name, DailyContactActivity.day, DailyContactActivity.contact_id).where(
-                DailyContactActivity.account_id == account_id,
-                DailyContactActivity.event_name.in_(sorted(events)),
+            for account_id, name, day, count in session.execute(usage):
+                out[account_id].usage[(name, day)] = count
+            active = select(
+                DailyContactActivity.account_id,
+                DailyContactActivity.event_name,
+                DailyContactActivity.day,
+                DailyContactActivity.contact_id,
+            ).where(
+                DailyContactActivity.account_id.in_(part),
+                DailyContactActivity.event_name.in_(names),
                 DailyContactActivity.day <= today,
             )
+            for account_id, name, day, contact_id in session.execute(active):
+                out[account_id].contacts.setdefault((name, day), set()).add(contact_id)
+        changes = select(AccountChange.account_id, AccountChange.field, AccountChange.changed_at).where(
+            AccountChange.account_id.in_(part)
         )
-        for name, day, contact_id in rows:
-            facts.contacts.setdefault((name, day), set()).add(contact_id)
-    changes = select(AccountChange.field, AccountChange.changed_at).where(AccountChange.account_id == account_id)
-    facts.changes = [(name, at) for name, at in session.execute(changes)]
-    return facts
+        for account_id, name, at in session.execute(changes):
+            out[account_id].changes.append((name, at))
+    return out

@@ -11,7 +11,7 @@ from engine.demo import reference_time, seed
 from engine.models import Account
 from engine.rules.compiler import matching_account_ids
 from engine.rules.evaluate import evaluate
-from engine.rules.facts import events_of, load_facts
+from engine.rules.facts import events_of, load_facts, load_facts_many
 from engine.rules.validate import check_paths
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -47,7 +47,10 @@ def test_example_rules_agree_and_hit_their_archetypes(db, shipped, monkeypatch):
                 continue
             in_sql = matching_account_ids(session, rule.when, now)
             names = events_of(rule.when)
-            in_python = {a for a in archetype if evaluate(rule.when, load_facts(session, a, now, names), now)}
+            many = load_facts_many(session, archetype, now, names)
+            in_python = {a for a in archetype if evaluate(rule.when, many[a], now)}
+            # The batch loader is the single-account loader, many times over.
+            assert all(many[a] == load_facts(session, a, now, names) for a in list(archetype)[::25])
             assert in_sql == in_python, rule.id
             if rule.id in TARGETS:
                 found = {archetype[a] for a in in_sql}

@@ -156,17 +156,18 @@ def _close(session: Session, rule_id: str, leaving: list[int], now: datetime) ->
 def _open(session: Session, rule_id: str, entering: list[int], now: datetime) -> int:
     """Insert open stays; RETURNING tells which ones this cycle created (a concurrent one may have won)."""
     created = 0
+    # One statement with the rows as parameters (executemany), so SQLAlchemy
+    # compiles it once instead of a new multi-row VALUES for every chunk.
+    stmt = (
+        insert_for(session, SM)
+        .on_conflict_do_nothing(index_elements=["rule_id", "subject_key"], index_where=text("exited_at IS NULL"))
+        .returning(SM.c.id)
+    )
     for part in chunks(entering, BATCH):
         rows = [
             {"rule_id": rule_id, "subject_key": f"account:{i}", "account_id": i, "entered_at": now} for i in part
         ]
-        stmt = (
-            insert_for(session, SM)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["rule_id", "subject_key"], index_where=text("exited_at IS NULL"))
-            .returning(SM.c.id)
-        )
-        created += len(session.execute(stmt).all())
+        created += len(session.execute(stmt, rows).all())
     return created
 
 
@@ -275,14 +276,13 @@ def _write_deliveries(
                 key = dedupe_key(rule.id, index, r.address, firing.occurrence)
                 rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": "pending",
                                     "reason": None, "dedupe_key": key})  # fmt: skip
+    stmt = (
+        insert_for(session, DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(DELIVERIES.c.status)
+    )
     for part in chunks(rows, BATCH):
-        stmt = (
-            insert_for(session, DELIVERIES)
-            .values(part)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(DELIVERIES.c.status)
-        )
-        for (status,) in session.execute(stmt):
+        for (status,) in session.execute(stmt, part):
             if status == "skipped":
                 outcome.skipped_deliveries += 1
             else:

@@ -303,12 +303,13 @@ def dedupe_key(rule_id: str, action_index: int, recipient: str, occurrence: str)
 
 def _explanations(session: Session, rule: Rule, now: datetime, accounts: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Why each firing account matched, as a compact JSON tree (one per account, shared by its deliveries)."""
-    facts = load_facts_many(session, accounts, now, events_of(rule.when))
-    stamp = now.isoformat()
-    return {
-        account_id: {"at": stamp, "tree": compact(explain(rule.when, account_facts, now))}
-        for account_id, account_facts in facts.items()
-    }
+    events, stamp = events_of(rule.when), now.isoformat()
+    out: dict[int, dict[str, Any]] = {}
+    # A chunk of accounts' facts at a time: only the compact trees are kept.
+    for part in chunks(sorted(set(accounts)), BATCH):
+        for account_id, account_facts in load_facts_many(session, part, now, events).items():
+            out[account_id] = {"at": stamp, "tree": compact(explain(rule.when, account_facts, now))}
+    return out
 
 
 def compact(node: ExplainNode) -> dict[str, Any]:

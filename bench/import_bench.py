@@ -141,8 +141,8 @@ def bench(events: int, accounts: int, small: int, batch_size: int, keep: bool) -
 def profile(events: int, accounts: int, batch_size: int) -> None:
     """Import in-process under cProfile and print where the time goes."""
     import cProfile
-    import pstats
 
+    from bench import print_profile
     from engine import migrate
     from engine.db import Database
     from engine.importer import import_file
@@ -157,11 +157,7 @@ def profile(events: int, accounts: int, batch_size: int) -> None:
         summary = import_file(db, "events", nd, batch_size=batch_size)
         profiler.disable()
         print(f"profiled import of {summary.rows_read:,} events: {summary.elapsed:.1f} s, {summary.rows_per_second:,.0f} events/s")
-        stats = pstats.Stats(profiler).sort_stats("cumulative")
-        print("\n-- engine functions by cumulative time")
-        stats.print_stats(r"engine/", 25)
-        print("\n-- everything by own time")
-        stats.sort_stats("tottime").print_stats(20)
+        print_profile(profiler, 25, 20)
         db.dispose()
 
 

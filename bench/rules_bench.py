@@ -470,8 +470,8 @@ def bench(accounts: int, rules: int, sample: int, timeout: float | None) -> bool
 def profile(accounts: int, rules: int) -> None:
     """The first cycle in-process under cProfile."""
     import cProfile
-    import pstats
 
+    from bench import print_profile
     from engine.db import Database
     from engine.rules.cycle import run_cycle
     from engine.rules.versions import active_rules
@@ -488,11 +488,7 @@ def profile(accounts: int, rules: int) -> None:
         run_cycle(db, loaded, now, only_due=False)
         profiler.disable()
         print(f"profiled first cycle over {accounts:,} accounts, {len(loaded)} rules: {time.perf_counter() - started:.1f} s")
-        stats = pstats.Stats(profiler).sort_stats("cumulative")
-        print("\n-- engine functions by cumulative time")
-        stats.print_stats(r"engine/", 30)
-        print("\n-- everything by own time")
-        stats.sort_stats("tottime").print_stats(15)
+        print_profile(profiler, 30, 15)
         db.dispose()
 
 

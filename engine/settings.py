@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -31,6 +31,15 @@ def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) 
     if maximum is not None and value > maximum:
         raise SettingsError(f"{name}={raw!r}: must be at most {maximum}")
     return value
+
+
+def _cron(name: str, default: str) -> str:
+    raw = _str(name, default) or default
+    from croniter import croniter
+
+    if not croniter.is_valid(raw):
+        raise SettingsError(f"{name}={raw!r} is not a valid cron expression (five fields, such as '* * * * *')")
+    return raw
 
 
 def _rate_limit(name: str, default: str) -> str:
@@ -110,7 +119,7 @@ def load_settings() -> Settings:
         host=_str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1",
         port=_int("TOUCHLINE_PORT", 8000, minimum=0, maximum=65535),
         workers=_int("TOUCHLINE_WORKERS", 1, minimum=1),
-        tick_cron=_str("TOUCHLINE_TICK_CRON", "* * * * *") or "* * * * *",
+        tick_cron=_cron("TOUCHLINE_TICK_CRON", "* * * * *"),
         event_retention_days=event_retention_days(),
         max_request_bytes=_int("TOUCHLINE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024),
         max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),

@@ -122,10 +122,7 @@ def scheduler_cmd() -> None:
     database()
     redis_or_fail(conf)
     _log_to_stderr()
-    try:
-        scheduler = make_scheduler(conf)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"TOUCHLINE_TICK_CRON={conf.tick_cron!r} is not a valid cron expression: {exc}")
+    scheduler = make_scheduler(conf)  # settings() has already checked TOUCHLINE_TICK_CRON
     others = other_schedulers(scheduler)
     if others:
         click.echo(

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from engine.db import Database
 from engine.demo.generate import DemoPlan, build_plan
-from engine.ingest import IngestResult, track_events, upsert_accounts, upsert_contacts
+from engine.ingest import IngestResult, account_ids, track_events, upsert_accounts, upsert_contacts
 from engine.models import Account, AccountChange
 
 SOURCE = "demo"
@@ -66,7 +66,8 @@ def seed(
         # Re-seeding: accounts that already carry their new owner keep it, so
         # no spurious change back to the old owner is recorded.
         changed = {a.external_id for a in plan.accounts if a.new_owner}
-        present = _existing_ids(db, changed)
+        with db.read_session() as session:
+            present = set(account_ids(session, changed))
         first = [{k: v for k, v in r.items() if k != "owner"} if r["id"] in present else r for r in first]
     for batch in _batches(first, RECORD_BATCH):
         with db.session() as session:
@@ -126,17 +127,6 @@ def _change_owners(db: Database, plan: DemoPlan) -> None:
             .values(changed_at=bindparam("at")),
             [{"aid": ids[a.external_id], "owner": a.new_owner, "at": a.owner_changed_at} for a in moves],
         )
-
-
-def _existing_ids(db: Database, external_ids: set[str]) -> set[str]:
-    if not external_ids:
-        return set()
-    found: set[str] = set()
-    ordered = sorted(external_ids)
-    with db.read_session() as session:
-        for batch in _batches(ordered, 500):
-            found.update(session.scalars(select(Account.external_id).where(Account.external_id.in_(batch))))
-    return found
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -3,6 +3,7 @@
 from engine.ingest.records import KINDS, IngestResult, RecordError
 from engine.ingest.service import (
     UPSERTS,
+    account_ids,
     purge_expired_events,
     track_events,
     upsert_accounts,
@@ -12,6 +13,7 @@ from engine.ingest.service import (
 __all__ = [
     "KINDS",
     "UPSERTS",
+    "account_ids",
     "IngestResult",
     "RecordError",
     "purge_expired_events",

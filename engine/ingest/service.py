@@ -9,9 +9,9 @@ transaction, so rollups and raw events can never disagree.
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -92,7 +92,8 @@ def _locked(session: Session, model: type[Account] | type[Contact], external_ids
     return rows
 
 
-def _account_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
+def account_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
+    """Internal ids of the accounts stored under these external ids (unknown ones are absent)."""
     found: dict[str, int] = {}
     for part in chunks(sorted(set(external_ids)), IN_CHUNK):
         found.update(session.execute(select(Account.external_id, Account.id).where(Account.external_id.in_(part))).all())
@@ -101,11 +102,11 @@ def _account_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int
 
 def _ensure_accounts(session: Session, external_ids: set[str]) -> dict[str, int]:
     """Ids for these accounts, creating a stub (name = id) for any not seen yet."""
-    known = _account_ids(session, external_ids)
+    known = account_ids(session, external_ids)
     missing = sorted(external_ids - known.keys())
     if missing:
         _insert_stubs(session, Account, [{"external_id": x, "name": x, "tier": "tech"} for x in missing])
-        known.update(_account_ids(session, missing))
+        known.update(account_ids(session, missing))
     return known
 
 

@@ -11,15 +11,14 @@ Contact-level rules are not planned yet. Nothing is written.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Account, Contact, SegmentMembership
+from engine.models import Account, SegmentMembership
 from engine.rules.recipients import resolve
 from engine.rules.compiler import compile_condition
 from engine.rules.schema import Rule

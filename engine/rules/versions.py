@@ -268,20 +268,18 @@ def active_rules(session: Session, include_paused: bool = False) -> list[tuple[R
 
 
 def pause_rule(session: Session, rule_id: str, reason: str | None = None) -> RuleState:
-    state = _state(session, rule_id)
-    state.paused = True
-    state.paused_reason = reason
-    state.updated_at = utcnow()
-    session.flush()
-    return state
+    return _set_paused(session, rule_id, True, reason)
 
 
 def resume_rule(session: Session, rule_id: str) -> RuleState:
+    return _set_paused(session, rule_id, False, None)
+
+
+def _set_paused(session: Session, rule_id: str, paused: bool, reason: str | None) -> RuleState:
     state = _state(session, rule_id)
-    state.paused = False
-    state.paused_reason = None
-    state.updated_at = utcnow()
-    session.flush()
+    state.paused = paused
+    state.paused_reason = reason
+    session.flush()  # updated_at follows through the column's onupdate
     return state
 
 

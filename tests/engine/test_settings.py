@@ -34,6 +34,7 @@ def test_production_refuses_without_secret_key(monkeypatch):
         ("TOUCHLINE_WORKERS", "0", "TOUCHLINE_WORKERS='0': must be at least 1"),
         ("TOUCHLINE_ENV", "staging", "TOUCHLINE_ENV='staging'"),
         ("TOUCHLINE_PORT", "70000", "TOUCHLINE_PORT='70000': must be at most 65535"),
+        ("TOUCHLINE_TICK_CRON", "every minute", "TOUCHLINE_TICK_CRON='every minute' is not a valid cron expression"),
         ("TOUCHLINE_API_RATE_LIMIT", "2 per minutes please", "expected a rate such as '600/minute'"),
     ],
 )

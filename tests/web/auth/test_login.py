@@ -23,8 +23,8 @@ def test_good_login_reaches_the_dashboard_and_records_the_login(client, make_use
 
 def test_wrong_password_and_unknown_email_get_the_same_clear_message(client, make_user, login, password):
     email = make_user("admin")
-    for address, password in [(email, "wrong password!"), ("nobody@example.test", password)]:
-        response = login(client, address, password)
+    for address, attempt in [(email, "wrong password!"), ("nobody@example.test", password)]:
+        response = login(client, address, attempt)
         assert response.status_code == 401
         assert "Wrong email or password." in response.get_data(as_text=True)
         assert client.get("/admin/").status_code == 302  # still signed out

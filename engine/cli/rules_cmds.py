@@ -38,19 +38,20 @@ def check_command(paths: tuple[str, ...]) -> None:
 
 @click.command("explain")
 @click.argument("rule")
-@click.argument("account")
+@click.argument("account", metavar="SUBJECT")
 @click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(exists=True, file_okay=False), help="Folder of rule files.")
 @click.option("--at", "at", default=None, metavar="TIMESTAMP", help="Evaluate as of this ISO 8601 time.  [default: now]")
 def explain_command(rule: str, account: str, rules_dir: str, at: str | None) -> None:
-    """Show, for ACCOUNT (its external id), each condition of RULE (its id),
-    the value seen and whether it held."""
+    """Show, for SUBJECT, each condition of RULE (its id), the value seen and
+    whether it held. SUBJECT is an account's external id, or for a rule with
+    level: contact a contact's external id."""
     from sqlalchemy import select
 
     from engine.cli.context import database
     from engine.ingest.fields import FieldError, timestamp
-    from engine.models import Account, utcnow
+    from engine.models import Account, Contact, utcnow
     from engine.rules.evaluate import explain
-    from engine.rules.facts import events_of, load_facts
+    from engine.rules.facts import events_of, load_contact_facts, load_facts, rules_of
     from engine.rules.validate import check_paths
 
     try:
@@ -67,16 +68,43 @@ def explain_command(rule: str, account: str, rules_dir: str, at: str | None) -> 
             raise click.ClickException(f"rule {rule!r} has problems; fix them first (touchline rules check)")
         raise click.ClickException(f"no rule {rule!r} in {rules_dir}/ (rules there: {', '.join(sorted(found)) or 'none'})")
     chosen = found[rule]
-    if chosen.level != "account":
-        raise click.ClickException(f"rule {rule!r} is a contact-level rule; explain covers account-level rules")
+    events, rules = events_of(chosen.when), rules_of(chosen.when)
     with database().read_session() as session:
-        account_id = session.scalar(select(Account.id).where(Account.external_id == account))
-        if account_id is None:
-            raise click.ClickException(f"no account with id {account!r}")
-        tree = explain(chosen.when, load_facts(session, account_id, now, events_of(chosen.when)), now)
-    click.echo(f"{chosen.id} for account {account} at {now:%Y-%m-%d %H:%M:%S}Z")
+        if chosen.level == "contact":
+            row = session.execute(
+                select(Contact.id, Account.external_id).join(Account, Account.id == Contact.account_id)
+                .where(Contact.external_id == account)
+            ).first()  # fmt: skip
+            if row is None:
+                raise click.ClickException(_no_contact(session, rule, account))
+            tree = explain(chosen.when, load_contact_facts(session, row[0], now, events, rules), now)
+            subject = f"contact {account} (account {row[1]})"
+        else:
+            account_id = session.scalar(select(Account.id).where(Account.external_id == account))
+            if account_id is None:
+                raise click.ClickException(f"no account with id {account!r}")
+            tree = explain(chosen.when, load_facts(session, account_id, now, events, rules), now)
+            subject = f"account {account}"
+    click.echo(f"{chosen.id} for {subject} at {now:%Y-%m-%d %H:%M:%S}Z")
     _print_tree(tree, 1)
     click.echo(f"{account} {'matches' if tree.held else 'does not match'} {chosen.id}")
+
+
+def _no_contact(session, rule: str, given: str) -> str:
+    """The error for a contact-level rule given something that is not a contact's id."""
+    from sqlalchemy import select
+
+    from engine.models import Account, Contact
+
+    message = f"no contact with id {given!r}; rule {rule!r} is contact-level, so give a contact's external id"
+    account_id = session.scalar(select(Account.id).where(Account.external_id == given))
+    if account_id is not None:
+        ids = list(session.scalars(
+            select(Contact.external_id).where(Contact.account_id == account_id).order_by(Contact.external_id).limit(6)
+        ))  # fmt: skip
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        message += f" (contacts of account {given}: {shown or 'none'})"
+    return message
 
 
 def _print_tree(node, depth: int) -> None:

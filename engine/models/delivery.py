@@ -25,7 +25,11 @@ class Delivery(Base):
     """
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_status_due", "status", "due_at"),
+        # The rule condition "received" looks up one account's sends of one rule in a time range.
+        Index("ix_deliveries_account_rule_sent", "account_id", "rule_id", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -42,5 +46,7 @@ class Delivery(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the message went out (status 'sent'); None until then.
+    sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

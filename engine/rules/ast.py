@@ -23,6 +23,18 @@ Semantics (the same in SQL and in Python; docs/rules.md states them for users):
 - Text compares case-sensitively, ordered by Unicode code point (not by the database locale).
 - A trait compares only with a constant of its own JSON type (string, number, boolean), else false; ``exists`` means present and not JSON null.
 - ``not_in`` holds when the value is present, has the type of some constant (any type for an empty list) and equals none of them.
+- ``Received`` holds when the account has a delivery of that rule (and action) with status ``sent`` and a
+  ``sent_at`` in ``now - within days < sent_at <= now`` (no ``within``: ``sent_at <= now``). It is a relative
+  time, not a day window, so ``within: 1d`` means the last 24 hours. Deliveries of any other status, or
+  without ``sent_at``, never count. Any recipient of the account counts, also in contact-level rules.
+- Contact-level rules (``level: contact``) have a contact as their subject. ``contact.*`` leaves (fields
+  and traits, with the rules above) read that contact's row of ``contacts``; every other leaf reads the
+  contact's account: ``account.*`` fields, traits and changes, ``received``, and usage and trends, which
+  are the account's rollups (``count`` is all the account's events, ``active_contacts`` its distinct
+  contacts), the same for every contact of one account. A contact's own activity is
+  ``contact.last_seen_at``. In account-level rules ``contact.*`` leaves are an error: the validator
+  refuses them, and the compiler (without ``compile_contact_condition``) and the evaluator (without
+  ``ContactFacts``) raise ValueError.
 """
 
 from __future__ import annotations
@@ -130,6 +142,17 @@ class Changed:
 
 
 @dataclass(frozen=True)
+class Received:
+    """The account was sent an action of rule ``rule``: ``action`` is the action's template name
+    (str), its 0-based index in the rule's actions (int) or None for any; ``within`` whole days
+    (None: ever)."""
+
+    rule: str
+    action: str | int | None = None
+    within: int | None = None
+
+
+@dataclass(frozen=True)
 class All:
     items: tuple[Condition, ...]
 
@@ -144,4 +167,4 @@ class Not:
     item: Condition
 
 
-Condition = Union[All, Any_, Not, Compare, RelativeTime, Usage, Trend, Changed]
+Condition = Union[All, Any_, Not, Compare, RelativeTime, Usage, Trend, Changed, Received]

@@ -2,7 +2,7 @@
 
 Each condition is a mapping with one key: ``all``, ``any``, ``not``,
 ``segment``, or a leaf such as ``account.tier``, ``event.login.count``,
-``event.report_run.trend`` or ``account.owner.changed``. Problems are
+``event.report_run.trend``, ``account.owner.changed`` or ``received``. Problems are
 collected, never raised; a part with a problem comes back as None and its
 parents carry on so that sibling problems are found too.
 """
@@ -19,6 +19,7 @@ from engine.rules.yamlload import Path
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")  # as engine.ingest.fields accepts them
 TRAIT_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+TEMPLATE = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9_-]*)*$")
 
 GROUPS = ("all", "any", "not", "segment")
 COMPARE_OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "exists", "contains", "starts_with")
@@ -30,11 +31,13 @@ USAGE_METRICS = ("count", "active_days", "active_contacts", "days_since_last")
 EVENT_METRICS = (*USAGE_METRICS, "trend")
 TREND_KEYS = ("over", "change_pct", "min_baseline")
 FIELDS = {"account": ast.ACCOUNT_FIELDS, "contact": ast.CONTACT_FIELDS}
+RECEIVED_KEYS = ("rule", "action", "within")
+MAX_ACTION_INDEX = 999
 
 
 def known_keys() -> list[str]:
     """Every condition key an operator may write (for did-you-mean)."""
-    keys = list(GROUPS)
+    keys = [*GROUPS, "received"]
     for entity, fields in FIELDS.items():
         keys += [f"{entity}.{name}" for name in fields]
     keys += [f"account.{name}.changed" for name in ast.CHANGE_FIELDS]
@@ -83,6 +86,8 @@ class ConditionParser:
             return ast.Not(item) if item is not None else None
         if key == "segment":
             return self._segment(value, path)
+        if key == "received":
+            return self._received(value, path)
         head = key.split(".", 1)[0]
         if head == "event":
             return self._event(key, value, path)
@@ -90,7 +95,7 @@ class ConditionParser:
             return self._entity(key, value, path)
         self.problems.add(
             path,
-            f"unknown condition {key!r}; expected all, any, not, segment, account.<field>, "
+            f"unknown condition {key!r}; expected all, any, not, segment, received, account.<field>, "
             "contact.<field> or event.<name>.<metric>",
             suggest(key, known_keys()),
         )
@@ -319,6 +324,40 @@ class ConditionParser:
                 p.add(path, "expected a window: in_last: 30d or between: [60d, 30d]")
             return None
         return ast.Changed(name, window)
+
+    # -- messages already sent
+
+    def _received(self, value: Any, path: Path) -> ast.Condition | None:
+        # Imported here: engine.rules.segments imports this module.
+        from engine.rules.segments import ID, ID_HINT
+
+        p = self.problems
+        data = p.mapping(value, path, "{rule: <rule id>, action: <template>, within: 14d}")
+        if data is None:
+            return None
+        ok = p.keys(data, path, RECEIVED_KEYS, required=("rule",))
+        rule = p.text(data["rule"], (*path, "rule"), "rule id", ID, ID_HINT) if "rule" in data else None
+        action: str | int | None = None
+        if "action" in data:
+            action = self._action_ref(data["action"], (*path, "action"))
+            ok = ok and action is not None
+        within = None
+        if "within" in data:
+            within = p.duration(data["within"], (*path, "within"))
+            ok = ok and within is not None
+        if not ok or rule is None:
+            return None
+        return ast.Received(rule, action, within)
+
+    def _action_ref(self, value: Any, path: Path) -> str | int | None:
+        """An action of another rule: its template name, or its 0-based place in that rule's actions."""
+        p = self.problems
+        if isinstance(value, int) and not isinstance(value, bool):
+            return p.integer(value, path, 0, MAX_ACTION_INDEX, "an action index")
+        if isinstance(value, str) and value.strip():
+            return p.text(value, path, "template name", TEMPLATE, "write the action's template, such as onboarding/stalled")
+        p.add(path, f"expected the action's template name (such as onboarding/stalled) or its index (0 for the first), got {describe(value)}")
+        return None
 
     # -- usage
 

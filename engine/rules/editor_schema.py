@@ -130,6 +130,21 @@ def _defs() -> dict[str, Any]:
             "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
             "properties": {"in_last": _ref("duration"), "between": _ref("dayWindow")},
         },
+        "received": {
+            "type": "object",
+            "description": "the account was sent an action of a rule (status sent)",
+            "required": ["rule"],
+            "additionalProperties": False,
+            "properties": {
+                "rule": {"type": "string", "pattern": ID.pattern, "description": "the rule's id"},
+                "action": {
+                    "anyOf": [{"type": "string", "pattern": conditions.TEMPLATE.pattern},
+                              {"type": "integer", "minimum": 0, "maximum": conditions.MAX_ACTION_INDEX}],
+                    "description": "the action's template name, or its index (0 first); default any action",
+                },
+                "within": {**_ref("duration"), "description": "sent in the last N days (default: ever)"},
+            },
+        },
         "condition": _condition(),
         "audience": {
             "type": "string",
@@ -149,6 +164,7 @@ def _condition() -> dict[str, Any]:
         "any": {"type": "array", "minItems": 1, "items": _ref("condition"), "description": "at least one holds"},
         "not": {**_ref("condition"), "description": "the condition does not hold"},
         "segment": {"type": "string", "pattern": ID.pattern, "description": "a named segment from rules/segments/"},
+        "received": _ref("received"),
     }
     kinds = {"text": "textCompare", "number": "numberCompare", "time": "timeCompare"}
     for entity, fields in conditions.FIELDS.items():
@@ -159,7 +175,7 @@ def _condition() -> dict[str, Any]:
     windowed = "|".join(m for m in conditions.USAGE_METRICS if m != "days_since_last")
     return {
         "type": "object",
-        "description": "all, any, not, segment, or one field or event condition",
+        "description": "all, any, not, segment, received, or one field or event condition",
         "minProperties": 1,
         "maxProperties": 1,
         "properties": properties,
@@ -175,7 +191,7 @@ def _condition() -> dict[str, Any]:
 
 def _action(channel: str) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "template": {"type": "string", "pattern": validate.TEMPLATE.pattern, "description": "such as onboarding/stalled"},
+        "template": {"type": "string", "pattern": conditions.TEMPLATE.pattern, "description": "such as onboarding/stalled"},
         "to": _ref("audience"),
     }
     if channel == "in_app":

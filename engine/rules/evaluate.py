@@ -1,4 +1,5 @@
-"""The rule condition evaluated for one account in Python, with an explanation.
+"""The rule condition evaluated for one account (or, for a contact-level rule, one
+contact) in Python, with an explanation.
 
 It must agree with the SQL compiler on every account (a property test checks
 it); both follow the semantics in engine/rules/ast.py.
@@ -13,20 +14,26 @@ from typing import Any
 from engine.rules.ast import (
     ACCOUNT_FIELDS,
     CHANGE_FIELDS,
+    CONTACT_FIELDS,
     All,
     Any_,
     Changed,
     Compare,
     Condition,
+    FieldRef,
     Not,
+    Received,
     RelativeTime,
     Trend,
     Usage,
     Window,
 )
 from engine.rules.days import day_start, trend_windows, utc_today, window_days
-from engine.rules.facts import AccountFacts
+from engine.rules.facts import AccountFacts, ContactFacts
 from engine.rules.values import check_field, constant_kind, json_kind
+
+# An account-level rule's subject, or a contact-level rule's (its contact and that contact's account).
+Facts = AccountFacts | ContactFacts
 
 _OPS = {
     "eq": lambda a, b: a == b,
@@ -48,7 +55,7 @@ class ExplainNode:
     children: list[ExplainNode] = field(default_factory=list)
 
 
-def evaluate(cond: Condition, facts: AccountFacts, now: datetime) -> bool:
+def evaluate(cond: Condition, facts: Facts, now: datetime) -> bool:
     match cond:
         case All(items):
             return all(evaluate(c, facts, now) for c in items)
@@ -59,7 +66,7 @@ def evaluate(cond: Condition, facts: AccountFacts, now: datetime) -> bool:
     return _leaf(cond, facts, now)[1]
 
 
-def explain(cond: Condition, facts: AccountFacts, now: datetime) -> ExplainNode:
+def explain(cond: Condition, facts: Facts, now: datetime) -> ExplainNode:
     match cond:
         case All(items) | Any_(items):
             children = [explain(c, facts, now) for c in items]
@@ -86,6 +93,9 @@ def describe(cond: Condition) -> str:
             return f"trend of {e!r} over {d}d (baseline >= {mb:g}) {op} {v!r}"
         case Changed(field=f, window=w):
             return f"account.{f} changed{_window_text(w)}"
+        case Received(rule=r, action=a, within=w):
+            what = "any action" if a is None else f"action {a}" if isinstance(a, int) else repr(a)
+            return f"received {what} of rule {r!r}" + (f" within {w}d" if w is not None else "")
     return repr(cond)
 
 
@@ -100,12 +110,15 @@ def _window_text(window: Window | None) -> str:
 # -- leaves: each returns (value seen, held) ------------------------------------
 
 
-def _leaf(cond: Condition, facts: AccountFacts, now: datetime) -> tuple[Any, bool]:
+def _leaf(cond: Condition, facts: Facts, now: datetime) -> tuple[Any, bool]:
     match cond:
         case Compare():
             return _compare(cond, facts)
         case RelativeTime():
             return _relative_time(cond, facts, now)
+    if isinstance(facts, ContactFacts):
+        facts = facts.account  # usage, trends, changes and deliveries are the contact's account's
+    match cond:
         case Usage():
             value = _usage_metric(cond, facts, utc_today(now))
             return value, _number_op(value, cond.op, cond.value)
@@ -114,6 +127,8 @@ def _leaf(cond: Condition, facts: AccountFacts, now: datetime) -> tuple[Any, boo
             return value, _number_op(value, cond.op, cond.value)
         case Changed():
             return _changed(cond, facts, utc_today(now))
+        case Received():
+            return _received(cond, facts, now)
     raise TypeError(f"not a rule condition: {cond!r}")
 
 
@@ -126,16 +141,27 @@ def _number_op(value: float | None, op: str, constant: Any) -> bool:
     return _OPS[op](value, float(constant))
 
 
-def _field_value(cond: Compare, facts: AccountFacts) -> tuple[Any, str | None]:
+def _record(ref: FieldRef, facts: Facts) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(fields, traits, field kinds) of the entity ``ref`` names: the contact or the account."""
+    if ref.entity == "contact":
+        if not isinstance(facts, ContactFacts):
+            raise ValueError(f"{ref}: contact fields need a contact-level rule (ContactFacts)")
+        return facts.fields, facts.traits, CONTACT_FIELDS
+    account = facts.account if isinstance(facts, ContactFacts) else facts
+    return account.fields, account.traits, ACCOUNT_FIELDS
+
+
+def _field_value(cond: Compare, facts: Facts) -> tuple[Any, str | None]:
     """(value, kind) of the field; kind None when missing, 'time' for timestamps."""
     ref = cond.field
+    fields, traits, kinds = _record(ref, facts)
     if ref.trait:
-        value = facts.traits.get(ref.name)
+        value = traits.get(ref.name)
         return value, json_kind(value)
-    value = facts.fields.get(ref.name)
+    value = fields.get(ref.name)
     if value is None:
         return None, None
-    return value, {"text": "string", "number": "number", "time": "time"}[ACCOUNT_FIELDS[ref.name]]
+    return value, {"text": "string", "number": "number", "time": "time"}[kinds[ref.name]]
 
 
 def _scalar(value: Any, kind: str | None, op: str, constant: Any) -> bool:
@@ -150,7 +176,7 @@ def _scalar(value: Any, kind: str | None, op: str, constant: Any) -> bool:
     return _OPS[op](value, constant)
 
 
-def _compare(cond: Compare, facts: AccountFacts) -> tuple[Any, bool]:
+def _compare(cond: Compare, facts: Facts) -> tuple[Any, bool]:
     check_field(cond)
     value, kind = _field_value(cond, facts)
     op, constant = cond.op, cond.value
@@ -168,9 +194,9 @@ def _compare(cond: Compare, facts: AccountFacts) -> tuple[Any, bool]:
     return value, _scalar(value, kind, op, constant)
 
 
-def _relative_time(cond: RelativeTime, facts: AccountFacts, now: datetime) -> tuple[Any, bool]:
+def _relative_time(cond: RelativeTime, facts: Facts, now: datetime) -> tuple[Any, bool]:
     check_field(cond)
-    value = facts.fields.get(cond.field.name)
+    value = _record(cond.field, facts)[0].get(cond.field.name)
     if value is None:
         return None, False
     checks = []
@@ -229,4 +255,20 @@ def _changed(cond: Changed, facts: AccountFacts, today: date) -> tuple[Any, bool
     after, upto = window_days(cond.window, today)
     low, high = day_start(after + timedelta(days=1)), day_start(upto + timedelta(days=1))
     times = [t for f, t in facts.changes if f == cond.field and low <= t < high]
+    return (max(times) if times else None), bool(times)
+
+
+def _received(cond: Received, facts: AccountFacts, now: datetime) -> tuple[Any, bool]:
+    """(latest matching sent_at or None, whether there is one)."""
+    if cond.rule not in facts.sent_rules:
+        raise ValueError(f"the facts hold no deliveries of rule {cond.rule!r}; load them with rules=rules_of(condition)")
+    since = now - timedelta(days=cond.within) if cond.within is not None else None
+    times = [
+        at
+        for rule, index, template, at in facts.sent
+        if rule == cond.rule
+        and (cond.action is None or (template if isinstance(cond.action, str) else index) == cond.action)
+        and at <= now
+        and (since is None or at > since)
+    ]
     return (max(times) if times else None), bool(times)

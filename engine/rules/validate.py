@@ -16,7 +16,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from engine.rules import schema
-from engine.rules.conditions import EVENT_NAME, ConditionParser
+from engine.rules.conditions import EVENT_NAME, TEMPLATE, ConditionParser
 from engine.rules.problems import Problem, Problems, describe, from_yaml, suggest
 from engine.rules.schema import Action, Audience, Goal, Limit, Limits, Rule, SendWindow
 from engine.rules.segments import ID, ID_HINT, SegmentLibrary
@@ -41,7 +41,6 @@ MAX_PRIORITY = 100
 MAX_LIMIT = 1000
 
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
-TEMPLATE = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:/[a-z0-9][a-z0-9_-]*)*$")
 ROLE = re.compile(r"^role:([A-Za-z0-9_.\- ]{1,100})$")
 PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 HOURS = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$")

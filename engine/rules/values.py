@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.rules.ast import ACCOUNT_FIELDS, Compare, RelativeTime
+from engine.rules.ast import ACCOUNT_FIELDS, CONTACT_FIELDS, Compare, RelativeTime
 
 ORDER_OPS = frozenset({"gt", "gte", "lt", "lte"})
 TEXT_OPS = frozenset({"contains", "starts_with"})
-# The constant kinds each account column kind accepts.
+# The constant kinds each account or contact column kind accepts.
 _COLUMN_KINDS = {"text": {"string"}, "number": {"number"}, "time": set()}
+ENTITY_FIELDS = {"account": ACCOUNT_FIELDS, "contact": CONTACT_FIELDS}
 
 
 def constant_kind(value: Any) -> str:
@@ -47,18 +48,19 @@ def _constants(cond: Compare) -> list[Any]:
 def check_field(cond: Compare | RelativeTime) -> None:
     """Refuse a field/op/constant combination neither path can evaluate."""
     ref = cond.field
-    if ref.entity != "account":
-        raise NotImplementedError(f"{ref}: contact fields are not supported in account rules yet")
-    if not ref.trait and ref.name not in ACCOUNT_FIELDS:
-        raise ValueError(f"{ref}: unknown account field")
+    fields = ENTITY_FIELDS.get(ref.entity)
+    if fields is None:
+        raise ValueError(f"{ref}: unknown entity {ref.entity!r}")
+    if not ref.trait and ref.name not in fields:
+        raise ValueError(f"{ref}: unknown {ref.entity} field")
     if isinstance(cond, RelativeTime):
-        if ref.trait or ACCOUNT_FIELDS[ref.name] != "time":
+        if ref.trait or fields[ref.name] != "time":
             raise ValueError(f"{ref}: relative dates need a date-time field")
         return
     if cond.op == "exists":
         return
     kinds = [constant_kind(v) for v in _constants(cond)]
-    allowed = {"string", "number", "boolean"} if ref.trait else _COLUMN_KINDS[ACCOUNT_FIELDS[ref.name]]
+    allowed = {"string", "number", "boolean"} if ref.trait else _COLUMN_KINDS[fields[ref.name]]
     if any(k not in allowed for k in kinds):
         raise ValueError(f"{ref} {cond.op}: cannot compare with {cond.value!r}")
     if cond.op in TEXT_OPS and kinds != ["string"]:

@@ -113,3 +113,52 @@ def test_explain_shows_each_condition_with_the_value_seen(db, tmp_path):
     assert unknown.exit_code == 1 and "no rule 'nope'" in unknown.output
     bad_time = explain("stalled", "--at", "yesterday")
     assert bad_time.exit_code == 2 and "--at" in bad_time.output
+
+
+CONTACT_RULE = """\
+id: quiet-admin
+name: Quiet admin
+level: contact
+when:
+  all:
+    - contact.role: admin
+    - contact.last_seen_at: {older_than: 14d}
+    - account.tier: tech
+actions:
+  - email: {template: nudges/quiet-admin, to: contact}
+"""
+
+
+def test_explain_a_contact_level_rule_for_a_contact(db, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from engine.ingest import upsert_accounts, upsert_contacts
+
+    (tmp_path / "quiet-admin.yaml").write_text(CONTACT_RULE)
+    at = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    with db.session() as session:
+        upsert_accounts(session, [{"id": "acme", "tier": "tech"}])
+        upsert_contacts(session, [
+            {"id": "ann", "account_id": "acme", "role": "admin", "last_seen_at": (at - timedelta(days=20)).isoformat()},
+            {"id": "bob", "account_id": "acme", "role": "member"},
+        ])  # fmt: skip
+
+    def explain(subject: str):
+        return CliRunner().invoke(cli, ["explain", "quiet-admin", subject, "--rules", str(tmp_path), "--at", at.isoformat()])
+
+    ann = explain("ann")
+    assert ann.exit_code == 0, ann.output
+    assert ann.output.splitlines()[0] == "quiet-admin for contact ann (account acme) at 2026-11-20 12:00:00Z"
+    assert "[yes] contact.role eq 'admin'  (saw: admin)" in ann.output
+    assert "[yes] account.tier eq 'tech'  (saw: tech)" in ann.output
+    assert ann.output.strip().endswith("ann matches quiet-admin")
+    bob = explain("bob")
+    assert "[no ] contact.role eq 'admin'  (saw: member)" in bob.output
+    assert "[no ] contact.last_seen_at older_than: 14d  (saw: missing)" in bob.output
+    assert bob.output.strip().endswith("bob does not match quiet-admin")
+    # An account's id is not a contact's: the error says so and names the account's contacts.
+    wrong = explain("acme")
+    assert wrong.exit_code == 1
+    assert "no contact with id 'acme'; rule 'quiet-admin' is contact-level" in wrong.output
+    assert "(contacts of account acme: ann, bob)" in wrong.output
+    assert "no contact with id 'ghost'" in explain("ghost").output

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from ruledata import AccountSpec
+from ruledata import AccountSpec, ContactSpec, SentSpec
 
 from engine.rules.ast import (
     ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
     All,
     Any_,
     Changed,
     Compare,
     FieldRef,
     Not,
+    Received,
     RelativeTime,
     Trend,
     Usage,
     Window,
 )
-from engine.rules.facts import AccountFacts
+from engine.rules.facts import AccountFacts, ContactFacts
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
 TODAY = NOW.date()
@@ -42,8 +44,16 @@ def logins(**days_ago: int) -> dict[tuple[str, date], int]:
     return {("login", ago(int(k[1:]))): n for k, n in days_ago.items()}
 
 
-def spec(usage=None, contacts=None, changes=None, traits=None, **fields) -> AccountSpec:
-    return AccountSpec(fields, traits or {}, usage or {}, contacts or {}, changes or [])
+def spec(usage=None, contacts=None, changes=None, traits=None, deliveries=None, people=None, **fields) -> AccountSpec:
+    return AccountSpec(fields, traits or {}, usage or {}, contacts or {}, changes or [], deliveries or [], people or [])
+
+
+def sent(at: datetime | None, status: str = "sent", rule: str = "welcome", index: int = 0, template: str = "intro") -> SentSpec:
+    return SentSpec(rule, index, template, status, at)
+
+
+# The rule ids "received" cases name: facts_from_spec holds their deliveries, as load_facts would.
+RULE_IDS = frozenset({"welcome", "other"})
 
 
 def count_gte(n: float, window: Window | None) -> Usage:
@@ -171,6 +181,34 @@ CASES = [
     ("changed-window-end-excludes-today", spec(changes=[("plan", NOW)]), Changed("plan", Window(30, 1)), False),
     ("changed-window-end-midnight", spec(changes=[("plan", datetime(2026, 3, 10, tzinfo=UTC))]),
      Changed("plan", Window(30, 1)), False),
+    # received: status sent, now - within days < sent_at <= now
+    ("received-ever", spec(deliveries=[sent(NOW - timedelta(days=400))]), Received("welcome"), True),
+    ("received-none", spec(), Received("welcome"), False),
+    ("received-none-not", spec(), Not(Received("welcome")), True),
+    ("received-pending-not-sent", spec(deliveries=[sent(None, "pending")]), Received("welcome"), False),
+    ("received-failed-with-time", spec(deliveries=[sent(NOW - timedelta(days=1), "failed")]), Received("welcome"), False),
+    ("received-queued-with-time", spec(deliveries=[sent(NOW, "queued")]), Received("welcome", within=7), False),
+    ("received-sent-without-time", spec(deliveries=[sent(None)]), Received("welcome"), False),
+    ("received-within-edge", spec(deliveries=[sent(NOW - timedelta(days=14))]), Received("welcome", within=14), False),
+    ("received-within-inside", spec(deliveries=[sent(NOW - timedelta(days=14) + timedelta(microseconds=1))]),
+     Received("welcome", within=14), True),
+    ("received-at-now", spec(deliveries=[sent(NOW)]), Received("welcome", within=1), True),
+    ("received-future-ignored", spec(deliveries=[sent(NOW + timedelta(microseconds=1))]), Received("welcome"), False),
+    # Yesterday 23:00 is within the last 24 hours (a whole-day window of 1d would hold today only).
+    ("received-within-is-not-whole-days", spec(deliveries=[sent(datetime(2026, 3, 9, 23, 0, tzinfo=UTC))]),
+     Received("welcome", within=1), True),
+    ("received-within-24-hours", spec(deliveries=[sent(datetime(2026, 3, 9, 15, 0, tzinfo=UTC))]),
+     Received("welcome", within=1), False),
+    ("received-other-rule", spec(deliveries=[sent(NOW, rule="other")]), Received("welcome"), False),
+    ("received-template", spec(deliveries=[sent(NOW, template="onboarding/b")]), Received("welcome", "onboarding/b"), True),
+    ("received-other-template", spec(deliveries=[sent(NOW, template="intro")]), Received("welcome", "onboarding/b"), False),
+    ("received-template-of-other-rule", spec(deliveries=[sent(NOW, rule="other", template="onboarding/b")]),
+     Received("welcome", "onboarding/b"), False),
+    ("received-index", spec(deliveries=[sent(NOW, index=1)]), Received("welcome", 1), True),
+    ("received-other-index", spec(deliveries=[sent(NOW, index=1)]), Received("welcome", 0), False),
+    ("received-one-of-several", spec(deliveries=[sent(NOW - timedelta(days=30)), sent(None, "pending"),
+                                                 sent(NOW - timedelta(days=2), index=1)]),
+     Received("welcome", 1, within=3), True),
     # combinators
     ("empty-all", spec(), All(()), True),
     ("empty-any", spec(), Any_(()), False),
@@ -179,10 +217,91 @@ CASES = [
 ]  # fmt: skip
 
 
-def facts_from_spec(s: AccountSpec, account_id: int = 1) -> AccountFacts:
-    """The facts load_facts would build for ``s`` written by ruledata.write_accounts."""
+def facts_from_spec(s: AccountSpec, account_id: int = 1, rules: frozenset[str] = RULE_IDS) -> AccountFacts:
+    """The facts load_facts would build for ``s`` written by ruledata.write_accounts (``rules``: rules_of)."""
     fields = {name: None for name in ACCOUNT_FIELDS}
-    fields.update(external_id="acct-0", name="Account 0", tier="tech", created_at=NOW, **s.fields)
+    fields.update({"external_id": "acct-0", "name": "Account 0", "tier": "tech", "created_at": NOW, **s.fields})
     contacts = {key: set(numbers) for key, numbers in s.contacts.items() if key[1] <= TODAY}
     usage = {key: n for key, n in s.usage.items() if key[1] <= TODAY}
-    return AccountFacts(account_id, fields, dict(s.traits), usage, contacts, list(s.changes))
+    sends = [(d.rule, d.action_index, d.template, d.sent_at) for d in s.deliveries
+             if d.rule in rules and d.status == "sent" and d.sent_at is not None]  # fmt: skip
+    return AccountFacts(account_id, fields, dict(s.traits), usage, contacts, list(s.changes), sends, rules)
+
+
+# -- contact-level rules: the subject is contact 0 of the account -------------------
+
+
+def con(name: str, trait: bool = False) -> FieldRef:
+    return FieldRef("contact", name, trait)
+
+
+def person(traits=None, **fields) -> ContactSpec:
+    return ContactSpec(fields, traits or {})
+
+
+def one(traits=None, **fields) -> AccountSpec:
+    """An account whose contact 0 is described by the arguments."""
+    return spec(people=[person(traits, **fields)])
+
+
+is_admin = Compare(con("role"), "eq", "admin")
+# (id, account with its contacts, condition, expected for contact 0)
+CONTACT_CASES = [
+    ("contact-role", one(role="admin"), is_admin, True),
+    ("contact-role-other", one(role="member"), is_admin, False),
+    ("contact-role-not", one(role="member"), Not(is_admin), True),
+    ("contact-null-email-ne", one(email=None), Compare(con("email"), "ne", "a@x.example"), False),
+    ("contact-null-email-not-eq", one(email=None), Not(Compare(con("email"), "eq", "a@x.example")), True),
+    ("contact-null-email-not-in", one(email=None), Compare(con("email"), "not_in", ["a@x.example"]), False),
+    ("contact-null-exists-false", one(email=None), Compare(con("email"), "exists", False), True),
+    ("contact-email-contains", one(email="ann@x.example"), Compare(con("email"), "contains", "@x."), True),
+    ("contact-email-case-sensitive", one(email="Ann@x.example"), Compare(con("email"), "starts_with", "ann"), False),
+    ("contact-locale-in", one(locale="ja"), Compare(con("locale"), "in", ["ja", "en"]), True),
+    ("contact-code-point-order", one(name="Zürich"), Compare(con("name"), "gt", "Zz"), True),
+    ("contact-timezone-between", one(timezone="Asia/Tokyo"), Compare(con("timezone"), "between", ("Asia/", "Asia/~")), True),
+    ("contact-name-is-not-account-name", spec(name="Acme", people=[person(name=None)]),
+     Compare(con("name"), "eq", "Acme"), False),
+    ("account-name-from-contact", spec(name="Acme", people=[person(name="Ann")]),
+     Compare(acc("name"), "eq", "Acme"), True),
+    # time fields of the contact, on the boundaries
+    ("contact-last-seen-missing", one(last_seen_at=None), RelativeTime(con("last_seen_at"), older_than=14), False),
+    ("contact-last-seen-missing-not", one(last_seen_at=None), Not(RelativeTime(con("last_seen_at"), older_than=14)), True),
+    ("contact-last-seen-edge", one(last_seen_at=NOW - timedelta(days=14)), RelativeTime(con("last_seen_at"), older_than=14), True),
+    ("contact-last-seen-inside", one(last_seen_at=NOW - timedelta(days=14) + timedelta(microseconds=1)),
+     RelativeTime(con("last_seen_at"), older_than=14), False),
+    ("contact-created-newer", one(created_at=NOW - timedelta(days=3) + timedelta(microseconds=1)),
+     RelativeTime(con("created_at"), newer_than=3), True),
+    ("contact-created-newer-edge", one(created_at=NOW - timedelta(days=3)), RelativeTime(con("created_at"), newer_than=3), False),
+    ("contact-last-seen-exists", one(last_seen_at=NOW), Compare(con("last_seen_at"), "exists", True), True),
+    # contact traits are the contact's, not the account's
+    ("contact-trait-number", one(traits={"score": 7}), Compare(con("score", True), "gt", 5), True),
+    ("contact-trait-string-vs-number", one(traits={"score": "7"}), Compare(con("score", True), "gt", 5), False),
+    ("contact-trait-bool", one(traits={"beta": False}), Compare(con("beta", True), "ne", True), True),
+    ("contact-trait-missing-not", one(), Not(Compare(con("score", True), "eq", 1)), True),
+    ("contact-trait-json-null", one(traits={"score": None}), Compare(con("score", True), "exists", True), False),
+    ("contact-trait-is-not-account-trait", spec(traits={"industry": "saas"}, people=[person()]),
+     Compare(con("industry", True), "eq", "saas"), False),
+    ("account-trait-from-contact", spec(traits={"industry": "saas"}, people=[person(traits={"industry": "x"})]),
+     Compare(acc("industry", True), "eq", "saas"), True),
+    # usage, changes and deliveries are the account's
+    ("contact-reads-account-usage", spec(usage=logins(d1=3), contacts={("login", ago(1)): {1}}, people=[person()]),
+     count_gte(3, Window(7)), True),
+    ("contact-active-contacts-account-wide", spec(usage=logins(d1=2), contacts={("login", ago(1)): {1, 2}}, people=[person()]),
+     Usage("login", "active_contacts", Window(7), "eq", 2), True),
+    ("contact-days-since-last-account", spec(usage=logins(d4=1), contacts={("login", ago(4)): {1}}, people=[person()]),
+     since_last("eq", 4), True),
+    ("contact-trend-account", spec(usage=logins(d8=2, d1=4), people=[person()]), trend("eq", 100, 1), True),
+    ("contact-changed-account", spec(changes=[("owner", NOW)], people=[person()]), Changed("owner", Window(30)), True),
+    ("contact-received-account", spec(deliveries=[sent(NOW)], people=[person()]), Received("welcome"), True),
+    ("contact-and-account-mixed", spec(plan="pro", usage=logins(d1=1), people=[person(role="admin", email=None)]),
+     All((is_admin, plan_is_pro, count_gte(1, Window(7)), Not(Compare(con("email"), "exists", True)))), True),
+    ("contact-any-account-miss", spec(plan=None, people=[person(role="member")]), Any_((is_admin, plan_is_pro)), False),
+]  # fmt: skip
+
+
+def contact_facts_from_spec(s: AccountSpec, index: int = 0, rules: frozenset[str] = RULE_IDS) -> ContactFacts:
+    """The facts load_contact_facts would build for contact ``index`` of ``s`` (written by ruledata.write_accounts)."""
+    fields = {name: None for name in CONTACT_FIELDS}
+    mine = s.people[index] if index < len(s.people) else ContactSpec()
+    fields.update({"external_id": f"c-0-{index}", "role": "member", "created_at": NOW, **mine.fields})
+    return ContactFacts(index + 1, fields, dict(mine.traits), facts_from_spec(s, rules=rules))

@@ -44,9 +44,24 @@ def test_every_example_rule_validates_against_the_schema(path):
         {"actions": [{"email": {"template": "a", "to": "admins"}}]},
         {"trigger": "sometimes"},
         {"send_window": {"days": "weekdays"}},
+        {"when": {"received": {"action": "intro"}}},
+        {"when": {"received": {"rule": "Welcome"}}},
+        {"when": {"received": {"rule": "welcome", "action": -1}}},
+        {"when": {"received": {"rule": "welcome", "within": "14"}}},
+        {"when": {"received": {"rule": "welcome", "in_last": "14d"}}},
     ],
 )
 def test_the_schema_rejects_what_the_validator_rejects(change):
     rule = load((ROOT / "rules" / "onboarding-stalled-day7.yaml").read_text()).data
     rule.update(change)
     assert list(validator().iter_errors(rule))
+
+
+@pytest.mark.parametrize(
+    "received",
+    [{"rule": "welcome"}, {"rule": "welcome", "action": "onboarding/stalled", "within": "14d"}, {"rule": "w", "action": 0}],
+)
+def test_the_schema_accepts_received(received):
+    rule = load((ROOT / "rules" / "onboarding-stalled-day7.yaml").read_text()).data
+    rule["when"] = {"all": [{"received": received}, {"not": {"received": received}}]}
+    assert list(validator().iter_errors(rule)) == []

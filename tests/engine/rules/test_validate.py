@@ -93,6 +93,12 @@ def test_every_shipped_example_is_valid():
         ("account.owner.changed: {in_last: 30d}", ast.Changed("owner", ast.Window(30, 0))),
         ("account.plan.changed: {between: [60d, 30d]}", ast.Changed("plan", ast.Window(60, 30))),
         ("not: {account.tier: tech}", ast.Not(ast.Compare(ast.FieldRef("account", "tier"), "eq", "tech"))),
+        ("received: {rule: onboarding-stalled}", ast.Received("onboarding-stalled")),
+        ("received: {rule: onboarding-stalled, action: welcome_email, within: 14d}",
+         ast.Received("onboarding-stalled", "welcome_email", 14)),
+        ("received: {rule: r2, action: onboarding/stalled, within: 2w}", ast.Received("r2", "onboarding/stalled", 14)),
+        ("received: {rule: r2, action: 0}", ast.Received("r2", 0)),
+        ("received: {rule: r2, action: 3, within: 1d}", ast.Received("r2", 3, 1)),
     ],
 )
 def test_condition_forms(when, expected):
@@ -199,10 +205,51 @@ schedule: "61 * * * *"
         ("alll: [{account.tier: tech}]", "(did you mean 'all'?)"),
         ("contact.role: admin", "contact fields can only be used in rules with level: contact"),
         ("segment: trial", "unknown segment 'trial'"),
+        ("received: onboarding-stalled", "expected {rule: <rule id>, action: <template>, within: 14d} (a mapping)"),
+        ("received: {}", "missing required key 'rule'"),
+        ("received: {action: welcome}", "missing required key 'rule'"),
+        ("received: {rule: Onboarding}", "'Onboarding' is not a valid rule id; use 1-100 lowercase letters"),
+        ("received: {rule: 7}", "expected rule id, got the number 7"),
+        ("received: {rule: r2, within: 0d}", "within: 0d is out of range"),
+        ("received: {rule: r2, within: 14}", "write 14d for 14 days"),
+        ("received: {rule: r2, action: -1}", "-1 is out of range; expected an action index from 0 to 999"),
+        ("received: {rule: r2, action: true}", "expected the action's template name (such as onboarding/stalled) or its index"),
+        ("received: {rule: r2, action: [a]}", "or its index (0 for the first), got a list"),
+        ("received: {rule: r2, action: Welcome Email}", "'Welcome Email' is not a valid template name"),
+        ("received: {rule: r2, in_last: 7d}", "unknown key 'in_last'; expected one of: rule, action, within"),
+        ("received: {rule: r2, witin: 7d}", "(did you mean 'within'?)"),
+        ("received: {rules: r2}", "(did you mean 'rule'?)"),
+        ("recieved: {rule: r2}", "(did you mean 'received'?)"),
     ],
 )
 def test_condition_problems(when, piece):
     assert piece in one_problem(when)
+
+
+def test_received_problems_are_positioned_and_all_reported():
+    result = rule_with("all:\n  - received: {rule: r2, action: -1, within: 0d}\n  - received: {rul: r2}")
+    assert messages(result) == [
+        "rules/r.yaml:7:28: when.all[0].received.action: -1 is out of range; expected an action index from 0 to 999",
+        "rules/r.yaml:7:40: when.all[0].received.within: 0d is out of range; expected 1d to 3660d",
+        ("rules/r.yaml:8:18: when.all[1].received.rul: unknown key 'rul'; expected one of: rule, action, within"
+         " (did you mean 'rule'?)"),
+    ]
+
+
+def test_received_may_name_any_rule_even_one_not_in_the_folder(tmp_path):
+    # Rules are applied one file at a time too, so a rule id is not checked against other files.
+    (tmp_path / "a.yaml").write_text(
+        "id: a\nname: A\nwhen: {received: {rule: not-here, within: 7d}}\nactions:\n  - email: {template: x, to: owner}\n"
+    )
+    check = check_paths([str(tmp_path)])
+    assert check.problems == [] and check.rules[0].when == ast.Received("not-here", None, 7)
+
+
+def test_received_in_a_segment_and_a_contact_level_rule(tmp_path):
+    (tmp_path / "welcomed.yaml").write_text("id: welcomed\nwhen: {received: {rule: welcome, action: 0}}\n")
+    segments = SegmentLibrary.from_folder(tmp_path)
+    tree = rule_with("all: [{segment: welcomed}, {contact.role: admin}]", "level: contact\n", segments)
+    assert tree.problems == [] and tree.rule.when.items[0] == ast.Received("welcome", 0)
 
 
 def test_contact_fields_in_contact_level_rules():
@@ -317,7 +364,7 @@ def test_without_a_file_name_any_valid_id_is_accepted():
 _KEYS = ["id", "name", "when", "actions", "all", "any", "not", "segment", "account.tier", "account.mrr",
          "account.signup_at", "event.login.count", "event.x.trend", "account.owner.changed", "in_last",
          "between", "eq", "gt", "in", "exists", "over", "change_pct", "email", "template", "to", "trigger",
-         "while_matching", "every", "limits", "per_account", "max", "per", "holdout", "send_window", "days"]  # fmt: skip
+         "while_matching", "every", "limits", "per_account", "max", "per", "holdout", "send_window", "days", "received", "rule", "action", "within"]  # fmt: skip
 
 
 def _documents():

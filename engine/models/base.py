@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -42,6 +42,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc)
+
+
+EPOCH_DAY = date(1970, 1, 1)
+
+
+class DayNumber(TypeDecorator[date]):
+    """A UTC day: DATE on PostgreSQL, days since 1970-01-01 as an INTEGER on SQLite.
+
+    SQLite keeps dates as text, and its column affinity turns every comparison
+    with a bound date into a text-to-number conversion attempt; the usage
+    rollups compare days tens of times per row when rules are evaluated, so
+    there they are plain integers. Python always sees ``datetime.date``.
+    """
+
+    impl = Date
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(Integer() if dialect.name == "sqlite" else Date())
+
+    def process_bind_param(self, value: date | None, dialect) -> date | int | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        if isinstance(value, datetime):
+            raise ValueError(f"{value!r}: a day is a date, not a datetime")
+        return (value - EPOCH_DAY).days
+
+    def process_result_value(self, value: Any, dialect) -> date | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return EPOCH_DAY + timedelta(days=int(value))
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.models.base import Base, BigIntPK, utcnow
+from engine.models.base import Base, BigIntPK, DayNumber, utcnow
 
 
 class Event(Base):
@@ -36,14 +36,19 @@ class DailyUsage(Base):
     """Per (account, event name, UTC day): event count and distinct active contacts.
 
     Maintained incrementally on ingest; rules never scan raw events.
+
+    The key is event-major, (event_name, account_id, day), and on SQLite the
+    table is clustered on it (WITHOUT ROWID): rule evaluation computes all
+    metrics of one event in one ordered range scan grouped by account
+    (engine.rules.metrics), and one account's rows are still one probe per event.
     """
 
     __tablename__ = "daily_usage"
-    __table_args__ = (Index("ix_daily_usage_name_day", "event_name", "day"),)
+    __table_args__ = (PrimaryKeyConstraint("event_name", "account_id", "day"), {"sqlite_with_rowid": False})
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    event_name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    event_name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(DayNumber)
     count: Mapped[int] = mapped_column(Integer, default=0)
     active_contacts: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -56,8 +61,12 @@ class DailyContactActivity(Base):
     """
 
     __tablename__ = "daily_contact_activity"
+    __table_args__ = (
+        PrimaryKeyConstraint("event_name", "account_id", "day", "contact_id"),
+        {"sqlite_with_rowid": False},
+    )
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    event_name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    event_name: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(DayNumber)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))

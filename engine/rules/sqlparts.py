@@ -90,7 +90,10 @@ class StrPos(FunctionElement[int]):
 
 
 class DaysBetween(FunctionElement[float]):
-    """Whole days from the second DATE to the first, as a double."""
+    """Whole days from the second day to the first, as a double.
+
+    Both are ``DayNumber`` values: integers on SQLite, DATEs on PostgreSQL.
+    """
 
     type = Float()
     inherit_cache = True
@@ -187,7 +190,7 @@ def _strpos_pg(element, compiler, **kw):
 @compiles(DaysBetween, "sqlite")
 def _days_sqlite(element, compiler, **kw):
     later, earlier = _args(compiler, element, **kw)
-    return f"(julianday({later}) - julianday({earlier}))"
+    return f"CAST(({later}) - ({earlier}) AS REAL)"
 
 
 @compiles(DaysBetween, "postgresql")

@@ -38,7 +38,8 @@ class Account(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the incremental evaluation cycle asks what changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="account", passive_deletes=True)
     changes: Mapped[list[AccountChange]] = relationship(

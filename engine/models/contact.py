@@ -30,7 +30,8 @@ class Contact(Base):
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_seen_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the incremental evaluation cycle asks what changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     account: Mapped[Account] = relationship(back_populates="contacts")
 

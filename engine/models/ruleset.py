@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, utcnow
@@ -38,6 +38,13 @@ class RuleState(Base):
     paused_reason: Mapped[str | None] = mapped_column(Text)
     # When the evaluation cycle last ran this rule; with the rule's cron it says when it is due.
     last_evaluated_at: Mapped[datetime | None]
+    # The last full evaluation (every account) and the version it evaluated:
+    # incremental evaluations only re-check what changed since (engine.rules.changes).
+    last_full_at: Mapped[datetime | None]
+    full_version_id: Mapped[int | None]
+    # What the last evaluation had seen: wall-clock time and the highest event id.
+    data_seen_at: Mapped[datetime | None]
+    event_watermark: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

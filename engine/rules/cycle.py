@@ -1,9 +1,11 @@
 """The evaluation cycle: segment matches become memberships, and firings become deliveries.
 
-For each due rule, in its own transaction: one set-wise query for the matching
-accounts, a set difference against the open memberships, new memberships for
-entering accounts and ``exited_at`` for leaving ones, then pending deliveries
-for every occurrence that is due. Every write is idempotent: memberships are
+The matches of all due rules come from one shared set-wise pass (every
+account for a full evaluation, only the accounts that changed for an
+incremental one: engine.rules.changes). Then for each rule, in its own
+transaction: a set difference against the open memberships, new memberships
+for entering subjects and ``exited_at`` for leaving ones, then pending
+deliveries for every occurrence that is due (engine.rules.firing). Every write is idempotent: memberships are
 inserted against the partial unique index on open stays and deliveries against
 their unique ``dedupe_key``, both with ON CONFLICT DO NOTHING, so a repeated
 cycle, or two at once, writes each row once. docs/rules.md ("The evaluation
@@ -12,34 +14,28 @@ cycle") states the semantics.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from croniter import croniter
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from engine.db import Database
-from engine.models import Delivery, RuleState, RuleVersion, SegmentMembership
-from engine.rules.compiler import matching_account_ids
-from engine.rules.evaluate import ExplainNode, explain
-from engine.rules.facts import events_of, load_facts_many
-from engine.rules.recipients import resolve
-from engine.rules.schema import OnEnter, OnEvent, Rule, WhileMatching
+from engine.models import RuleState, RuleVersion, SegmentMembership, utcnow
+from engine.rules.changes import Since, changed_accounts, event_watermark, incremental_reason
+from engine.rules.compiler import matching_sets
+from engine.rules.firing import fire
+from engine.rules.schema import Rule
 from engine.sqlutil import chunks, insert_for
 
 log = logging.getLogger(__name__)
 
 SM = SegmentMembership.__table__
-DELIVERIES = Delivery.__table__
 BATCH = 200  # rows per bulk INSERT / ids per IN (...), under SQLite's parameter limit
-NO_RECIPIENT = "(none)"
-MAX_KEY = 255  # deliveries.dedupe_key
 
 
 @dataclass
@@ -48,7 +44,9 @@ class RuleOutcome:
 
     rule_id: str
     status: str  # evaluated | not_due | paused | skipped | error
-    reason: str | None = None
+    reason: str | None = None  # why not evaluated; for a full evaluation, why not incremental
+    mode: str | None = None  # full | incremental, when evaluated
+    checked: int | None = None  # incremental: accounts re-checked
     matched: int = 0
     entered: int = 0  # memberships this cycle opened
     exited: int = 0  # memberships this cycle closed
@@ -71,6 +69,7 @@ class CycleReport:
         totals: dict[str, Any] = {"rules": len(self.rules)}
         for status in ("evaluated", "not_due", "paused", "skipped", "error"):
             totals[status] = sum(1 for o in self.rules if o.status == status)
+        totals["incremental"] = sum(1 for o in self.rules if o.mode == "incremental")
         for name in ("entered", "exited", "fired", "debounced", "deliveries", "skipped_deliveries"):
             totals[name] = sum(getattr(o, name) for o in self.rules)
         errors = {o.rule_id: o.reason for o in self.rules if o.status == "error"}
@@ -94,32 +93,78 @@ def run_cycle(
     rules: Sequence[tuple[RuleState, RuleVersion, Rule]],
     now: datetime,
     only_due: bool = True,
+    full: bool = False,
 ) -> CycleReport:
-    """Evaluate ``rules`` at ``now``; a failing rule is recorded and the others still run."""
+    """Evaluate ``rules`` at ``now``; a failing rule is recorded and the others still run.
+
+    The due rules' matches come from one shared pass per kind of subject
+    (engine.rules.compiler.matching_sets), over every account for rules due
+    a full evaluation, and over the accounts that changed for the others
+    (engine.rules.changes); ``full`` forces full evaluations. Then each rule
+    writes its memberships and deliveries in its own transaction.
+    """
     if now.tzinfo is None:
         raise ValueError(f"naive datetime {now!r}: the cycle needs a timezone-aware now")
     report = CycleReport(now)
     # Higher priority first, so when limits arrive the important rule claims the slot.
-    for _state, version, rule in sorted(rules, key=lambda r: (-r[2].priority, r[2].id)):
+    ordered = sorted(rules, key=lambda r: (-r[2].priority, r[2].id))
+    seen_at = utcnow()
+    with db.read_session() as session:
+        states = {s.rule_id: s for s in session.scalars(select(RuleState))}
+        watermark = event_watermark(session)
+    outcomes: dict[str, RuleOutcome] = {}
+    todo: list[tuple[RuleVersion, Rule, Pass]] = []
+    for _state, version, rule in ordered:
+        early = _not_evaluated(states.get(rule.id), version, rule, now, only_due)
+        if early is not None:
+            outcomes[rule.id] = early
+            continue
+        state = states[rule.id]
+        reason = "forced" if full else incremental_reason(state, version.id, rule, now)
+        todo.append((version, rule, Pass(rule.level, reason is None, reason)))
+    try:
+        _match(db, todo, states, now)
+    except Exception as exc:  # the shared pass failed: evaluate rule by rule to find the culprit
+        log.warning("shared matching pass failed (%s); matching each rule on its own", exc)
+        for version, rule, plan in todo:
+            try:
+                _match(db, [(version, rule, plan)], states, now)
+            except Exception as rule_exc:
+                log.exception("rule %s failed in the evaluation cycle", rule.id)
+                outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(rule_exc).__name__}: {rule_exc}")
+    for version, rule, plan in todo:
+        if rule.id in outcomes:
+            continue
         try:
             with db.session() as session:
-                outcome = _run_rule(session, version, rule, now, only_due)
+                outcomes[rule.id] = _run_rule(session, version, rule, now, only_due, plan, seen_at, watermark)
         except Exception as exc:  # one broken rule must not stop the rest
             log.exception("rule %s failed in the evaluation cycle", rule.id)
-            outcome = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
-        report.rules.append(outcome)
+            outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
+    report.rules = [outcomes[rule.id] for _s, _v, rule in ordered]
     return report
 
 
-def _run_rule(session: Session, version: RuleVersion, rule: Rule, now: datetime, only_due: bool) -> RuleOutcome:
-    if rule.level != "account":
-        return RuleOutcome(rule.id, "skipped", "contact-level rules are not evaluated by the cycle yet")
+@dataclass
+class Pass:
+    """How one rule is evaluated in this cycle, and what the matching pass found."""
+
+    level: str
+    incremental: bool
+    full_reason: str | None  # why not incremental
+    checked: set[int] | None = None  # incremental: the account ids re-checked
+    matches: set[Any] = field(default_factory=set)  # account ids, or (contact id, account id)
+
+
+def _not_evaluated(
+    state: RuleState | None, version: RuleVersion, rule: Rule, now: datetime, only_due: bool
+) -> RuleOutcome | None:
+    """The outcome of a rule this cycle does not evaluate, or None if it should.
+
+    Read without a lock; _run_rule checks again under the lock before writing.
+    """
     if not rule.enabled:
         return RuleOutcome(rule.id, "skipped", "the rule is disabled (enabled: false)")
-    # Lock the state row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
-    # writers) so two cycles on the same rule run one after the other, and read
-    # it fresh: the caller's copy may be stale.
-    state = session.scalars(select(RuleState).where(RuleState.rule_id == rule.id).with_for_update()).one_or_none()
     if state is None:
         return RuleOutcome(rule.id, "skipped", "the rule has no state row (not applied)")
     if state.paused:
@@ -129,31 +174,129 @@ def _run_rule(session: Session, version: RuleVersion, rule: Rule, now: datetime,
         return RuleOutcome(rule.id, "skipped", "another version was applied since the rules were loaded")
     if only_due and not is_due(rule.schedule, state.last_evaluated_at, now):
         return RuleOutcome(rule.id, "not_due")
+    return None
 
-    outcome = RuleOutcome(rule.id, "evaluated")
-    matching = matching_account_ids(session, rule.when, now)
+
+def _match(db: Database, todo: list[tuple[RuleVersion, Rule, Pass]], states: dict[str, RuleState], now: datetime) -> None:
+    """Fill each Pass's matches: one shared pass per subject level and set of accounts
+    (every account; the accounts changed since the same last look; the accounts given)."""
+    groups: dict[tuple[str, Any], list[tuple[Rule, Pass]]] = {}
+    with db.read_session() as session:
+        for _version, rule, plan in todo:
+            if plan.checked is not None:
+                key: Any = "given"
+            elif plan.incremental:
+                state = states[rule.id]
+                key = (Since(state.data_seen_at, state.event_watermark), state.last_evaluated_at)
+            else:
+                key = "all"
+            groups.setdefault((plan.level, key), []).append((rule, plan))
+        for (level, key), members in groups.items():
+            if key == "all":
+                only = None
+            elif key == "given":
+                only = set().union(*(p.checked for _r, p in members))
+            else:
+                since, last = key
+                only = changed_accounts(session, since, [r for r, _p in members], last or since.seen_at, now)
+                for _rule, plan in members:
+                    plan.checked = only
+            found = matching_sets(session, {r.id: r.when for r, _p in members}, now, subject=level, only=only)
+            for rule, plan in members:
+                plan.matches = found[rule.id]
+
+
+def recheck_accounts(
+    db: Database, rules: Sequence[tuple[RuleState, RuleVersion, Rule]], account_ids: set[int], now: datetime
+) -> CycleReport:
+    """Re-check ``rules`` for these accounts only, now (``on_event``: within seconds of the event).
+
+    Their memberships are updated and every occurrence due is fired, as in a
+    cycle; the rules' schedules and what their last evaluation saw are left
+    alone, so the next cycle still looks at everything that changed.
+    """
+    report = CycleReport(now)
+    ordered = sorted(rules, key=lambda r: (-r[2].priority, r[2].id))
+    with db.read_session() as session:
+        states = {s.rule_id: s for s in session.scalars(select(RuleState))}
+    todo = []
+    for _state, version, rule in ordered:
+        early = _not_evaluated(states.get(rule.id), version, rule, now, only_due=False)
+        if early is not None:
+            report.rules.append(early)
+        else:
+            todo.append((version, rule, Pass(rule.level, True, None, checked=set(account_ids))))
+    _match(db, todo, states, now)
+    for version, rule, plan in todo:
+        try:
+            with db.session() as session:
+                report.rules.append(_run_rule(session, version, rule, now, False, plan, record=False))
+        except Exception as exc:  # one broken rule must not stop the rest
+            log.exception("rule %s failed in an on_event re-check", rule.id)
+            report.rules.append(RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}"))
+    return report
+
+
+def _run_rule(
+    session: Session,
+    version: RuleVersion,
+    rule: Rule,
+    now: datetime,
+    only_due: bool,
+    plan: Pass,
+    seen_at: datetime | None = None,
+    watermark: int | None = None,
+    record: bool = True,
+) -> RuleOutcome:
+    # Lock the state row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
+    # writers) so two cycles on the same rule run one after the other, and read
+    # it fresh: another cycle may have evaluated it since the matching pass.
+    state = session.scalars(select(RuleState).where(RuleState.rule_id == rule.id).with_for_update()).one_or_none()
+    early = _not_evaluated(state, version, rule, now, only_due)
+    if early is not None:
+        return early
+    mode = "incremental" if plan.incremental else "full"
+    checked = len(plan.checked) if plan.checked is not None else None
+    outcome = RuleOutcome(rule.id, "evaluated", reason=plan.full_reason, mode=mode, checked=checked)
+    matching = {_subject(rule.level, m): m for m in plan.matches}
     outcome.matched = len(matching)
-    open_ids = set(session.scalars(select(SM.c.account_id).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))))
-    outcome.exited = _close(session, rule.id, sorted(open_ids - matching), now)
-    outcome.entered = _open(session, rule.id, sorted(matching - open_ids), now)
-    _fire(session, version, rule, now, outcome)
-    session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(last_evaluated_at=now))
+    open_stays = select(SM.c.subject_key, SM.c.account_id).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))
+    if plan.checked is None:
+        open_keys = set(session.scalars(select(SM.c.subject_key).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))))
+    else:
+        open_keys = set()
+        for part in chunks(sorted(plan.checked), BATCH):
+            open_keys.update(key for key, _a in session.execute(open_stays.where(SM.c.account_id.in_(part))))
+    outcome.exited = _close(session, rule.id, sorted(open_keys - matching.keys()), now)
+    entering = sorted(matching.keys() - open_keys)
+    outcome.entered = _open(session, rule.id, [(key, matching[key]) for key in entering], now)
+    fire(session, version, rule, now, outcome)
+    if not record:  # a partial look (recheck_accounts): the rule's own schedule goes on as before
+        return outcome
+    values: dict[str, Any] = {"last_evaluated_at": now, "data_seen_at": seen_at, "event_watermark": watermark}
+    if not plan.incremental:
+        values |= {"last_full_at": now, "full_version_id": version.id}
+    session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(**values))
     return outcome
 
 
-def _close(session: Session, rule_id: str, leaving: list[int], now: datetime) -> int:
+def _subject(level: str, match: Any) -> str:
+    return f"account:{match}" if level == "account" else f"contact:{match[0]}"
+
+
+def _close(session: Session, rule_id: str, leaving: list[str], now: datetime) -> int:
     closed = 0
     for part in chunks(leaving, BATCH):
         result = session.execute(
             update(SM)
-            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_(None), SM.c.account_id.in_(part))
+            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_(None), SM.c.subject_key.in_(part))
             .values(exited_at=now)
         )
         closed += result.rowcount
     return closed
 
 
-def _open(session: Session, rule_id: str, entering: list[int], now: datetime) -> int:
+def _open(session: Session, rule_id: str, entering: list[tuple[str, Any]], now: datetime) -> int:
     """Insert open stays; RETURNING tells which ones this cycle created (a concurrent one may have won)."""
     created = 0
     # One statement with the rows as parameters (executemany), so SQLAlchemy
@@ -165,168 +308,14 @@ def _open(session: Session, rule_id: str, entering: list[int], now: datetime) ->
     )
     for part in chunks(entering, BATCH):
         rows = [
-            {"rule_id": rule_id, "subject_key": f"account:{i}", "account_id": i, "entered_at": now} for i in part
+            {
+                "rule_id": rule_id,
+                "subject_key": key,
+                "account_id": match if isinstance(match, int) else match[1],
+                "contact_id": None if isinstance(match, int) else match[0],
+                "entered_at": now,
+            }
+            for key, match in part
         ]
         created += len(session.execute(stmt, rows).all())
     return created
-
-
-@dataclass
-class _Firing:
-    membership_id: int
-    account_id: int
-    occurrence: str
-    fired_mark: datetime  # stored in last_fired_at
-
-
-def _fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outcome: RuleOutcome) -> None:
-    dwell = timedelta(days=rule.min_dwell or 0)
-    trigger = rule.trigger
-    cond = [SM.c.rule_id == rule.id, SM.c.exited_at.is_(None), SM.c.entered_at <= now - dwell]
-    if isinstance(trigger, WhileMatching):
-        every = timedelta(days=trigger.every)
-        # last_fired_at holds the nominal time of the last occurrence (entry + k
-        # periods), so "the next one is due" is a plain comparison in SQL.
-        cond.append((SM.c.last_fired_at.is_(None)) | (SM.c.last_fired_at <= now - every))
-    elif isinstance(trigger, (OnEnter, OnEvent)):
-        cond.append(SM.c.last_fired_at.is_(None))
-    else:
-        raise TypeError(f"unknown trigger {trigger!r}")
-    due = session.execute(select(SM.c.id, SM.c.account_id, SM.c.entered_at, SM.c.last_fired_at).where(*cond)).all()
-    if not due:
-        return
-
-    bounced = _recent_exits(session, rule.id, [r.account_id for r in due if r.last_fired_at is None], now)
-    firings: list[_Firing] = []
-    marks: list[dict[str, Any]] = []
-    for mid, account_id, entered_at, last_fired_at in due:
-        if isinstance(trigger, WhileMatching):
-            k = (now - entered_at) // timedelta(days=trigger.every)
-            mark, occurrence = entered_at + k * timedelta(days=trigger.every), f"remind:{mid}:{k}"
-        else:
-            k, mark, occurrence = 0, now, f"enter:{mid}"
-        marks.append({"id": mid, "last_fired_at": mark})
-        # A re-entry soon after leaving is the same stay flickering: its entry does not fire.
-        if k == 0 and last_fired_at is None and account_id in bounced and bounced[account_id] > entered_at - dwell:
-            outcome.debounced += 1
-            continue
-        firings.append(_Firing(mid, account_id, occurrence, mark))
-    _write_deliveries(session, version, rule, now, firings, outcome)
-    for part in chunks(marks, BATCH):
-        session.execute(update(SegmentMembership), part)
-    outcome.fired += len(firings)
-
-
-def _recent_exits(session: Session, rule_id: str, account_ids: list[int], now: datetime) -> dict[int, datetime]:
-    """The last exit of each account's earlier stays, for the re-entry debounce."""
-    last: dict[int, datetime] = {}
-    for part in chunks(sorted(set(account_ids)), BATCH):
-        rows = session.execute(
-            select(SM.c.account_id, func.max(SM.c.exited_at))
-            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_not(None), SM.c.account_id.in_(part))
-            .group_by(SM.c.account_id)
-        )
-        for account_id, exited_at in rows:
-            last[account_id] = _aware(exited_at)
-    return last
-
-
-def _aware(value: datetime) -> datetime:
-    # func.max() loses the column type, so the UTC marker is put back here.
-    if isinstance(value, str):  # SQLite hands back text for an aggregate
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _write_deliveries(
-    session: Session, version: RuleVersion, rule: Rule, now: datetime, firings: list[_Firing], outcome: RuleOutcome
-) -> None:
-    if not firings:
-        return
-    accounts = {f.account_id for f in firings}
-    explanations = _explanations(session, rule, now, accounts)
-    rows: list[dict[str, Any]] = []
-    for index, action in enumerate(rule.actions):
-        resolved = resolve(session, action, accounts)
-        for firing in firings:
-            base = {
-                "rule_id": rule.id,
-                "rule_version_id": version.id,
-                "action_index": index,
-                "channel": action.channel,
-                "template": action.template,
-                "account_id": firing.account_id,
-                "occurrence": firing.occurrence,
-                "explanation": explanations[firing.account_id],
-                "due_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-            reason = resolved.missing.get(firing.account_id)
-            if reason is not None:
-                key = dedupe_key(rule.id, index, NO_RECIPIENT, firing.occurrence)
-                rows.append(base | {"contact_id": None, "recipient": NO_RECIPIENT, "status": "skipped",
-                                    "reason": reason, "dedupe_key": key})  # fmt: skip
-                continue
-            seen: set[str] = set()
-            for r in resolved.recipients[firing.account_id]:
-                if r.address in seen:  # two contacts sharing one address get one message
-                    continue
-                seen.add(r.address)
-                key = dedupe_key(rule.id, index, r.address, firing.occurrence)
-                rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": "pending",
-                                    "reason": None, "dedupe_key": key})  # fmt: skip
-    stmt = (
-        insert_for(session, DELIVERIES)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(DELIVERIES.c.status)
-    )
-    for part in chunks(rows, BATCH):
-        for (status,) in session.execute(stmt, part):
-            if status == "skipped":
-                outcome.skipped_deliveries += 1
-            else:
-                outcome.deliveries += 1
-
-
-def dedupe_key(rule_id: str, action_index: int, recipient: str, occurrence: str) -> str:
-    key = f"{rule_id}|{action_index}|{recipient}|{occurrence}"
-    if len(key) <= MAX_KEY:
-        return key
-    # A very long address would not fit the column: stand in a digest of it.
-    digest = hashlib.sha256(recipient.encode()).hexdigest()[:40]
-    return f"{rule_id}|{action_index}|sha256:{digest}|{occurrence}"
-
-
-# -- explanations ----------------------------------------------------------------
-
-
-def _explanations(session: Session, rule: Rule, now: datetime, accounts: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """Why each firing account matched, as a compact JSON tree (one per account, shared by its deliveries)."""
-    events, stamp = events_of(rule.when), now.isoformat()
-    out: dict[int, dict[str, Any]] = {}
-    # A chunk of accounts' facts at a time: only the compact trees are kept.
-    for part in chunks(sorted(set(accounts)), BATCH):
-        for account_id, account_facts in load_facts_many(session, part, now, events).items():
-            out[account_id] = {"at": stamp, "tree": compact(explain(rule.when, account_facts, now))}
-    return out
-
-
-def compact(node: ExplainNode) -> dict[str, Any]:
-    """``{"if": text, "ok": held, "saw": value, "of": [children]}``, leaving out empty parts."""
-    out: dict[str, Any] = {"if": node.text, "ok": node.held}
-    if node.children:
-        out["of"] = [compact(c) for c in node.children]
-    elif node.value is not None:
-        out["saw"] = _json_value(node.value)
-    return out
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

@@ -1,12 +1,12 @@
 """What applying rules would do now, without doing any of it.
 
-For each account-level rule that is new or differs from its active version
-(or every rule, when asked): the accounts that would enter its segment (they
-match now and have no open membership), those that would leave (an open
-membership that no longer matches), and how many messages each channel
-would get for the entering accounts. The counts are an upper bound: holdout,
-limits, send windows, unsubscribes and missing addresses are not applied.
-Contact-level rules are not planned yet. Nothing is written.
+For each rule that is new or differs from its active version (or every
+rule, when asked): the subjects that would enter its segment (they match now
+and have no open membership), those that would leave (an open membership
+that no longer matches), and how many messages each channel would get for
+the entering subjects. Subjects are accounts, or contacts for a contact-level
+rule. The counts are an upper bound: holdout, limits, send windows,
+unsubscribes and missing addresses are not applied. Nothing is written.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import Account, SegmentMembership
-from engine.rules.recipients import resolve
-from engine.rules.compiler import compile_condition
+from engine.models import Account, Contact, SegmentMembership
+from engine.rules.recipients import resolve, resolve_contacts
+from engine.rules.compiler import compile_condition, compile_contact_condition, contacts_with_accounts
 from engine.rules.schema import Rule
 from engine.rules.versions import RuleSource, Status, active_versions, status_of
 
 SAMPLE_SIZE = 5
-NOT_PLANNED_CONTACT = "not planned: contact-level"
 NOT_PLANNED_UNCHANGED = "not planned (use --all)"
 
 
@@ -36,10 +35,11 @@ class RulePlan:
     paused: bool = False
     planned: bool = False
     note: str | None = None  # why it was not planned
+    level: str = "account"  # what entering and leaving count: accounts, or contacts for level contact
     entering: int = 0
     leaving: int = 0
     messages: dict[str, int] = field(default_factory=dict)  # channel -> messages, in action order
-    sample: list[str] = field(default_factory=list)  # external ids of some entering accounts
+    sample: list[str] = field(default_factory=list)  # external ids of some entering accounts (or contacts)
 
 
 def plan(session: Session, rules: Iterable[RuleSource], now: datetime, include_unchanged: bool = False) -> list[RulePlan]:
@@ -49,11 +49,11 @@ def plan(session: Session, rules: Iterable[RuleSource], now: datetime, include_u
     for source in rules:
         rule = source.rule
         status = status_of(source, active)
-        result = RulePlan(rule.id, status, paused=rule.id in active and active[rule.id][0].paused)
-        if rule.level != "account":
-            result.note = NOT_PLANNED_CONTACT
-        elif status == "unchanged" and not include_unchanged:
+        result = RulePlan(rule.id, status, paused=rule.id in active and active[rule.id][0].paused, level=rule.level)
+        if status == "unchanged" and not include_unchanged:
             result.note = NOT_PLANNED_UNCHANGED
+        elif rule.level == "contact":
+            _plan_contact_rule(session, rule, now, result)
         else:
             _plan_rule(session, rule, now, result)
         plans.append(result)
@@ -87,4 +87,40 @@ def _plan_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) ->
     for action in rule.actions:
         resolved = resolve(session, action, entering)
         total = sum(len(found) for found in resolved.recipients.values())
+        result.messages[action.channel] = result.messages.get(action.channel, 0) + total
+
+
+def _plan_contact_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) -> None:
+    """As _plan_rule, for the contacts of a contact-level rule (memberships keyed by contact)."""
+    contacts = Contact.__table__
+    stmt = (
+        select(contacts.c.id, contacts.c.account_id, contacts.c.external_id)
+        .select_from(contacts_with_accounts())
+        .where(compile_contact_condition(rule.when, now))
+    )
+    matching = {row.id: (row.account_id, row.external_id) for row in session.execute(stmt)}
+    open_ids = set(
+        session.scalars(
+            select(SegmentMembership.contact_id).where(
+                SegmentMembership.rule_id == rule.id,
+                SegmentMembership.exited_at.is_(None),
+                SegmentMembership.contact_id.is_not(None),
+            )
+        )
+    )
+    entering = set(matching) - open_ids
+    result.entering = len(entering)
+    result.leaving = len(open_ids - set(matching))
+    result.sample = sorted(matching[i][1] for i in entering)[:SAMPLE_SIZE]
+    result.planned = True
+
+    # As the cycle writes them: per entering contact, ``to: contact`` is the contact itself and any
+    # other audience that of its account; one message per distinct address.
+    for action in rule.actions:
+        if action.to.kind == "contact":
+            found = resolve_contacts(session, action, entering).recipients
+            total = sum(len({r.address for r in found.get(c, [])}) for c in entering)
+        else:
+            by_account = resolve(session, action, {matching[c][0] for c in entering}).recipients
+            total = sum(len({r.address for r in by_account.get(matching[c][0], [])}) for c in entering)
         result.messages[action.channel] = result.messages.get(action.channel, 0) + total

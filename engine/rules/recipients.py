@@ -41,6 +41,20 @@ class Resolved:
     missing: dict[int, str]
 
 
+def resolve_contacts(session: Session, action: Action, contact_ids: Iterable[int]) -> Resolved:
+    """``to: contact`` of a contact-level rule: each matched contact itself, by contact id."""
+    ids = sorted(set(contact_ids))
+    found: dict[int, list[Recipient]] = {}
+    for part in chunks(ids, BATCH):
+        for contact_id, email in session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(part))):
+            if action.channel != "email":
+                found[contact_id] = [Recipient(f"contact:{contact_id}", contact_id)]
+            elif email:
+                found[contact_id] = [Recipient(email, contact_id)]
+    missing = {i: "no recipient: the contact has no email address" for i in ids if i not in found}
+    return Resolved(found, missing)
+
+
 def resolve(session: Session, action: Action, account_ids: Iterable[int]) -> Resolved:
     ids = sorted(set(account_ids))
     found: dict[int, list[Recipient]] = {}

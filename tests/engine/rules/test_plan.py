@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.models import Account, Base, Contact, SegmentMembership
-from engine.rules.plan import NOT_PLANNED_CONTACT, NOT_PLANNED_UNCHANGED, plan
+from engine.rules.plan import NOT_PLANNED_UNCHANGED, plan
 from engine.rules.versions import apply_rules, read_rules
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -83,8 +83,35 @@ def test_plan_counts_entering_leaving_and_messages(db, dataset, folder):
     # email: admins of t1 (2) and t2 (1), plus t1's owner; in_app: all 4 contacts; webhook: t1's owner.
     assert p.messages == {"email": 4, "in_app": 4, "webhook": 1}
     assert p.sample == ["t1", "t2"]
-    assert plans["per-contact"].planned is False
-    assert plans["per-contact"].note == NOT_PLANNED_CONTACT
+    # The contact-level rule counts contacts: the six admins.
+    c = plans["per-contact"]
+    assert (c.planned, c.level, c.entering, c.leaving, c.messages) == (True, "contact", 6, 0, {"email": 6})
+    assert c.sample == ["h1-0", "h2-0", "t1-0", "t1-1", "t2-0"]
+
+
+def test_plan_contact_level_rule(db, dataset, folder):
+    with db.session() as s:
+        ids = {c.external_id: (c.id, c.account_id) for c in s.scalars(select(Contact))}
+        for ext, exited in (("t1-0", None), ("t1-2", None), ("t2-0", NOW - timedelta(days=1))):
+            contact_id, account_id = ids[ext]
+            s.add(SegmentMembership(rule_id="per-contact", subject_key=f"contact:{contact_id}", account_id=account_id,
+                                    contact_id=contact_id, exited_at=exited))  # fmt: skip
+        # An account-level stay of the same rule id is not a contact's.
+        s.add(SegmentMembership(rule_id="per-contact", subject_key=f"account:{ids['t3-0'][1]}", account_id=ids["t3-0"][1]))
+        s.get(Contact, ids["h1-0"][0]).email = None
+    (folder / "per-contact.yaml").write_text(CONTACT_RULE + """\
+  - in_app: {template: b, to: contact}
+  - email: {template: c, to: role:admin}
+  - webhook: {template: d, to: owner}
+""")
+    p = run_plan(db, folder)["per-contact"]
+    # t1-0 stays in; t1-2 (a member) leaves; t1-1, t2-0 (its stay was closed), t3-0, h1-0, h2-0 enter.
+    assert (p.entering, p.leaving) == (5, 1)
+    assert p.sample == ["h1-0", "h2-0", "t1-1", "t2-0", "t3-0"]
+    # email to the contact: 4 (h1-0 has no address); to role:admin, per entering contact, its account's
+    # admins with an address: t1-1 -> 2, t2-0 -> 1, t3-0 -> 1, h1-0 -> 0, h2-0 -> 1.
+    # webhook to the owner of the accounts of t1-1, t3-0 and h1-0.
+    assert p.messages == {"email": 4 + 5, "in_app": 5, "webhook": 3}
 
 
 def test_sample_is_at_most_five(db, folder):

@@ -1,0 +1,244 @@
+"""Occurrences and pending deliveries: what the evaluation cycle writes for members of a segment.
+
+An occurrence is one firing of a rule for one membership: its entry
+(``on_enter``), the first of its events on or after the day of entry
+(``on_event``), or the k-th period of a ``while_matching`` stay.
+Each occurrence gets one delivery per action and recipient, keyed by
+``rule|action|recipient|occurrence`` under a unique constraint, with the
+explanation of why the subject matched. docs/rules.md ("The evaluation
+cycle") states the semantics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from engine.models import DailyUsage, Delivery, RuleVersion, SegmentMembership
+from engine.rules.days import utc_today
+from engine.rules.evaluate import ExplainNode, explain
+from engine.rules.facts import events_of, load_contact_facts_many, load_facts_many, rules_of
+from engine.rules.recipients import Resolved, resolve, resolve_contacts
+from engine.rules.schema import OnEnter, OnEvent, Rule, WhileMatching
+from engine.sqlutil import chunks, insert_for
+
+if TYPE_CHECKING:
+    from engine.rules.cycle import RuleOutcome
+
+SM = SegmentMembership.__table__
+DU = DailyUsage.__table__
+DELIVERIES = Delivery.__table__
+BATCH = 200  # rows per bulk INSERT / ids per IN (...), under SQLite's parameter limit
+NO_RECIPIENT = "(none)"
+MAX_KEY = 255  # deliveries.dedupe_key
+
+
+@dataclass
+class Firing:
+    membership_id: int
+    account_id: int
+    contact_id: int | None  # the subject of a contact-level rule
+    occurrence: str
+
+
+def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outcome: RuleOutcome) -> None:
+    """Write the deliveries of every occurrence due at ``now`` and mark the memberships fired."""
+    dwell = timedelta(days=rule.min_dwell or 0)
+    trigger = rule.trigger
+    cond = [SM.c.rule_id == rule.id, SM.c.exited_at.is_(None), SM.c.entered_at <= now - dwell]
+    if isinstance(trigger, WhileMatching):
+        every = timedelta(days=trigger.every)
+        # last_fired_at holds the nominal time of the last occurrence (entry + k
+        # periods), so "the next one is due" is a plain comparison in SQL.
+        cond.append((SM.c.last_fired_at.is_(None)) | (SM.c.last_fired_at <= now - every))
+    elif isinstance(trigger, (OnEnter, OnEvent)):
+        cond.append(SM.c.last_fired_at.is_(None))
+    else:
+        raise TypeError(f"unknown trigger {trigger!r}")
+    columns = (SM.c.id, SM.c.subject_key, SM.c.account_id, SM.c.contact_id, SM.c.entered_at, SM.c.last_fired_at)
+    due = session.execute(select(*columns).where(*cond)).all()
+    if isinstance(trigger, OnEvent):
+        due = _with_event_since_entry(session, trigger.events, due, now)
+    if not due:
+        return
+
+    bounced = _recent_exits(session, rule.id, [r.subject_key for r in due if r.last_fired_at is None])
+    firings: list[Firing] = []
+    marks: list[dict[str, Any]] = []
+    for mid, subject_key, account_id, contact_id, entered_at, last_fired_at in due:
+        if isinstance(trigger, WhileMatching):
+            k = (now - entered_at) // timedelta(days=trigger.every)
+            mark, occurrence = entered_at + k * timedelta(days=trigger.every), f"remind:{mid}:{k}"
+        else:
+            kind = "event" if isinstance(trigger, OnEvent) else "enter"
+            k, mark, occurrence = 0, now, f"{kind}:{mid}"
+        marks.append({"id": mid, "last_fired_at": mark})
+        # A re-entry soon after leaving is the same stay flickering: its entry does not fire.
+        last_exit = bounced.get(subject_key)
+        if k == 0 and last_fired_at is None and last_exit is not None and last_exit > entered_at - dwell:
+            outcome.debounced += 1
+            continue
+        firings.append(Firing(mid, account_id, contact_id, occurrence))
+    write_deliveries(session, version, rule, now, firings, outcome)
+    for part in chunks(marks, BATCH):
+        session.execute(update(SegmentMembership), part)
+    outcome.fired += len(firings)
+
+
+def _with_event_since_entry(session: Session, events: tuple[str, ...], due: list[Any], now: datetime) -> list[Any]:
+    """The stays whose account had one of ``events`` on the UTC day of entering or later (up to today).
+
+    Read from the daily rollups, so an event stored while the tick was not
+    running, or while Redis was down, still fires at the next tick.
+    """
+    today = utc_today(now)
+    latest: dict[int, date] = {}
+    for part in chunks(sorted({r.account_id for r in due}), BATCH):
+        stmt = (
+            select(DU.c.account_id, func.max(DU.c.day))
+            .where(DU.c.event_name.in_(events), DU.c.account_id.in_(part), DU.c.day <= today, DU.c.count > 0)
+            .group_by(DU.c.account_id)
+        )
+        latest.update((a, d) for a, d in session.execute(stmt))
+    return [r for r in due if r.account_id in latest and latest[r.account_id] >= utc_today(r.entered_at)]
+
+
+def _recent_exits(session: Session, rule_id: str, subject_keys: list[str]) -> dict[str, datetime]:
+    """The last exit of each subject's earlier stays, for the re-entry debounce."""
+    last: dict[str, datetime] = {}
+    for part in chunks(sorted(set(subject_keys)), BATCH):
+        rows = session.execute(
+            select(SM.c.subject_key, func.max(SM.c.exited_at))
+            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_not(None), SM.c.subject_key.in_(part))
+            .group_by(SM.c.subject_key)
+        )
+        for subject_key, exited_at in rows:
+            last[subject_key] = _aware(exited_at)
+    return last
+
+
+def _aware(value: datetime | str) -> datetime:
+    # func.max() loses the column type, so the UTC marker is put back here.
+    if isinstance(value, str):  # SQLite hands back text for an aggregate
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def write_deliveries(
+    session: Session, version: RuleVersion, rule: Rule, now: datetime, firings: list[Firing], outcome: RuleOutcome
+) -> None:
+    """One delivery per action and recipient of each firing, a batch of firings at a time
+    (explanations, recipients, rows), so memory stays flat however many fire."""
+    stmt = (
+        insert_for(session, DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(DELIVERIES.c.status)
+    )
+    for part in chunks(firings, BATCH):
+        explanations = _explanations(session, rule, now, part)
+        for index, action in enumerate(rule.actions):
+            if rule.level == "contact" and action.to.kind == "contact":
+                resolved = resolve_contacts(session, action, {f.contact_id for f in part if f.contact_id is not None})
+                subject_of = _contact_of
+            else:
+                resolved = resolve(session, action, {f.account_id for f in part})
+                subject_of = _account_of
+            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations)
+            for (status,) in session.execute(stmt, rows) if rows else ():
+                if status == "skipped":
+                    outcome.skipped_deliveries += 1
+                else:
+                    outcome.deliveries += 1
+
+
+def _account_of(firing: Firing) -> int:
+    return firing.account_id
+
+
+def _contact_of(firing: Firing) -> int | None:
+    return firing.contact_id
+
+
+def _rows(rule, version, index, action, now, firings, resolved: Resolved, subject_of, explanations) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for firing in firings:
+        subject = subject_of(firing)
+        base = {
+            "rule_id": rule.id,
+            "rule_version_id": version.id,
+            "action_index": index,
+            "channel": action.channel,
+            "template": action.template,
+            "account_id": firing.account_id,
+            "occurrence": firing.occurrence,
+            "explanation": explanations.get(firing.membership_id, {}),
+            "due_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        reason = resolved.missing.get(subject)
+        if reason is not None:
+            key = dedupe_key(rule.id, index, NO_RECIPIENT, firing.occurrence)
+            rows.append(base | {"contact_id": firing.contact_id, "recipient": NO_RECIPIENT, "status": "skipped",
+                                "reason": reason, "dedupe_key": key})  # fmt: skip
+            continue
+        seen: set[str] = set()
+        for r in resolved.recipients.get(subject, []):
+            if r.address in seen:  # two contacts sharing one address get one message
+                continue
+            seen.add(r.address)
+            key = dedupe_key(rule.id, index, r.address, firing.occurrence)
+            rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": "pending",
+                                "reason": None, "dedupe_key": key})  # fmt: skip
+    return rows
+
+
+def dedupe_key(rule_id: str, action_index: int, recipient: str, occurrence: str) -> str:
+    key = f"{rule_id}|{action_index}|{recipient}|{occurrence}"
+    if len(key) <= MAX_KEY:
+        return key
+    # A very long address would not fit the column: stand in a digest of it.
+    digest = hashlib.sha256(recipient.encode()).hexdigest()[:40]
+    return f"{rule_id}|{action_index}|sha256:{digest}|{occurrence}"
+
+
+# -- explanations ----------------------------------------------------------------
+
+
+def _explanations(session: Session, rule: Rule, now: datetime, firings: list[Firing]) -> dict[int, dict[str, Any]]:
+    """Why each firing's subject matched, as a compact JSON tree, by membership id."""
+    events, rules, stamp = events_of(rule.when), rules_of(rule.when), now.isoformat()
+    if rule.level == "contact":
+        ids, key = {f.contact_id for f in firings if f.contact_id is not None}, _contact_of
+        facts = load_contact_facts_many(session, ids, now, events, rules)
+    else:
+        ids, key = {f.account_id for f in firings}, _account_of
+        facts = load_facts_many(session, ids, now, events, rules)
+    trees = {subject: compact(explain(rule.when, f, now)) for subject, f in facts.items()}
+    return {f.membership_id: {"at": stamp, "tree": trees[key(f)]} for f in firings if key(f) in trees}
+
+
+def compact(node: ExplainNode) -> dict[str, Any]:
+    """``{"if": text, "ok": held, "saw": value, "of": [children]}``, leaving out empty parts."""
+    out: dict[str, Any] = {"if": node.text, "ok": node.held}
+    if node.children:
+        out["of"] = [compact(c) for c in node.children]
+    elif node.value is not None:
+        out["saw"] = _json_value(node.value)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -139,3 +139,14 @@ def alias_bomb() -> str:
         "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
         "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
     )
+
+
+@pytest.fixture
+def keep_signal_handlers() -> Iterator[None]:
+    """RQ's worker installs SIGINT/SIGTERM handlers in this process; put ours back."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)

@@ -41,10 +41,14 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RecordError] = field(default_factory=list)
+    # Event names newly stored per account id (events only): what on_event rules re-check.
+    new_events: dict[int, set[str]] = field(default_factory=dict)
 
     def merge(self, other: IngestResult, offset: int = 0) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
+        for account_id, names in other.new_events.items():
+            self.new_events.setdefault(account_id, set()).update(names)
         self.rejected.extend(
             RecordError(e.index + offset, e.field, e.reason, e.id) for e in other.rejected
         )

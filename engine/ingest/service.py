@@ -334,6 +334,8 @@ def track_events(
     new_rows = [r for r in rows if r["external_id"] in inserted]
     result.accepted = len(new_rows)
     result.duplicates += len(rows) - len(new_rows)
+    for r in new_rows:
+        result.new_events.setdefault(r["account_id"], set()).add(r["name"])
     if new_rows:
         _roll_up(session, new_rows)
         _touch_contacts(session, new_rows, {c.id: c.last_seen_at for c in contacts.values()})

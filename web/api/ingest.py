@@ -6,19 +6,35 @@ accepted record is durably stored.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response, g, jsonify
 
 from engine.ingest import UPSERTS, IngestResult
+from engine.jobs.recheck import request_recheck
 from web.api import bp
 from web.api.body import read_batch
 from web.context import get_db, get_settings
+
+
+log = logging.getLogger(__name__)
 
 
 def _ingest(kind: str) -> tuple[Response, int]:
     records = read_batch(kind, get_settings().max_batch)
     with get_db().session() as session:
         result = UPSERTS[kind](session, records)
+    if result.new_events:
+        _recheck(result)
     return jsonify(result.as_dict()), status_for(result, len(records))
+
+
+def _recheck(result: IngestResult) -> None:
+    """Ask for an on_event re-check of these accounts; the events are stored either way."""
+    try:
+        request_recheck(result.new_events, get_settings())
+    except Exception:  # Redis down: the tick evaluates the rules on their schedule anyway
+        log.warning("could not schedule the on_event re-check of %d accounts", len(result.new_events), exc_info=True)
 
 
 def status_for(result: IngestResult, submitted: int) -> int:

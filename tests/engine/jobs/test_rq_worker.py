@@ -20,13 +20,7 @@ from engine.models import Account, utcnow
 from engine.settings import load_settings
 
 
-@pytest.fixture(autouse=True)
-def _keep_signal_handlers():
-    """RQ's worker installs SIGINT/SIGTERM handlers in this process; put ours back."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+pytestmark = pytest.mark.usefixtures("keep_signal_handlers")
 
 
 def probe_pool(url: str, account: str) -> dict:

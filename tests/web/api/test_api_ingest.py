@@ -124,3 +124,26 @@ def test_text_no_database_can_store_is_rejected_per_record(client, auth, db):
     with db.read_session() as session:
         stored = session.scalars(select(Event.properties)).all()
     assert stored == [{"emoji": "\N{GRINNING FACE}"}]
+
+
+def test_new_events_schedule_one_on_event_recheck(client, auth, db):
+    from engine.jobs.queues import get_queue, redis_connection
+    from engine.jobs.recheck import pending_key
+    from engine.settings import load_settings
+
+    batch = [{"id": f"r{i}", "account_id": a, "name": "export", "timestamp": T} for i, a in enumerate(["acme", "beta"])]
+    assert client.post("/api/v1/events", headers=auth, json={"events": batch}).status_code == 200
+    again = client.post("/api/v1/events", headers=auth, json={"events": batch})  # duplicates only: nothing new
+    assert again.json["duplicates"] == 2
+    with db.read_session() as session:
+        ids = {str(i).encode() for i in session.scalars(select(Account.id))}
+    assert redis_connection().smembers(pending_key(load_settings())) == ids
+    assert get_queue().count == 1
+
+
+def test_events_are_stored_when_redis_is_down(make_app, auth, db):
+    from engine.embedded.process import free_port
+
+    client = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    response = client.post("/api/v1/events", headers=auth, json={"events": [{"account_id": "acme", "name": "x", "timestamp": T}]})
+    assert response.status_code == 200 and count(db, Event) == 1

@@ -1,0 +1,81 @@
+"""``on_event`` within seconds: accounts that just got events are re-checked by a job, not at the next tick.
+
+The events API adds the accounts of newly stored events to a Redis set and
+enqueues one ``recheck_pending`` job unless one is already scheduled (a flag
+with a TTL), so a burst of batches costs one job, not one per batch. The job
+clears the flag first, then drains the set and re-checks the active
+``on_event`` rules for those accounts (engine.rules.cycle.recheck_accounts).
+Every step is safe to repeat or to lose: an extra job finds the set empty,
+ids left behind by a killed job are picked up by the next one, and the tick
+evaluates every rule on its schedule anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from engine.db import get_database
+from engine.jobs.queues import get_queue, redis_connection
+from engine.models import utcnow
+from engine.rules.cycle import recheck_accounts
+from engine.rules.schema import OnEvent
+from engine.rules.versions import active_rules
+from engine.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+DRAIN = 2000  # account ids per SPOP and per re-check
+FLAG_TTL = 60  # seconds: a lost job's flag expires and the next batch schedules another
+RECHECK_TIMEOUT = 300
+
+
+def pending_key(settings: Settings) -> str:
+    return f"{settings.queue_prefix}:recheck:accounts"
+
+
+def flag_key(settings: Settings) -> str:
+    return f"{settings.queue_prefix}:recheck:scheduled"
+
+
+def request_recheck(account_ids: Iterable[int], settings: Settings | None = None) -> bool:
+    """Note the accounts and schedule a re-check job if none is; True if a job was enqueued."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return False
+    settings = settings or load_settings()
+    conn = redis_connection(settings)
+    conn.sadd(pending_key(settings), *ids)
+    if not conn.set(flag_key(settings), "1", nx=True, ex=FLAG_TTL):
+        return False
+    get_queue(settings=settings).enqueue(recheck_pending, job_timeout=RECHECK_TIMEOUT)
+    return True
+
+
+def recheck_pending() -> dict[str, Any]:
+    """Re-check the active on_event rules for every pending account (the RQ job)."""
+    settings = load_settings()
+    conn = redis_connection(settings)
+    # Cleared before draining: ids added from now on schedule a new job.
+    conn.delete(flag_key(settings))
+    db = get_database(settings.database_url)
+    with db.read_session() as session:
+        rules = [r for r in active_rules(session) if isinstance(r[2].trigger, OnEvent)]
+    totals: dict[str, Any] = {"accounts": 0, "rules": len(rules), "entered": 0, "fired": 0, "deliveries": 0}
+    while True:
+        raw = conn.spop(pending_key(settings), DRAIN)
+        if not raw:
+            break
+        ids = {int(i) for i in raw}
+        totals["accounts"] += len(ids)
+        if not rules:
+            continue
+        report = recheck_accounts(db, rules, ids, utcnow())
+        summary = report.summary()
+        for name in ("entered", "fired", "deliveries"):
+            totals[name] += summary[name]
+        if summary.get("errors"):
+            totals.setdefault("errors", {}).update(summary["errors"])
+    log.info("on_event re-check %s", totals)
+    return totals

@@ -1,0 +1,109 @@
+"""on_event within seconds: the events API schedules one re-check job; a real worker runs it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine.db import Database
+from engine.ingest import track_events, upsert_accounts, upsert_contacts
+from engine.jobs.queues import get_queue, redis_connection
+from engine.jobs.recheck import pending_key, recheck_pending, request_recheck
+from engine.jobs.worker import make_worker
+from engine.models import Account, Delivery, SegmentMembership, utcnow
+from engine.rules.cycle import run_cycle
+from engine.rules.validate import validate_text
+from engine.rules.versions import active_rules, apply_rules
+from engine.settings import load_settings
+
+pytestmark = pytest.mark.usefixtures("keep_signal_handlers")
+
+RULE = """\
+id: export-tip
+name: Tip after the first export
+when:
+  account.plan: pro
+trigger: {on_event: {events: [export]}}
+actions:
+  - email: {template: tips/export, to: role:admin}
+"""
+
+
+@pytest.fixture
+def world(db: Database, redis_url: str) -> dict[str, int]:
+    """Two pro accounts with an admin each, and the on_event rule applied."""
+    rule = validate_text(RULE, "export-tip.yaml", expected_id="export-tip").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, RULE)], author="test")
+        upsert_accounts(s, [{"id": a, "name": a, "plan": "pro"} for a in ("acme", "beta")])
+        upsert_contacts(s, [{"id": f"{a}-admin", "account_id": a, "email": f"admin@{a}.test", "role": "admin"}
+                            for a in ("acme", "beta")])  # fmt: skip
+        return {a: s.scalars(select(Account.id).where(Account.external_id == a)).one() for a in ("acme", "beta")}
+
+
+def export(db: Database, account: str, event_id: str, when=None) -> set[int]:
+    with db.session() as s:
+        result = track_events(s, [{"id": event_id, "account_id": account, "name": "export",
+                                   "timestamp": (when or utcnow()).isoformat()}])  # fmt: skip
+    assert result.accepted == 1, result.rejected
+    return set(result.new_events)
+
+
+def deliveries(db: Database) -> dict[int, str]:
+    with db.read_session() as s:
+        return {a: o for a, o in s.execute(select(Delivery.account_id, Delivery.occurrence))}
+
+
+def tick_cycle(db: Database, now) -> None:
+    with db.read_session() as s:
+        rules = active_rules(s)
+    run_cycle(db, rules, now, only_due=False)
+
+
+def test_an_event_fires_the_rule_through_a_worker_without_waiting_for_the_tick(db, world):
+    tick_cycle(db, utcnow())  # both enter the segment; nobody has exported yet
+    assert deliveries(db) == {}
+    touched = export(db, "acme", "e1")
+    assert touched == {world["acme"]}
+    assert request_recheck(touched) is True
+    assert request_recheck(touched) is False  # one job for a burst of batches
+    assert get_queue().count == 1
+    assert make_worker().work(burst=True)
+    with db.read_session() as s:
+        stay = s.scalars(select(SegmentMembership.id).where(SegmentMembership.account_id == world["acme"])).one()
+    assert deliveries(db) == {world["acme"]: f"event:{stay}"}
+    assert redis_connection().scard(pending_key(load_settings())) == 0
+    # The next event of the same stay does not fire again.
+    request_recheck(export(db, "acme", "e2"))
+    make_worker().work(burst=True)
+    assert deliveries(db) == {world["acme"]: f"event:{stay}"}
+
+
+def test_the_recheck_enters_a_matching_account_itself(db, world):
+    """No tick ran: the re-check opens the membership and fires in one go."""
+    request_recheck(export(db, "beta", "e1"))
+    totals = recheck_pending()
+    assert (totals["accounts"], totals["rules"], totals["entered"], totals["deliveries"]) == (1, 1, 1, 1)
+    assert set(deliveries(db)) == {world["beta"]}
+
+
+def test_an_event_before_entering_does_not_fire_but_the_tick_catches_a_lost_recheck(db, world):
+    long_ago = utcnow() - timedelta(days=3)
+    export(db, "acme", "old", when=long_ago)  # before the account entered: not an event "for a member"
+    tick_cycle(db, utcnow())
+    assert deliveries(db) == {}
+    export(db, "beta", "e1")  # stored, but the re-check is never requested (Redis was down)
+    tick_cycle(db, utcnow() + timedelta(hours=1))
+    assert set(deliveries(db)) == {world["beta"]}
+
+
+def test_a_paused_rule_is_not_rechecked(db, world):
+    from engine.rules.versions import pause_rule
+
+    with db.session() as s:
+        pause_rule(s, "export-tip", "testing")
+    request_recheck(export(db, "acme", "e1"))
+    assert recheck_pending()["rules"] == 0
+    assert deliveries(db) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 
 import click
@@ -30,9 +31,16 @@ def _load(paths: tuple[str, ...]):
 @PATHS
 @click.option("--all", "plan_all", is_flag=True, help="Also plan rules that are unchanged since they were applied.")
 @click.option("--at", "at", default=None, metavar="TIMESTAMP", help="Plan as of this ISO 8601 time.  [default: now]")
-def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None) -> None:
+@click.option(
+    "--backtest", "backtest", nargs=2, multiple=True, metavar="DURATION RULE",
+    help="Replay RULE (its id) over the last DURATION days (e.g. 30d) instead, day by day.",
+)  # fmt: skip
+def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None, backtest: tuple[tuple[str, str], ...]) -> None:
     """Show what applying rule files (default: rules/) would do now: accounts
     entering and leaving each rule's segment and messages per channel.
+
+    With --backtest 30d RULE: replay that rule over the last 30 days and show,
+    day by day, the accounts entering and leaving and the messages.
 
     Counts are before holdout, limits and send windows. Writes nothing.
     Exit status 1 if any file has problems.
@@ -46,6 +54,9 @@ def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None) -> None
         now = timestamp(at) if at else utcnow()
     except FieldError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
+    if backtest:
+        _backtest(paths, backtest, plan_all, now)
+        return
     loaded = _load(paths)
     with database().read_session() as session:
         plans = plan(session, loaded.rules, now, include_unchanged=plan_all)
@@ -56,12 +67,52 @@ def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None) -> None
             click.echo(f"{head}; {p.note}")
             continue
         click.echo(head)
-        click.echo(f"  entering {p.entering}, leaving {p.leaving}")
+        unit = " contacts" if p.level == "contact" else ""  # a contact-level rule counts contacts
+        click.echo(f"  entering {p.entering}{unit}, leaving {p.leaving}{unit}")
         click.echo("  messages: " + (", ".join(f"{channel} {n}" for channel, n in p.messages.items()) or "none"))
         if p.sample:
             click.echo(f"  sample: {', '.join(p.sample)}")
     counts = {s: sum(1 for p in plans if p.status == s) for s in ("new", "changed", "unchanged")}
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if loaded.problems:
+        sys.exit(1)
+
+
+def _backtest_days(text: str) -> int:
+    from engine.rules.backtest import MAX_DAYS
+
+    match = re.fullmatch(r"([0-9]+)d", text.strip())
+    days = int(match.group(1)) if match else 0
+    if not 1 <= days <= MAX_DAYS:
+        message = f"{text!r}: expected whole days from 1d to {MAX_DAYS}d, such as 30d"
+        raise click.BadParameter(message, param_hint="'--backtest'")
+    return days
+
+
+def _backtest(paths: tuple[str, ...], spec: tuple[tuple[str, str], ...], plan_all: bool, now) -> None:
+    from engine.cli.context import database
+    from engine.rules.backtest import backtest, report_lines
+
+    if len(spec) > 1:
+        raise click.UsageError("--backtest takes one rule at a time")
+    if plan_all:
+        raise click.UsageError("--all does not go with --backtest")
+    duration, rule_id = spec[0]
+    days = _backtest_days(duration)
+    loaded = _load(paths)
+    found = [s.rule for s in loaded.rules if s.rule.id == rule_id]
+    if not found:
+        where = ", ".join(paths) or "rules/"
+        known = ", ".join(sorted(s.rule.id for s in loaded.rules)) or "none"
+        broken = "; files with problems are left out" if loaded.problems else ""
+        raise click.ClickException(f"no rule {rule_id!r} in {where} (rules found: {known}{broken})")
+    rule = found[0]
+    if rule.level != "account":
+        raise click.ClickException(f"{rule_id}: contact-level rules cannot be backtested yet")
+    with database().read_session() as session:
+        result = backtest(session, rule, days, now)
+    for line in report_lines(result):
+        click.echo(line)
     if loaded.problems:
         sys.exit(1)
 

@@ -30,6 +30,7 @@ ARCHETYPES: dict[str, float] = {
     "renewal_approaching": 0.10,
     "churned": 0.07,
 }
+DAY = timedelta(days=1)
 EVENT_NAMES = ("login", "project_created", "report_run", "invite_sent", "dashboard_viewed", "integration_connected")
 # The features that deliver value; health is their use, trended (logins are not health).
 KEY_FEATURES = ("project_created", "report_run", "integration_connected")
@@ -423,17 +424,24 @@ def _shape(rng: random.Random, arch: str, events: list, clock: _Clock, ref: date
         for _ in range(max(0, want - have)):
             add(clock.within(lo, hi), name)
 
+    def never_falling() -> None:
+        # Rules run all through the reference day, when "the last 14 days"
+        # is R-13d..R plus an empty today: hold the promise for that
+        # alignment too, not only for the windows ending at R.
+        for end in (ref, ref + DAY):
+            cur_start, prev_start = end - TREND_WINDOW, end - 2 * TREND_WINDOW
+            w1, w2 = len(reports(prev_start, cur_start)), len(reports(cur_start, ref))
+            top_up("report_run", max(cur_start, ref - TREND_WINDOW + DAY), ref, w2, max(3, math.ceil(0.75 * w1)))
+
     if arch in STEADY:
-        w1, w2 = len(reports(w1_start, w2_start)), len(reports(w2_start, ref))
+        w1 = len(reports(w1_start, w2_start))
         top_up("report_run", w1_start, w2_start, w1, 3)
-        w1 = max(w1, 3)
-        top_up("report_run", w2_start, ref, w2, max(3, math.ceil(0.75 * w1)))
+        never_falling()
         recent = sum(1 for e in events if e[1] == "login" and e[0] >= ref - timedelta(days=7))
         top_up("login", ref - timedelta(days=7), ref, recent, 1)
     elif arch == "onboarded":
         # Usage grows after signup; it must never look like a fall.
-        w1, w2 = len(reports(w1_start, w2_start)), len(reports(w2_start, ref))
-        top_up("report_run", w2_start, ref, w2, max(3, math.ceil(0.75 * w1)))
+        never_falling()
     elif arch == "falling_usage":
         w1 = len(reports(w1_start, w2_start))
         top_up("report_run", w1_start, w2_start, w1, 8)

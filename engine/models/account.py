@@ -31,8 +31,9 @@ class Account(Base):
     mrr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     arr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     tier: Mapped[str] = mapped_column(String(8), default="tech", index=True)
-    signup_at: Mapped[datetime | None]
-    renewal_at: Mapped[datetime | None]
+    # Indexed: the incremental cycle finds the accounts a relative-time boundary moved past.
+    signup_at: Mapped[datetime | None] = mapped_column(index=True)
+    renewal_at: Mapped[datetime | None] = mapped_column(index=True)
     owner: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(16))

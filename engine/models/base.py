@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Date, DateTime, Integer, MetaData
@@ -72,7 +73,13 @@ class DayNumber(TypeDecorator[date]):
     def process_result_value(self, value: Any, dialect) -> date | None:
         if value is None or dialect.name != "sqlite":
             return value
-        return EPOCH_DAY + timedelta(days=int(value))
+        return _day(int(value))
+
+
+@lru_cache(maxsize=4096)
+def _day(number: int) -> date:
+    # Rollup reads turn the same few hundred day numbers into dates millions of times.
+    return EPOCH_DAY + timedelta(days=number)
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")

@@ -84,7 +84,7 @@ class Window:
 
 @dataclass(frozen=True)
 class Compare:
-    """A field compared with a constant. ``value`` is a list for in/not_in,
+    """A field compared with a constant. ``value`` is a tuple (or list) for in/not_in,
     a (low, high) pair for between (inclusive), a bool for exists."""
 
     field: FieldRef

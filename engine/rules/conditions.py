@@ -227,7 +227,7 @@ class ConditionParser:
             items = [self._scalar(item, kind, (*path, i)) for i, item in enumerate(operand)]
             if any(item is None for item in items):
                 return None
-            return ([item[0] for item in items],)  # type: ignore[index]
+            return (tuple(item[0] for item in items),)  # type: ignore[index]
         return self._scalar(operand, kind, path)  # eq, ne
 
     def _scalar(self, value: Any, kind: str, path: Path) -> tuple[Any] | None:

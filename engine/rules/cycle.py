@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from engine.db import Database
 from engine.models import RuleState, RuleVersion, SegmentMembership, utcnow
 from engine.rules.changes import Since, changed_accounts, event_watermark, incremental_reason
-from engine.rules.compiler import matching_sets
+from engine.rules.compiler import ONLY_CHUNK, matching_sets
 from engine.rules.firing import fire
 from engine.rules.schema import Rule
 from engine.sqlutil import chunks, insert_for
@@ -265,7 +265,7 @@ def _run_rule(
         open_keys = set(session.scalars(select(SM.c.subject_key).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))))
     else:
         open_keys = set()
-        for part in chunks(sorted(plan.checked), BATCH):
+        for part in chunks(sorted(plan.checked), ONLY_CHUNK):
             open_keys.update(key for key, _a in session.execute(open_stays.where(SM.c.account_id.in_(part))))
     outcome.exited = _close(session, rule.id, sorted(open_keys - matching.keys()), now)
     entering = sorted(matching.keys() - open_keys)

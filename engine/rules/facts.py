@@ -59,6 +59,18 @@ def events_of(cond: Condition) -> set[str]:
     return set()
 
 
+def contact_events_of(cond: Condition) -> set[str]:
+    """Event names whose distinct active contacts the condition reads (active_contacts)."""
+    match cond:
+        case All(items) | Any_(items):
+            return set().union(*(contact_events_of(c) for c in items))
+        case Not(item):
+            return contact_events_of(item)
+        case Usage(event=event, metric="active_contacts"):
+            return {event}
+    return set()
+
+
 def rules_of(cond: Condition) -> set[str]:
     """Rule ids the condition's ``received`` leaves name, so load_facts fetches only their deliveries."""
     match cond:
@@ -82,55 +94,59 @@ def load_facts(
 
 
 def load_facts_many(
-    session: Session, account_ids: Iterable[int], now: datetime, events: set[str], rules: Iterable[str] = ()
+    session: Session,
+    account_ids: Iterable[int],
+    now: datetime,
+    events: set[str],
+    rules: Iterable[str] = (),
+    contact_events: set[str] | None = None,
 ) -> dict[int, AccountFacts]:
     """Facts for many accounts with a handful of queries per chunk of ids, not per account.
 
-    ``events`` and ``rules`` are what the condition reads (events_of, rules_of)."""
+    ``events`` and ``rules`` are what the condition reads (events_of, rules_of);
+    ``contact_events`` the events whose per-contact activity it reads
+    (contact_events_of; default: all of ``events``). Core columns, not ORM
+    entities: this runs for every firing of the evaluation cycle."""
     out: dict[int, AccountFacts] = {}
     today = utc_today(now)
     names = sorted(events)
+    per_contact = names if contact_events is None else sorted(contact_events)
     rule_ids = sorted(set(rules))
-    columns = [getattr(Account, name) for name in ACCOUNT_FIELDS]
+    A, DU, DCA, AC, DL = (m.__table__ for m in (Account, DailyUsage, DailyContactActivity, AccountChange, Delivery))
+    columns = [A.c[name] for name in ACCOUNT_FIELDS]
     for part in chunks(sorted(set(account_ids)), CHUNK):
-        for row in session.execute(select(Account.id, Account.traits, *columns).where(Account.id.in_(part))):
+        for row in session.execute(select(A.c.id, A.c.traits, *columns).where(A.c.id.in_(part))):
             values = {
                 name: float(value) if isinstance(value, Decimal) else value
                 for name, value in zip(ACCOUNT_FIELDS, row[2:], strict=True)
             }
-            out[row.id] = AccountFacts(row.id, values, dict(row.traits or {}), sent_rules=frozenset(rule_ids))
+            out[row[0]] = AccountFacts(row[0], values, dict(row[1] or {}), sent_rules=frozenset(rule_ids))
         if names:
-            usage = select(DailyUsage.account_id, DailyUsage.event_name, DailyUsage.day, DailyUsage.count).where(
-                DailyUsage.account_id.in_(part), DailyUsage.event_name.in_(names), DailyUsage.day <= today
+            usage = select(DU.c.account_id, DU.c.event_name, DU.c.day, DU.c.count).where(
+                DU.c.account_id.in_(part), DU.c.event_name.in_(names), DU.c.day <= today
             )
             for account_id, name, day, count in session.execute(usage):
                 out[account_id].usage[(name, day)] = count
-            active = select(
-                DailyContactActivity.account_id,
-                DailyContactActivity.event_name,
-                DailyContactActivity.day,
-                DailyContactActivity.contact_id,
-            ).where(
-                DailyContactActivity.account_id.in_(part),
-                DailyContactActivity.event_name.in_(names),
-                DailyContactActivity.day <= today,
+        if per_contact:
+            active = select(DCA.c.account_id, DCA.c.event_name, DCA.c.day, DCA.c.contact_id).where(
+                DCA.c.account_id.in_(part), DCA.c.event_name.in_(per_contact), DCA.c.day <= today
             )
             for account_id, name, day, contact_id in session.execute(active):
                 out[account_id].contacts.setdefault((name, day), set()).add(contact_id)
-        changes = select(AccountChange.account_id, AccountChange.field, AccountChange.changed_at).where(
-            AccountChange.account_id.in_(part)
-        )
+        changes = select(AC.c.account_id, AC.c.field, AC.c.changed_at).where(AC.c.account_id.in_(part))
         for account_id, name, at in session.execute(changes):
             out[account_id].changes.append((name, at))
         if rule_ids:
-            sent = select(
-                Delivery.account_id, Delivery.rule_id, Delivery.action_index, Delivery.template, Delivery.sent_at
-            ).where(
-                Delivery.account_id.in_(part),
-                Delivery.rule_id.in_(rule_ids),
-                Delivery.status == "sent",
-                Delivery.sent_at.isnot(None),
-            ).order_by(Delivery.id)
+            sent = (
+                select(DL.c.account_id, DL.c.rule_id, DL.c.action_index, DL.c.template, DL.c.sent_at)
+                .where(
+                    DL.c.account_id.in_(part),
+                    DL.c.rule_id.in_(rule_ids),
+                    DL.c.status == "sent",
+                    DL.c.sent_at.isnot(None),
+                )
+                .order_by(DL.c.id)
+            )
             for account_id, rule_id, index, template, at in session.execute(sent):
                 out[account_id].sent.append((rule_id, index, template, at))
     return out

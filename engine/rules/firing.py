@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import DailyUsage, Delivery, RuleVersion, SegmentMembership
+from engine.rules import sqlparts as sp
 from engine.rules.days import utc_today
 from engine.rules.evaluate import ExplainNode, explain
-from engine.rules.facts import events_of, load_contact_facts_many, load_facts_many, rules_of
+from engine.rules.facts import contact_events_of, events_of, load_contact_facts_many, load_facts_many, rules_of
 from engine.rules.recipients import Resolved, resolve, resolve_contacts
 from engine.rules.schema import OnEnter, OnEvent, Rule, WhileMatching
 from engine.sqlutil import chunks, insert_for
@@ -57,14 +58,23 @@ def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outc
         # last_fired_at holds the nominal time of the last occurrence (entry + k
         # periods), so "the next one is due" is a plain comparison in SQL.
         cond.append((SM.c.last_fired_at.is_(None)) | (SM.c.last_fired_at <= now - every))
-    elif isinstance(trigger, (OnEnter, OnEvent)):
+    elif isinstance(trigger, OnEnter):
         cond.append(SM.c.last_fired_at.is_(None))
+    elif isinstance(trigger, OnEvent):
+        # One of its events on the UTC day of entering or later, read from the
+        # rollups, so an event the on_event re-check missed still fires here.
+        had_event = exists().where(
+            DU.c.event_name.in_(trigger.events),
+            DU.c.account_id == SM.c.account_id,
+            DU.c.day >= sp.DayOf(SM.c.entered_at),
+            DU.c.day <= utc_today(now),
+            DU.c.count > 0,
+        )
+        cond += [SM.c.last_fired_at.is_(None), had_event]
     else:
         raise TypeError(f"unknown trigger {trigger!r}")
     columns = (SM.c.id, SM.c.subject_key, SM.c.account_id, SM.c.contact_id, SM.c.entered_at, SM.c.last_fired_at)
     due = session.execute(select(*columns).where(*cond)).all()
-    if isinstance(trigger, OnEvent):
-        due = _with_event_since_entry(session, trigger.events, due, now)
     if not due:
         return
 
@@ -89,24 +99,6 @@ def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outc
     for part in chunks(marks, BATCH):
         session.execute(update(SegmentMembership), part)
     outcome.fired += len(firings)
-
-
-def _with_event_since_entry(session: Session, events: tuple[str, ...], due: list[Any], now: datetime) -> list[Any]:
-    """The stays whose account had one of ``events`` on the UTC day of entering or later (up to today).
-
-    Read from the daily rollups, so an event stored while the tick was not
-    running, or while Redis was down, still fires at the next tick.
-    """
-    today = utc_today(now)
-    latest: dict[int, date] = {}
-    for part in chunks(sorted({r.account_id for r in due}), BATCH):
-        stmt = (
-            select(DU.c.account_id, func.max(DU.c.day))
-            .where(DU.c.event_name.in_(events), DU.c.account_id.in_(part), DU.c.day <= today, DU.c.count > 0)
-            .group_by(DU.c.account_id)
-        )
-        latest.update((a, d) for a, d in session.execute(stmt))
-    return [r for r in due if r.account_id in latest and latest[r.account_id] >= utc_today(r.entered_at)]
 
 
 def _recent_exits(session: Session, rule_id: str, subject_keys: list[str]) -> dict[str, datetime]:
@@ -219,7 +211,7 @@ def _explanations(session: Session, rule: Rule, now: datetime, firings: list[Fir
         facts = load_contact_facts_many(session, ids, now, events, rules)
     else:
         ids, key = {f.account_id for f in firings}, _account_of
-        facts = load_facts_many(session, ids, now, events, rules)
+        facts = load_facts_many(session, ids, now, events, rules, contact_events=contact_events_of(rule.when))
     trees = {subject: compact(explain(rule.when, f, now)) for subject, f in facts.items()}
     return {f.membership_id: {"at": stamp, "tree": trees[key(f)]} for f in firings if key(f) in trees}
 

@@ -100,6 +100,19 @@ class DaysBetween(FunctionElement[float]):
     name = "days_between"
 
 
+class DayOf(FunctionElement[Any]):
+    """The UTC day of a stored timestamp (UTCDateTime), as a DayNumber: days since 1970 on SQLite, DATE on PostgreSQL."""
+
+    inherit_cache = True
+    name = "day_of"
+
+    def __init__(self, timestamp: ColumnElement[Any]) -> None:
+        from engine.models.base import DayNumber
+
+        super().__init__(timestamp)
+        self.type = DayNumber()
+
+
 def _args(compiler, element, **kw) -> list[str]:
     return [compiler.process(c, **kw) for c in element.clauses]
 
@@ -199,6 +212,20 @@ def _days_pg(element, compiler, **kw):
     return f"CAST(({later}) - ({earlier}) AS DOUBLE PRECISION)"
 
 
+@compiles(DayOf, "sqlite")
+def _day_of_sqlite(element, compiler, **kw):
+    (value,) = _args(compiler, element, **kw)
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC); julianday of a date is its midnight.
+    return f"CAST(julianday(substr({value}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+@compiles(DayOf, "postgresql")
+def _day_of_pg(element, compiler, **kw):
+    (value,) = _args(compiler, element, **kw)
+    return f"CAST({value} AS DATE)"
+
+
+@compiles(DayOf)
 @compiles(JsonKind)
 @compiles(JsonText)
 @compiles(JsonNumber)

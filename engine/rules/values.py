@@ -6,6 +6,7 @@ hand-built or stale tree from being read differently by the two paths.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from engine.rules.ast import ACCOUNT_FIELDS, CONTACT_FIELDS, Compare, RelativeTime
@@ -46,7 +47,25 @@ def _constants(cond: Compare) -> list[Any]:
 
 
 def check_field(cond: Compare | RelativeTime) -> None:
-    """Refuse a field/op/constant combination neither path can evaluate."""
+    """Refuse a field/op/constant combination neither path can evaluate.
+
+    The evaluator asks once per account and leaf, so a condition found good
+    is remembered (conditions are immutable; one holding a list is checked
+    every time)."""
+    try:
+        _check_once(cond)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        _check(cond)
+
+
+@lru_cache(maxsize=4096)
+def _check_once(cond: Compare | RelativeTime) -> None:
+    _check(cond)
+
+
+def _check(cond: Compare | RelativeTime) -> None:
     ref = cond.field
     fields = ENTITY_FIELDS.get(ref.entity)
     if fields is None:

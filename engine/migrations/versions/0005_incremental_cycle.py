@@ -1,4 +1,4 @@
-"""incremental evaluation: what each rule's last evaluation saw, and indexes to ask what changed since
+"""incremental evaluation: what each rule's last evaluation saw, and indexes to ask what changed since (row writes, relative-time boundaries)
 
 Revision ID: 0005
 Revises: 0004
@@ -26,9 +26,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('event_watermark', sa.BigInteger(), nullable=True))
     op.create_index('ix_accounts_updated_at', 'accounts', ['updated_at'], unique=False)
     op.create_index('ix_contacts_updated_at', 'contacts', ['updated_at'], unique=False)
+    op.create_index('ix_accounts_signup_at', 'accounts', ['signup_at'], unique=False)
+    op.create_index('ix_accounts_renewal_at', 'accounts', ['renewal_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_accounts_renewal_at', table_name='accounts')
+    op.drop_index('ix_accounts_signup_at', table_name='accounts')
     op.drop_index('ix_contacts_updated_at', table_name='contacts')
     op.drop_index('ix_accounts_updated_at', table_name='accounts')
     with op.batch_alter_table('rule_states', schema=None) as batch_op:

@@ -37,9 +37,15 @@ def test_example_rules_agree_and_hit_their_archetypes(db, shipped, monkeypatch):
     reference = reference_time()
     seed(db, accounts=300, seed=7, now=reference)
     # The demo's windows are the whole UTC days before its reference midnight;
-    # evaluating at the last moment of the last day lines them up with a
-    # rule's "in the last N days, today included".
-    now = reference - timedelta(microseconds=1)
+    # evaluated at the last moment of the last day they line up with a rule's
+    # "in the last N days, today included"; during the reference day itself
+    # (an empty today in every window) each rule must still find only its archetype.
+    for now in (reference - timedelta(microseconds=1), reference + timedelta(hours=23, minutes=59)):
+        _check_rules(db, shipped, now)
+    assert set(TARGETS) <= set(shipped)
+
+
+def _check_rules(db, shipped, now):
     with db.read_session() as session:
         archetype = {a.id: a.traits["archetype"] for a in session.scalars(select(Account))}
         contacts = {c: a for c, a in session.execute(select(Contact.id, Contact.account_id))}
@@ -60,4 +66,3 @@ def test_example_rules_agree_and_hit_their_archetypes(db, shipped, monkeypatch):
             if rule.id in TARGETS:
                 found = {archetype[a] for a in in_sql}
                 assert found == {TARGETS[rule.id]}, (rule.id, found)
-    assert set(TARGETS) <= set(shipped)

@@ -71,10 +71,10 @@ def test_every_shipped_example_is_valid():
 @pytest.mark.parametrize(
     ("when", "expected"),
     [
-        ("account.tier: {in: [tech, low]}", ast.Compare(ast.FieldRef("account", "tier"), "in", ["tech", "low"])),
+        ("account.tier: {in: [tech, low]}", ast.Compare(ast.FieldRef("account", "tier"), "in", ("tech", "low"))),
         ("account.mrr: {gte: 100}", ast.Compare(ast.FieldRef("account", "mrr"), "gte", 100.0)),
         ("account.mrr: {between: [10, 20]}", ast.Compare(ast.FieldRef("account", "mrr"), "between", (10.0, 20.0))),
-        ("account.mrr: {in: [1, 2.5]}", ast.Compare(ast.FieldRef("account", "mrr"), "in", [1.0, 2.5])),
+        ("account.mrr: {in: [1, 2.5]}", ast.Compare(ast.FieldRef("account", "mrr"), "in", (1.0, 2.5))),
         ("account.owner: {exists: false}", ast.Compare(ast.FieldRef("account", "owner"), "exists", False)),
         ("account.name: {starts_with: Acme}", ast.Compare(ast.FieldRef("account", "name"), "starts_with", "Acme")),
         ("account.traits.industry: saas", ast.Compare(ast.FieldRef("account", "industry", trait=True), "eq", "saas")),

@@ -6,8 +6,9 @@ with a TTL), so a burst of batches costs one job, not one per batch. The job
 clears the flag first, then drains the set and re-checks the active
 ``on_event`` rules for those accounts (engine.rules.cycle.recheck_accounts).
 Every step is safe to repeat or to lose: an extra job finds the set empty,
-ids left behind by a killed job are picked up by the next one, and the tick
-evaluates every rule on its schedule anyway.
+ids a failing job had taken are put back, ids not yet taken by a killed job
+are picked up by the next one, and the tick evaluates every rule on its
+schedule anyway (an on_event stay fires from the rollups there too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
+
+import redis
 
 from engine.db import get_database
 from engine.jobs.queues import get_queue, redis_connection
@@ -45,12 +48,25 @@ def request_recheck(account_ids: Iterable[int], settings: Settings | None = None
     if not ids:
         return False
     settings = settings or load_settings()
-    conn = redis_connection(settings)
+    conn = _quick_connection(settings.redis_url)
     conn.sadd(pending_key(settings), *ids)
     if not conn.set(flag_key(settings), "1", nx=True, ex=FLAG_TTL):
         return False
     get_queue(settings=settings).enqueue(recheck_pending, job_timeout=RECHECK_TIMEOUT)
     return True
+
+
+_quick: dict[str, redis.Redis] = {}
+
+
+def _quick_connection(url: str | None) -> redis.Redis:
+    """A client with short timeouts for the ingest path: an unreachable Redis must not hold up the API response."""
+    if not url:
+        return redis_connection()  # raises the clear "not configured" error
+    conn = _quick.get(url)
+    if conn is None:
+        conn = _quick[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return conn
 
 
 def recheck_pending() -> dict[str, Any]:
@@ -71,7 +87,12 @@ def recheck_pending() -> dict[str, Any]:
         totals["accounts"] += len(ids)
         if not rules:
             continue
-        report = recheck_accounts(db, rules, ids, utcnow())
+        try:
+            report = recheck_accounts(db, rules, ids, utcnow())
+        except Exception:
+            # Put them back for the next job (the flag is clear, so the next batch schedules one).
+            conn.sadd(pending_key(settings), *ids)
+            raise
         summary = report.summary()
         for name in ("entered", "fired", "deliveries"):
             totals[name] += summary[name]

@@ -63,7 +63,9 @@ def tick() -> dict[str, Any]:
         # PURGE_EVERY, not on every tick; the key expires to say it is due.
         if conn.set(purge_key(settings), started.isoformat(), nx=True, ex=PURGE_EVERY):
             outcome["purged_events"] = purge_expired_events(db, settings.event_retention_days)
-        outcome["rules"] = evaluate_rules(db, started)
+        # The cycle's now is taken after the purge, which may take a while:
+        # memberships must not be stamped earlier than the data they were read from.
+        outcome["rules"] = evaluate_rules(db, utcnow())
         outcome["status"] = "ok"
     except Exception as exc:
         outcome["status"] = "error"

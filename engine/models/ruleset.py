@@ -45,6 +45,9 @@ class RuleState(Base):
     # What the last evaluation had seen: wall-clock time and the highest event id.
     data_seen_at: Mapped[datetime | None]
     event_watermark: Mapped[int | None] = mapped_column(BigInteger)
+    # Bumped by every write of this rule's memberships: a writer whose matches
+    # were read before another write recomputes them under the row lock.
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

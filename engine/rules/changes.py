@@ -34,8 +34,9 @@ FULL_EVERY = timedelta(hours=1)
 # transaction may commit a little later; re-check that much before the last look.
 UPDATED_MARGIN = timedelta(minutes=5)
 # PostgreSQL hands out event ids before commit, so an event may become visible
-# after a higher id was seen; re-check this many ids below the last watermark.
-EVENT_ID_LAG = 5000
+# after a higher id was seen; re-check this many ids below the last watermark
+# (the largest import batch). SQLite has one writer: ids commit in order.
+EVENT_ID_LAG = 50_000
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,16 @@ class Since:
     event_id: int
 
 
-def incremental_reason(state: RuleState, version_id: int, rule: Rule, now: datetime) -> str | None:
-    """None when the rule may be evaluated incrementally at ``now``, else why it must be in full."""
+def incremental_reason(state: RuleState, version_id: int, rule: Rule, now: datetime, watermark: int) -> str | None:
+    """None when the rule may be evaluated incrementally at ``now``, else why it must be in full.
+
+    ``watermark`` is the highest event id now (event_watermark)."""
     if state.last_full_at is None or state.data_seen_at is None or state.event_watermark is None:
         return "never evaluated in full"
+    if state.last_evaluated_at is not None and now < state.last_evaluated_at:
+        return "evaluated for a later time before"
+    if watermark < state.event_watermark:
+        return "event ids went back (events were purged)"
     if state.full_version_id != version_id:
         return "a new version is active"
     if utc_today(state.last_full_at) != utc_today(now) or now < state.last_full_at:
@@ -83,17 +90,22 @@ def relative_times(cond: Condition) -> list[RelativeTime]:
     return []
 
 
-def changed_accounts(session: Session, since: Since, rules: Iterable[Rule], last: datetime, now: datetime) -> set[int]:
+def changed_accounts(
+    session: Session, since: Since, rules: Iterable[Rule], last: datetime, now: datetime, contacts: bool = False
+) -> set[int]:
     """Accounts any of ``rules`` may judge differently at ``now`` than at ``last``.
 
-    Accounts or contacts written since ``since.seen_at`` (with a margin),
-    accounts with events past ``since.event_id`` (with a lag), and accounts a
+    Accounts (and, for contact-level rules, contacts) written since
+    ``since.seen_at`` (with a margin), accounts with events past
+    ``since.event_id`` (with a lag on PostgreSQL), and accounts a
     relative-time leaf's moving boundary passed between ``last`` and ``now``.
     """
     after = since.seen_at - UPDATED_MARGIN
     out = set(session.scalars(select(Account.id).where(Account.updated_at > after)))
-    out.update(session.scalars(select(Contact.account_id).where(Contact.updated_at > after).distinct()))
-    out.update(session.scalars(select(Event.account_id).where(Event.id > since.event_id - EVENT_ID_LAG).distinct()))
+    if contacts:
+        out.update(session.scalars(select(Contact.account_id).where(Contact.updated_at > after).distinct()))
+    lag = EVENT_ID_LAG if session.get_bind().dialect.name == "postgresql" else 0
+    out.update(session.scalars(select(Event.account_id).where(Event.id > since.event_id - lag).distinct()))
     crossings = {Account: [], Contact: []}
     for rule in rules:
         for leaf in relative_times(rule.when):

@@ -105,8 +105,9 @@ def compile_condition(
 
 # Rules per result column of matching_sets: bit k of a BIGINT is rule k.
 BITS = 62
-# Account ids per incremental pass: an IN (...) list well under SQLite's parameter limit.
+# Account ids per incremental pass, and bound parameters per statement at most.
 ONLY_CHUNK = 5000
+PARAMETER_BUDGET = 30_000
 
 
 def matching_sets(
@@ -129,7 +130,13 @@ def matching_sets(
     out: dict[K, set[Any]] = {k: set() for k in keys}
     if not keys:
         return out
-    parts = [None] if only is None else list(chunks(sorted(set(only)), ONLY_CHUNK))
+    if only is None:
+        parts: list[Any] = [None]
+    else:
+        # The id list is bound once per derived table and once outside: keep the
+        # statement under the smallest parameter limit (SQLite's default 32,766).
+        tables = MetricSet(list(conditions.values()), utc_today(now)).derived_tables
+        parts = list(chunks(sorted(set(only)), max(100, min(ONLY_CHUNK, PARAMETER_BUDGET // (1 + tables)))))
     for part in parts:
         metric_set = MetricSet(list(conditions.values()), utc_today(now), account_ids=part)
         compile_ = compile_condition if subject == "account" else compile_contact_condition

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from croniter import croniter
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.db import Database
@@ -120,18 +120,9 @@ def run_cycle(
             outcomes[rule.id] = early
             continue
         state = states[rule.id]
-        reason = "forced" if full else incremental_reason(state, version.id, rule, now)
-        todo.append((version, rule, Pass(rule.level, reason is None, reason)))
-    try:
-        _match(db, todo, states, now)
-    except Exception as exc:  # the shared pass failed: evaluate rule by rule to find the culprit
-        log.warning("shared matching pass failed (%s); matching each rule on its own", exc)
-        for version, rule, plan in todo:
-            try:
-                _match(db, [(version, rule, plan)], states, now)
-            except Exception as rule_exc:
-                log.exception("rule %s failed in the evaluation cycle", rule.id)
-                outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(rule_exc).__name__}: {rule_exc}")
+        reason = "forced" if full else incremental_reason(state, version.id, rule, now, watermark)
+        todo.append((version, rule, Pass(rule.level, reason is None, reason, generation=state.generation)))
+    _match_each_safely(db, todo, states, now, outcomes)
     for version, rule, plan in todo:
         if rule.id in outcomes:
             continue
@@ -154,6 +145,8 @@ class Pass:
     full_reason: str | None  # why not incremental
     checked: set[int] | None = None  # incremental: the account ids re-checked
     matches: set[Any] = field(default_factory=set)  # account ids, or (contact id, account id)
+    generation: int = 0  # the rule state's generation when the matches were read
+    mode: str | None = None  # as reported; default full/incremental
 
 
 def _not_evaluated(
@@ -198,12 +191,34 @@ def _match(db: Database, todo: list[tuple[RuleVersion, Rule, Pass]], states: dic
                 only = set().union(*(p.checked for _r, p in members))
             else:
                 since, last = key
-                only = changed_accounts(session, since, [r for r, _p in members], last or since.seen_at, now)
+                only = changed_accounts(
+                    session, since, [r for r, _p in members], last or since.seen_at, now, contacts=level == "contact"
+                )
                 for _rule, plan in members:
                     plan.checked = only
             found = matching_sets(session, {r.id: r.when for r, _p in members}, now, subject=level, only=only)
             for rule, plan in members:
                 plan.matches = found[rule.id]
+
+
+def _match_each_safely(
+    db: Database,
+    todo: list[tuple[RuleVersion, Rule, Pass]],
+    states: dict[str, RuleState],
+    now: datetime,
+    outcomes: dict[str, RuleOutcome],
+) -> None:
+    """_match, and if the shared pass fails, rule by rule so that only the broken rule is an error."""
+    try:
+        _match(db, todo, states, now)
+    except Exception as exc:
+        log.warning("shared matching pass failed (%s); matching each rule on its own", exc)
+        for version, rule, plan in todo:
+            try:
+                _match(db, [(version, rule, plan)], states, now)
+            except Exception as rule_exc:
+                log.exception("rule %s failed in the evaluation cycle", rule.id)
+                outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(rule_exc).__name__}: {rule_exc}")
 
 
 def recheck_accounts(
@@ -219,21 +234,26 @@ def recheck_accounts(
     ordered = sorted(rules, key=lambda r: (-r[2].priority, r[2].id))
     with db.read_session() as session:
         states = {s.rule_id: s for s in session.scalars(select(RuleState))}
+    outcomes: dict[str, RuleOutcome] = {}
     todo = []
     for _state, version, rule in ordered:
         early = _not_evaluated(states.get(rule.id), version, rule, now, only_due=False)
         if early is not None:
-            report.rules.append(early)
-        else:
-            todo.append((version, rule, Pass(rule.level, True, None, checked=set(account_ids))))
-    _match(db, todo, states, now)
+            outcomes[rule.id] = early
+            continue
+        plan = Pass(rule.level, True, None, checked=set(account_ids), generation=states[rule.id].generation, mode="recheck")
+        todo.append((version, rule, plan))
+    _match_each_safely(db, todo, states, now, outcomes)
     for version, rule, plan in todo:
+        if rule.id in outcomes:
+            continue
         try:
             with db.session() as session:
-                report.rules.append(_run_rule(session, version, rule, now, False, plan, record=False))
+                outcomes[rule.id] = _run_rule(session, version, rule, now, False, plan, record=False)
         except Exception as exc:  # one broken rule must not stop the rest
             log.exception("rule %s failed in an on_event re-check", rule.id)
-            report.rules.append(RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}"))
+            outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
+    report.rules = [outcomes[rule.id] for _s, _v, rule in ordered]
     return report
 
 
@@ -255,29 +275,60 @@ def _run_rule(
     early = _not_evaluated(state, version, rule, now, only_due)
     if early is not None:
         return early
-    mode = "incremental" if plan.incremental else "full"
+    mode = plan.mode or ("incremental" if plan.incremental else "full")
     checked = len(plan.checked) if plan.checked is not None else None
     outcome = RuleOutcome(rule.id, "evaluated", reason=plan.full_reason, mode=mode, checked=checked)
+    if state.generation != plan.generation:
+        # Another writer (a re-check, another cycle) changed this rule's
+        # memberships after our matches were read: applying them now could
+        # close or reopen its stays. Read them again, under the lock.
+        found = matching_sets(session, {rule.id: rule.when}, now, subject=rule.level, only=plan.checked)
+        plan.matches = found[rule.id]
     matching = {_subject(rule.level, m): m for m in plan.matches}
     outcome.matched = len(matching)
-    open_stays = select(SM.c.subject_key, SM.c.account_id).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))
-    if plan.checked is None:
-        open_keys = set(session.scalars(select(SM.c.subject_key).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))))
-    else:
-        open_keys = set()
-        for part in chunks(sorted(plan.checked), ONLY_CHUNK):
-            open_keys.update(key for key, _a in session.execute(open_stays.where(SM.c.account_id.in_(part))))
-    outcome.exited = _close(session, rule.id, sorted(open_keys - matching.keys()), now)
+    open_keys = _open_stays(session, rule, plan, matching)
+    outcome.exited = _close(session, rule.id, sorted(open_keys.keys() - matching.keys()), now)
     entering = sorted(matching.keys() - open_keys)
     outcome.entered = _open(session, rule.id, [(key, matching[key]) for key in entering], now)
     fire(session, version, rule, now, outcome)
+    bump = {"generation": RuleState.generation + 1}
     if not record:  # a partial look (recheck_accounts): the rule's own schedule goes on as before
+        session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(**bump))
         return outcome
-    values: dict[str, Any] = {"last_evaluated_at": now, "data_seen_at": seen_at, "event_watermark": watermark}
+    values: dict[str, Any] = {"last_evaluated_at": now, "data_seen_at": seen_at, "event_watermark": watermark, **bump}
     if not plan.incremental:
         values |= {"last_full_at": now, "full_version_id": version.id}
     session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(**values))
     return outcome
+
+
+def _open_stays(session: Session, rule: Rule, plan: Pass, matching: dict[str, Any]) -> dict[str, int]:
+    """The rule's open stays (subject key -> account id) among what this pass looked at.
+
+    A contact that moved to another account keeps its stay; its account id is
+    brought up to date here, so recipients and on_event read the new account.
+    """
+    base = select(SM.c.subject_key, SM.c.account_id).where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None))
+    stays: dict[str, int] = {}
+    if plan.checked is None:
+        stays.update((k, a) for k, a in session.execute(base))
+    else:
+        for part in chunks(sorted(plan.checked), ONLY_CHUNK):
+            stays.update((k, a) for k, a in session.execute(base.where(SM.c.account_id.in_(part))))
+        if rule.level == "contact":
+            keys = sorted(matching.keys() - stays.keys())
+            for part in chunks(keys, ONLY_CHUNK):
+                stays.update((k, a) for k, a in session.execute(base.where(SM.c.subject_key.in_(part))))
+    if rule.level == "contact":
+        moved = [{"key": k, "account": matching[k][1]} for k, a in stays.items() if k in matching and matching[k][1] != a]
+        if moved:
+            session.execute(
+                update(SM)
+                .where(SM.c.rule_id == rule.id, SM.c.exited_at.is_(None), SM.c.subject_key == bindparam("key"))
+                .values(account_id=bindparam("account")),
+                moved,
+            )
+    return stays
 
 
 def _subject(level: str, match: Any) -> str:
@@ -289,7 +340,8 @@ def _close(session: Session, rule_id: str, leaving: list[str], now: datetime) ->
     for part in chunks(leaving, BATCH):
         result = session.execute(
             update(SM)
-            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_(None), SM.c.subject_key.in_(part))
+            # A stay opened after ``now`` (by a later look) is not this cycle's to close.
+            .where(SM.c.rule_id == rule_id, SM.c.exited_at.is_(None), SM.c.subject_key.in_(part), SM.c.entered_at <= now)
             .values(exited_at=now)
         )
         closed += result.rowcount

@@ -113,6 +113,10 @@ class MetricSet:
     def __bool__(self) -> bool:
         return bool(self.metrics)
 
+    @property
+    def derived_tables(self) -> int:
+        return len(self._tables)
+
     def _grouped(self, table, event: str, metrics: list[Metric], name: str) -> Subquery:
         # Rows outside every metric's range are filtered before grouping.
         lowest = None if any(m.after is None for m in metrics) else min(m.after for m in metrics)  # type: ignore[type-var]

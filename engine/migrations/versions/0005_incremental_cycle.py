@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('full_version_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('data_seen_at', engine.models.base.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('event_watermark', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('generation', sa.Integer(), server_default='0', nullable=False))
     op.create_index('ix_accounts_updated_at', 'accounts', ['updated_at'], unique=False)
     op.create_index('ix_contacts_updated_at', 'contacts', ['updated_at'], unique=False)
     op.create_index('ix_accounts_signup_at', 'accounts', ['signup_at'], unique=False)
@@ -36,6 +37,7 @@ def downgrade() -> None:
     op.drop_index('ix_contacts_updated_at', table_name='contacts')
     op.drop_index('ix_accounts_updated_at', table_name='accounts')
     with op.batch_alter_table('rule_states', schema=None) as batch_op:
+        batch_op.drop_column('generation')
         batch_op.drop_column('event_watermark')
         batch_op.drop_column('data_seen_at')
         batch_op.drop_column('full_version_id')

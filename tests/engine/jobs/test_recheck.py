@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.db import Database
 from engine.ingest import track_events, upsert_accounts, upsert_contacts
@@ -107,3 +107,36 @@ def test_a_paused_rule_is_not_rechecked(db, world):
     request_recheck(export(db, "acme", "e1"))
     assert recheck_pending()["rules"] == 0
     assert deliveries(db) == {}
+
+
+def test_a_recheck_between_a_ticks_read_and_its_write_is_not_undone(db, world):
+    """The tick reads its matches, a re-check opens and fires a stay, then the tick writes:
+    the tick must see the change (the rule's generation moved), not close the stay and fire again."""
+    from engine.rules import cycle
+
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "acme", "name": "acme", "plan": "free"}])
+    now = utcnow()
+    with db.read_session() as s:
+        rules = active_rules(s)
+        states = {st.rule_id: st for st in s.scalars(select(cycle.RuleState))}
+    _state, version, rule = rules[0]
+    plan = cycle.Pass("account", False, "test", generation=states[rule.id].generation)
+    cycle._match(db, [(version, rule, plan)], states, now)  # the tick's snapshot: acme does not match
+    assert world["acme"] not in plan.matches
+
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "acme", "name": "acme", "plan": "pro"}])
+    cycle.recheck_accounts(db, rules, export(db, "acme", "e1"), utcnow())  # opens the stay and fires
+    assert set(deliveries(db)) == {world["acme"]}
+
+    with db.session() as s:  # the tick writes with its stale matches
+        outcome = cycle._run_rule(s, version, rule, now, False, plan, now, 0)
+    assert outcome.exited == 0 and world["acme"] in plan.matches
+    cycle.recheck_accounts(db, rules, export(db, "acme", "e2"), utcnow())
+    with db.read_session() as s:
+        stays = s.execute(select(SegmentMembership.entered_at, SegmentMembership.exited_at)
+                          .where(SegmentMembership.account_id == world["acme"])).all()  # fmt: skip
+    assert len(stays) == 1 and stays[0].exited_at is None
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 1

@@ -120,3 +120,27 @@ def test_a_new_version_and_reading_deliveries_mean_full_evaluations(db):
     assert outcomes["trials"].mode == "full" and "new version" in outcomes["trials"].reason
     assert outcomes["after"].mode == "full" and "deliveries" in outcomes["after"].reason
     assert outcomes["trials"].exited == 1
+
+
+def test_a_contact_moving_to_another_account_keeps_its_stay_with_the_new_account(db):
+    from sqlalchemy import select
+
+    from engine.ingest import upsert_contacts
+    from engine.models import SegmentMembership
+
+    ids = accounts(db, a="pro", b="pro")
+    with db.session() as s:
+        upsert_contacts(s, [{"id": "c1", "account_id": "a", "email": "c1@a.test", "role": "admin"}])
+    text = TEMPLATE.format(id="admins", when="  contact.role: admin").replace("name: Test", "name: Test\nlevel: contact")
+    result = validate_text(text, "admins.yaml", expected_id="admins")
+    assert result.rule is not None, result.problems
+    with db.session() as s:
+        apply_rules(s, [(result.rule, text)], author="test")
+    assert cycle(db, NOW)["admins"].entered == 1
+    with db.session() as s:
+        upsert_contacts(s, [{"id": "c1", "account_id": "b", "email": "c1@a.test", "role": "admin"}])
+    second = cycle(db, NOW + STEP)["admins"]
+    assert (second.mode, second.entered, second.exited) == ("incremental", 0, 0)
+    with db.read_session() as s:
+        assert s.scalars(select(SegmentMembership.account_id)).all() == [ids["b"]]
+    caught_up(db, NOW + STEP)

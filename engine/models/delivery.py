@@ -48,5 +48,18 @@ class Delivery(Base):
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When the message went out (status 'sent'); None until then.
     sent_at: Mapped[datetime | None]
+    # Copied from the rule when the row is written: what a recipient can
+    # unsubscribe from (and whether a lost send may be retried), and who wins
+    # when a fatigue budget is short.
+    category: Mapped[str] = mapped_column(String(40), default="general", server_default="general")
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The sending pipeline: attempts so far, the claim's lease, the job that
+    # carries the row, and what the provider said.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    queued_at: Mapped[datetime | None]
+    job_id: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

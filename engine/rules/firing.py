@@ -164,6 +164,8 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
         base = {
             "rule_id": rule.id,
             "rule_version_id": version.id,
+            "category": rule.category,
+            "priority": rule.priority,
             "action_index": index,
             "channel": action.channel,
             "template": action.template,

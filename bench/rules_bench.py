@@ -98,7 +98,7 @@ def generate(path: Path, accounts: int, now: datetime, seed: int = 7) -> dict[st
         mrr = 0.0 if plan in ("trial", "free", "cancelled") else float(rng.choice((49, 99, 199, 499, 999, 2499)))
         tier = "high" if mrr >= 2499 else rng.choices(("tech", "low", "high"), (75, 20, 5))[0]
         signup = now - timedelta(days=rng.randrange(1, 900), seconds=rng.randrange(86400))
-        renewal = now + timedelta(days=rng.randrange(1, 365)) if mrr else None
+        renewal = now + timedelta(days=rng.randrange(1, 365), seconds=rng.randrange(86400)) if mrr else None
         traits: dict = {"industry": rng.choice(INDUSTRIES), "seats": rng.randrange(1, 200)}
         if rng.random() < 0.05:
             traits["churn_reason"] = "price"
@@ -114,7 +114,7 @@ def generate(path: Path, accounts: int, now: datetime, seed: int = 7) -> dict[st
         kind = rng.random()
         total = 0 if kind < 0.10 else int(rng.gauss(55, 20)) if kind >= 0.30 else int(rng.gauss(50, 15))
         span = range(DAYS) if kind >= 0.30 else range(14, DAYS)
-        for event, share in zip(EVENTS, SHARES):
+        for event, share in zip(EVENTS, SHARES, strict=True):
             n = max(0, round(total * share * rng.uniform(0.5, 1.5)))
             if n == 0:
                 continue

@@ -127,6 +127,8 @@ def apply_command(paths: tuple[str, ...], author: str | None) -> None:
     is applied if any file has problems.
     """
     from engine.cli.context import database
+    from engine.models import utcnow
+    from engine.rules.plan import plan
     from engine.rules.versions import apply_rules, current_git_commit
 
     loaded = _load(paths)
@@ -138,7 +140,10 @@ def apply_command(paths: tuple[str, ...], author: str | None) -> None:
     author = author or os.environ.get("USER") or _login() or "unknown"
     commit = current_git_commit((list(paths) or ["rules"])[0])
     with database().session() as session:
-        applied = apply_rules(session, loaded.rules, author, commit)
+        # What each changed rule would send now: stored with its version as the
+        # circuit breaker's yardstick for the cycles that follow.
+        predicted = {p.rule_id: sum(p.messages.values()) for p in plan(session, loaded.rules, utcnow()) if p.planned}
+        applied = apply_rules(session, loaded.rules, author, commit, predicted)
     for a in applied:
         click.echo(f"{a.rule_id}: unchanged (version {a.version})" if a.status == "unchanged" else f"{a.rule_id}: version {a.version} ({a.status})")
     changed = sum(1 for a in applied if a.status != "unchanged")

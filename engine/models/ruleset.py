@@ -24,6 +24,9 @@ class RuleVersion(Base):
     author: Mapped[str] = mapped_column(String(255))
     git_commit: Mapped[str | None] = mapped_column(String(40))
     diff: Mapped[str | None] = mapped_column(Text)
+    # Messages `touchline plan` predicted when this version was applied: the
+    # circuit breaker's default ceiling is far above it (engine.rules.firing).
+    predicted_messages: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

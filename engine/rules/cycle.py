@@ -28,8 +28,9 @@ from engine.db import Database
 from engine.models import RuleState, RuleVersion, SegmentMembership, utcnow
 from engine.rules.changes import Since, changed_accounts, event_watermark, incremental_reason
 from engine.rules.compiler import ONLY_CHUNK, matching_sets
-from engine.rules.firing import fire
+from engine.rules.firing import CircuitBreakerTripped, fire
 from engine.rules.schema import Rule
+from engine.rules.versions import pause_rule
 from engine.sqlutil import chunks, insert_for
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class RuleOutcome:
     """What the cycle did with one rule."""
 
     rule_id: str
-    status: str  # evaluated | not_due | paused | skipped | error
+    status: str  # evaluated | not_due | paused | skipped | error | tripped (circuit breaker)
     reason: str | None = None  # why not evaluated; for a full evaluation, why not incremental
     mode: str | None = None  # full | incremental, when evaluated
     checked: int | None = None  # incremental: accounts re-checked
@@ -67,7 +68,7 @@ class CycleReport:
     def summary(self) -> dict[str, Any]:
         """Counts for the tick outcome (JSON-safe)."""
         totals: dict[str, Any] = {"rules": len(self.rules)}
-        for status in ("evaluated", "not_due", "paused", "skipped", "error"):
+        for status in ("evaluated", "not_due", "paused", "skipped", "error", "tripped"):
             totals[status] = sum(1 for o in self.rules if o.status == status)
         totals["incremental"] = sum(1 for o in self.rules if o.mode == "incremental")
         for name in ("entered", "exited", "fired", "debounced", "deliveries", "skipped_deliveries"):
@@ -75,6 +76,9 @@ class CycleReport:
         errors = {o.rule_id: o.reason for o in self.rules if o.status == "error"}
         if errors:
             totals["errors"] = errors
+        alerts = {o.rule_id: o.reason for o in self.rules if o.status == "tripped"}
+        if alerts:
+            totals["alerts"] = alerts
         return totals
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,6 +133,8 @@ def run_cycle(
         try:
             with db.session() as session:
                 outcomes[rule.id] = _run_rule(session, version, rule, now, only_due, plan, seen_at, watermark)
+        except CircuitBreakerTripped as trip:
+            outcomes[rule.id] = _trip(db, trip)
         except Exception as exc:  # one broken rule must not stop the rest
             log.exception("rule %s failed in the evaluation cycle", rule.id)
             outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
@@ -201,6 +207,14 @@ def _match(db: Database, todo: list[tuple[RuleVersion, Rule, Pass]], states: dic
                 plan.matches = found[rule.id]
 
 
+def _trip(db: Database, trip: CircuitBreakerTripped) -> RuleOutcome:
+    """The rule's writes were rolled back; pause it with the reason, and say so loudly."""
+    with db.session() as session:
+        pause_rule(session, trip.rule_id, str(trip))
+    log.error("rule %s: %s", trip.rule_id, trip)
+    return RuleOutcome(trip.rule_id, "tripped", str(trip))
+
+
 def _match_each_safely(
     db: Database,
     todo: list[tuple[RuleVersion, Rule, Pass]],
@@ -250,6 +264,8 @@ def recheck_accounts(
         try:
             with db.session() as session:
                 outcomes[rule.id] = _run_rule(session, version, rule, now, False, plan, record=False)
+        except CircuitBreakerTripped as trip:
+            outcomes[rule.id] = _trip(db, trip)
         except Exception as exc:  # one broken rule must not stop the rest
             log.exception("rule %s failed in an on_event re-check", rule.id)
             outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")

@@ -258,6 +258,10 @@ def build() -> dict[str, Any]:
                           {"type": "number", "minimum": 0, "maximum": 50}],
                 "description": "percent kept back to measure the goal against: 0% to 50%",
             },
+            "max_messages_per_cycle": {
+                "type": "integer", "minimum": 1, "maximum": validate.MAX_MESSAGES_PER_CYCLE,
+                "description": "circuit breaker: a cycle that would write more messages pauses the rule instead",
+            },
             "goal": {
                 "type": "object", "required": ["event", "within"], "additionalProperties": False,
                 "properties": {"event": {"type": "string", "pattern": f"^{EVENT}$"}, "within": _ref("duration")},

@@ -132,6 +132,8 @@ def write_deliveries(
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(DELIVERIES.c.status)
     )
+    ceiling = message_ceiling(rule, version)
+    written = 0
     for part in chunks(firings, BATCH):
         explanations = _explanations(session, rule, now, part)
         for index, action in enumerate(rule.actions):
@@ -142,11 +144,46 @@ def write_deliveries(
                 resolved = resolve(session, action, {f.account_id for f in part})
                 subject_of = _account_of
             rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations)
+            written += sum(1 for r in rows if r["status"] == "pending")
+            if written > ceiling:
+                raise CircuitBreakerTripped(rule, version, written, ceiling)
             for (status,) in session.execute(stmt, rows) if rows else ():
                 if status == "skipped":
                     outcome.skipped_deliveries += 1
                 else:
                     outcome.deliveries += 1
+
+
+# The circuit breaker's default ceiling: this many times what the plan predicted
+# when the version was applied, and never below the floor; without a
+# prediction (applied without planning), the floor alone.
+CEILING_FACTOR = 10
+CEILING_FLOOR = 1000
+
+
+def message_ceiling(rule: Rule, version: RuleVersion) -> int:
+    if rule.max_messages_per_cycle is not None:
+        return rule.max_messages_per_cycle
+    return max(CEILING_FLOOR, CEILING_FACTOR * (version.predicted_messages or 0))
+
+
+class CircuitBreakerTripped(Exception):
+    """A rule was about to write more messages in one cycle than its ceiling: nothing is written."""
+
+    def __init__(self, rule: Rule, version: RuleVersion, messages: int, ceiling: int) -> None:
+        self.rule_id = rule.id
+        if rule.max_messages_per_cycle is not None:
+            basis = "its max_messages_per_cycle"
+        elif version.predicted_messages is not None:
+            basis = (f"the default ceiling: {CEILING_FACTOR}x the {version.predicted_messages:,} messages "
+                     f"planned when this version was applied, at least {CEILING_FLOOR:,}")  # fmt: skip
+        else:
+            basis = f"the default ceiling for a version applied without a plan: {CEILING_FLOOR:,}"
+        super().__init__(
+            f"circuit breaker: more than {ceiling:,} messages in one cycle ({basis}); the rule is paused and "
+            "nothing was written. Check its condition with `touchline plan`, then resume it, or set "
+            "max_messages_per_cycle if the volume is right"
+        )
 
 
 def _account_of(firing: Firing) -> int:

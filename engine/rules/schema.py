@@ -119,6 +119,9 @@ class Rule:
     holdout: float = 0.0  # percent, 0 to 50
     goal: Goal | None = None
     send_window: SendWindow | None = None
+    # The circuit breaker's ceiling: more messages than this in one cycle pause
+    # the rule instead (None: the default ceiling, engine.rules.firing).
+    max_messages_per_cycle: int | None = None
     source: str = ""  # the file it came from
 
 

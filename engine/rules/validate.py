@@ -25,6 +25,7 @@ from engine.rules.yamlload import Document, Path, YamlProblem, load
 TOP_KEYS = (
     "id", "name", "description", "owner", "category", "priority", "enabled", "level", "when",
     "trigger", "schedule", "min_dwell", "actions", "limits", "holdout", "goal", "send_window",
+    "max_messages_per_cycle",
 )  # fmt: skip
 REQUIRED = ("id", "name", "when", "actions")
 LEVELS = ("account", "contact")
@@ -38,6 +39,7 @@ ACTION_KEYS = {
 LIMIT_KEYS = ("per_account", "per_contact")
 SEND_WINDOW_KEYS = ("days", "hours", "timezone")
 MAX_PRIORITY = 100
+MAX_MESSAGES_PER_CYCLE = 10_000_000
 MAX_LIMIT = 1000
 
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -201,6 +203,9 @@ class _RuleReader:
             values["goal"] = self._goal(data["goal"])
         if "send_window" in data:
             values["send_window"] = self._send_window(data["send_window"])
+        if "max_messages_per_cycle" in data:
+            path = ("max_messages_per_cycle",)
+            values["max_messages_per_cycle"] = p.integer(data["max_messages_per_cycle"], path, 1, MAX_MESSAGES_PER_CYCLE)
 
         if p.items or rule_id is None or name is None or when is None or actions is None:
             return self._result(None)

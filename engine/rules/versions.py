@@ -199,10 +199,17 @@ def status_of(source: RuleSource, active: dict[str, tuple[RuleState, RuleVersion
 
 
 def apply_rules(
-    session: Session, rules_with_text: Iterable[RuleSource | tuple[Rule, str]], author: str, git_commit: str | None = None
+    session: Session,
+    rules_with_text: Iterable[RuleSource | tuple[Rule, str]],
+    author: str,
+    git_commit: str | None = None,
+    predicted_messages: dict[str, int] | None = None,
 ) -> list[Applied]:
     """Store a new version of each rule whose content differs from its active
-    version and make it active; report unchanged rules without versioning them."""
+    version and make it active; report unchanged rules without versioning them.
+
+    ``predicted_messages`` (from a plan) is kept with each new version: the
+    circuit breaker's default ceiling is measured against it."""
     applied: list[Applied] = []
     for rule, content in rules_with_text:
         digest = content_hash(content)
@@ -232,6 +239,7 @@ def apply_rules(
             author=author[:255],
             git_commit=git_commit,
             diff=diff,
+            predicted_messages=(predicted_messages or {}).get(rule.id),
         )
         session.add(version)
         session.flush()

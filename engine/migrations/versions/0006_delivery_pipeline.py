@@ -1,4 +1,5 @@
-"""delivery pipeline: category and priority copied from the rule, attempts, lease, job, message id, provider response
+"""delivery pipeline: category and priority copied from the rule, attempts, lease, job, message id, provider response;
+rule versions keep the messages their plan predicted (the circuit breaker's default ceiling)
 
 Revision ID: 0006
 Revises: 0005
@@ -28,9 +29,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('lease_until', engine.models.base.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('message_id', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('provider_response', sa.Text(), nullable=True))
+    with op.batch_alter_table('rule_versions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('predicted_messages', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('rule_versions', schema=None) as batch_op:
+        batch_op.drop_column('predicted_messages')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         for column in ('provider_response', 'message_id', 'lease_until', 'job_id', 'queued_at', 'attempts',
                        'priority', 'category'):

@@ -56,6 +56,10 @@ def test_plan_apply_and_plan_again(db, rules_dir):
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:6] == [f"{rule_id}: version 1 (new)" for rule_id in IDS]
     assert result.output.splitlines()[6].startswith("applied 6 rules, 0 unchanged")
+    with db.read_session() as s:  # what the plan predicted is kept for the circuit breaker
+        predicted = dict(s.execute(select(RuleVersion.rule_id, RuleVersion.predicted_messages)).all())
+    assert set(predicted) == set(IDS) and all(isinstance(n, int) for n in predicted.values())
+    assert predicted["owner-changed-high-touch"] == 0  # acct-x has no owner change
 
     result = run("apply", "--author", "bob")
     assert result.output.splitlines()[:6] == [f"{rule_id}: unchanged (version 1)" for rule_id in IDS]

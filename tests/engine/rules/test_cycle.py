@@ -356,3 +356,30 @@ def test_a_rule_whose_version_changed_since_loading_waits_for_the_next_cycle(wor
     outcome = run_cycle(world, [(state, old, rule)], T0).by_rule()[rule.id]
     assert (outcome.status, outcome.reason) == ("skipped", "another version was applied since the rules were loaded")
     assert count(world, SegmentMembership) == 0
+
+
+def test_the_circuit_breaker_pauses_a_rule_that_would_send_too_much_and_writes_nothing(world: Database) -> None:
+    text = rule_text(actions=IN_APP_ALL) + "max_messages_per_cycle: 2\n"  # acme has 2 contacts, beta 1: 3 messages
+    result = validate_text(text, "trial-nudge.yaml", expected_id="trial-nudge")
+    assert result.rule is not None, result.problems
+    rules = [activate(world, result.rule)]
+    report = run_cycle(world, rules, T0)
+    outcome = report.by_rule()["trial-nudge"]
+    assert outcome.status == "tripped" and "more than 2 messages" in outcome.reason
+    assert report.summary()["alerts"] == {"trial-nudge": outcome.reason}
+    with world.read_session() as s:
+        state = s.get(RuleState, "trial-nudge")
+        assert state.paused and "circuit breaker" in state.paused_reason
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert s.scalar(select(func.count()).select_from(SegmentMembership)) == 0  # rolled back: fires after a resume
+    assert run_cycle(world, rules, T0 + HOUR).by_rule()["trial-nudge"].status == "paused"
+
+
+def test_the_default_ceiling_is_far_above_the_plan(world: Database) -> None:
+    from engine.rules.firing import CEILING_FLOOR, message_ceiling
+
+    rule = make_rule()
+    version = RuleVersion(rule_id=rule.id, version=1, content="", content_hash="", author="t", predicted_messages=None)
+    assert message_ceiling(rule, version) == CEILING_FLOOR
+    version.predicted_messages = 5_000
+    assert message_ceiling(rule, version) == 50_000

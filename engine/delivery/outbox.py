@@ -1,0 +1,166 @@
+"""The deliveries table as a state machine: every transition of the sending pipeline, in one place.
+
+::
+
+    pending/deferred --dispatch--> queued --claim--> sending --mark--> sent
+                                                         |--> deferred (transient error, retried later)
+                                                         |--> failed (permanent error, or retries used up)
+                                                         '--> suppressed (hard bounce)
+    sending with an expired lease --sweep--> unknown (marketing) | queued again (operational)
+    queued for too long --sweep--> queued again (a new job)
+
+Each transition is one conditional UPDATE (``WHERE status = <the state it
+leaves>``), so two workers, a late job and the sweeper can never both move one
+row: whichever comes second changes nothing. That is what makes RQ's
+at-least-once delivery of jobs safe. ``sent`` is written in its own short
+transaction right after the provider accepted the message, so the window in
+which a message went out but the row does not say so is the time of one
+commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.models import Delivery
+
+D = Delivery.__table__
+
+# Transient failures are retried after these delays, then the delivery fails.
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
+# How long a claimed row may stay 'sending' before the sweeper judges its worker dead.
+LEASE = timedelta(seconds=90)
+# How long a row may stay 'queued' (its job waiting or lost) before the sweeper enqueues it again.
+QUEUE_GRACE = timedelta(seconds=90)
+# Categories whose lost sends are sent again; a marketing message is never sent twice.
+RESEND_CATEGORIES = frozenset({"operational"})
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempts: int
+    category: str
+
+
+def mark_queued(session: Session, ids: Sequence[int], job_id: str, now: datetime, from_status: Sequence[str]) -> list[int]:
+    """pending/deferred (or queued, when the sweeper re-enqueues) -> queued, under ``job_id``; the ids moved."""
+    if not ids:
+        return []
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids), D.c.status.in_(from_status))
+        .values(status="queued", job_id=job_id, queued_at=now, updated_at=now)
+        .returning(D.c.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime) -> list[Claimed]:
+    """queued -> sending with a lease, for the rows this job still carries; the rest is left alone.
+
+    A row re-queued under another job (the sweeper thought this one lost) is not
+    this job's any more: only rows with this ``job_id`` are claimed.
+    """
+    if not ids:
+        return []
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id)
+        .values(status="sending", lease_until=now + LEASE, attempts=D.c.attempts + 1, updated_at=now)
+        .returning(D.c.id, D.c.attempts, D.c.category)
+    )
+    return sorted((Claimed(*row) for row in session.execute(stmt)), key=lambda c: c.id)
+
+
+def _leave_sending(session: Session, delivery_id: int, now: datetime, **values) -> bool:
+    stmt = update(D).where(D.c.id == delivery_id, D.c.status == "sending").values(updated_at=now, **values)
+    return session.execute(stmt).rowcount == 1
+
+
+def mark_sent(session: Session, delivery_id: int, now: datetime, message_id: str | None, response: str) -> bool:
+    return _leave_sending(session, delivery_id, now, status="sent", sent_at=now, message_id=message_id,
+                          provider_response=response[:MAX_REASON], lease_until=None, reason=None)  # fmt: skip
+
+
+def mark_transient(session: Session, delivery_id: int, attempts: int, now: datetime, error: str) -> str:
+    """Retry later with backoff, or fail once the retries are used up; the status written."""
+    if attempts > len(BACKOFF):
+        reason = f"failed after {attempts} attempts; last error: {error}"
+        _leave_sending(session, delivery_id, now, status="failed", reason=reason[:MAX_REASON], lease_until=None)
+        return "failed"
+    retry_at = now + BACKOFF[attempts - 1]
+    reason = f"transient error (attempt {attempts}), retry at {retry_at:%Y-%m-%d %H:%M:%S}Z: {error}"
+    _leave_sending(session, delivery_id, now, status="deferred", due_at=retry_at, reason=reason[:MAX_REASON],
+                   lease_until=None)  # fmt: skip
+    return "deferred"
+
+
+def mark_failed(session: Session, delivery_id: int, now: datetime, error: str, status: str = "failed") -> bool:
+    """A permanent outcome: failed, or suppressed (a hard bounce), with the reason."""
+    return _leave_sending(session, delivery_id, now, status=status, reason=error[:MAX_REASON], lease_until=None)
+
+
+def mark_skipped(session: Session, ids: Sequence[int], now: datetime, reason: str, status: str = "skipped",
+                 from_status: Sequence[str] = ("pending", "deferred")) -> int:  # fmt: skip
+    """Decided before sending (suppressed, skipped by a limit, held out): nothing goes out."""
+    if not ids:
+        return 0
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids), D.c.status.in_(from_status))
+        .values(status=status, reason=reason[:MAX_REASON], updated_at=now)
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+def defer(session: Session, delivery_id: int, now: datetime, until: datetime, reason: str,
+          from_status: Sequence[str] = ("pending", "deferred")) -> bool:  # fmt: skip
+    """Not now (a send window, a paused rule): it goes at ``until``, never dropped."""
+    stmt = (
+        update(D)
+        .where(D.c.id == delivery_id, D.c.status.in_(from_status))
+        .values(status="deferred", due_at=until, reason=reason[:MAX_REASON], updated_at=now)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+@dataclass
+class SweepResult:
+    requeue: list[int]  # ids to enqueue again (lost jobs; lost operational sends)
+    unknown: int  # marketing sends whose worker died mid-send: never resent
+
+
+def sweep(session: Session, now: datetime) -> SweepResult:
+    """Find rows whose job was lost, judged from the table: queued too long, or sending past the lease.
+
+    A row still 'sending' after its lease may have gone out (the provider
+    accepted it and the worker died before writing 'sent'). Marketing rows
+    become ``unknown`` and are never sent again; operational rows are sent
+    again (with the same Message-ID, so a duplicate is recognisable).
+    """
+    expired = session.execute(
+        select(D.c.id, D.c.category).where(D.c.status == "sending", D.c.lease_until < now)
+    ).all()
+    resend = [i for i, category in expired if category in RESEND_CATEGORIES]
+    lost = [i for i, category in expired if category not in RESEND_CATEGORIES]
+    unknown = 0
+    if lost:
+        reason = ("unknown: the worker stopped after claiming this message and before recording the outcome; "
+                  "it may or may not have been sent, and is not sent again (marketing)")  # fmt: skip
+        unknown = mark_skipped(session, lost, now, reason, status="unknown", from_status=("sending",))
+    if resend:
+        session.execute(
+            update(D)
+            .where(D.c.id.in_(resend), D.c.status == "sending")
+            .values(status="queued", queued_at=now, lease_until=None, updated_at=now,
+                    reason="sent again: the worker stopped before recording the outcome (operational)")  # fmt: skip
+        )
+    stale = list(session.scalars(select(D.c.id).where(D.c.status == "queued", D.c.queued_at < now - QUEUE_GRACE)))
+    return SweepResult(sorted(set(stale) | set(resend)), unknown)

@@ -58,6 +58,136 @@ def _str(name: str, default: str | None = None) -> str | None:
     return default if raw is None or raw == "" else raw
 
 
+DEFAULT_MAIL_FROM = "Touchline <touchline@localhost>"
+SMTP_TLS_MODES = ("starttls", "tls", "none")
+WEBHOOK_FORMATS = ("json", "slack")
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """TOUCHLINE_SMTP_URL taken apart: ``smtp://user:password@host:port``
+    (``smtps://`` for TLS from the first byte); user and password are
+    percent-decoded, so ``p%40ss`` is ``p@ss``."""
+
+    host: str
+    port: int | None
+    username: str | None
+    password: str | None
+    implicit_tls: bool
+
+
+def parse_smtp_url(raw: str, name: str = "TOUCHLINE_SMTP_URL") -> SmtpServer:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise SettingsError(f"{name}={_redact(raw)!r}: expected smtp://[user:password@]host[:port] or smtps://...")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SettingsError(f"{name}={_redact(raw)!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise SettingsError(f"{name}={_redact(raw)!r}: no host name")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError(f"{name}={_redact(raw)!r}: expected nothing after host:port")
+    return SmtpServer(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        implicit_tls=parts.scheme == "smtps",
+    )
+
+
+def _redact(url: str) -> str:
+    """A URL with its password replaced, for error messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+    except ValueError:
+        return "<unparseable URL>"
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (_str(name, default) or default).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
+def _mail_from(name: str) -> str:
+    from engine.delivery.message import AddressError, parse_mailbox
+
+    raw = _str(name, DEFAULT_MAIL_FROM) or DEFAULT_MAIL_FROM
+    try:
+        parse_mailbox(raw)
+    except AddressError as err:
+        raise SettingsError(f"{name}={raw!r}: {err}") from None
+    return raw
+
+
+def _http_url(name: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    raw = _str(name)
+    if raw is None:
+        return None
+    try:
+        parts = urlsplit(raw)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SettingsError(f"{name}={raw!r}: expected an http:// or https:// URL with a host")
+    return raw
+
+
+def _smtp_settings() -> dict:
+    url = _str("TOUCHLINE_SMTP_URL")
+    explicit_tls = _str("TOUCHLINE_SMTP_TLS")
+    server = parse_smtp_url(url) if url else None
+    if explicit_tls is not None:
+        tls = _choice("TOUCHLINE_SMTP_TLS", SMTP_TLS_MODES, "none")
+        if server and server.implicit_tls and tls != "tls":
+            raise SettingsError(f"TOUCHLINE_SMTP_TLS={tls!r} contradicts the smtps:// scheme of TOUCHLINE_SMTP_URL")
+    else:
+        tls = "tls" if server and server.implicit_tls else "none"
+    if server and server.password and tls == "none" and server.host not in _LOOPBACK:
+        raise SettingsError(
+            "TOUCHLINE_SMTP_URL has a password but TOUCHLINE_SMTP_TLS=none: it would cross the network "
+            "in clear text; set TOUCHLINE_SMTP_TLS=starttls (or use smtps:// for TLS from the start)"
+        )
+    ca_file = _str("TOUCHLINE_SMTP_CA_FILE")
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise SettingsError(f"TOUCHLINE_SMTP_CA_FILE={ca_file!r}: no such file")
+    return {
+        "smtp_url": url,
+        "smtp_tls": tls,
+        "smtp_timeout": _int("TOUCHLINE_SMTP_TIMEOUT", 30, minimum=1, maximum=600),
+        "smtp_ca_file": Path(ca_file) if ca_file else None,
+        "mail_from": _mail_from("TOUCHLINE_MAIL_FROM"),
+    }
+
+
+def _webhook_settings() -> dict:
+    secret = _str("TOUCHLINE_WEBHOOK_SECRET")
+    if secret is not None and len(secret) < 16:
+        raise SettingsError("TOUCHLINE_WEBHOOK_SECRET is too short: use at least 16 characters")
+    return {
+        "webhook_url": _http_url("TOUCHLINE_WEBHOOK_URL"),
+        "webhook_secret": secret,
+        "webhook_timeout": _int("TOUCHLINE_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=300),
+        "webhook_format": _choice("TOUCHLINE_WEBHOOK_FORMAT", WEBHOOK_FORMATS, "json"),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -77,11 +207,36 @@ class Settings:
     api_rate_limit: str = "600/minute"
     queue_prefix: str = "touchline"
     trusted_proxies: int = 0
+    templates_dir: Path = field(default_factory=lambda: Path("email_templates"))
+    # Where recipients reach this instance: unsubscribe and preference links.
+    public_url: str = "http://127.0.0.1:8000"
+    # Outgoing mail (engine/delivery/channels/smtp.py) and webhooks (webhook.py).
+    smtp_tls: str = "none"
+    smtp_timeout: int = 30
+    smtp_ca_file: Path | None = None
+    mail_from: str = DEFAULT_MAIL_FROM
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout: int = 10
+    webhook_format: str = "json"
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
+
+
+def _public_url(host: str, port: int) -> str:
+    """TOUCHLINE_PUBLIC_URL, else this machine's own address (fine for a local run, not for real mail)."""
+    from urllib.parse import urlsplit
+
+    value = _str("TOUCHLINE_PUBLIC_URL")
+    if value is None:
+        return f"http://{host}:{port}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"TOUCHLINE_PUBLIC_URL={value!r}: expected the public address, such as https://touchline.example.com")
+    return value.rstrip("/")
 
 
 def event_retention_days() -> int:
@@ -108,16 +263,17 @@ def load_settings() -> Settings:
         generated = True
     elif env == "production" and len(secret_key) < 16:
         raise SettingsError("TOUCHLINE_SECRET_KEY is too short for production: use at least 16 characters")
+    host = _str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1"
+    port = _int("TOUCHLINE_PORT", 8000, minimum=0, maximum=65535)
     return Settings(
         env=env,
         instance_dir=instance_dir,
         database_url=database_url,
         redis_url=_str("TOUCHLINE_REDIS_URL"),
-        smtp_url=_str("TOUCHLINE_SMTP_URL"),
         secret_key=secret_key,
         secret_key_generated=generated,
-        host=_str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1",
-        port=_int("TOUCHLINE_PORT", 8000, minimum=0, maximum=65535),
+        host=host,
+        port=port,
         workers=_int("TOUCHLINE_WORKERS", 1, minimum=1),
         tick_cron=_cron("TOUCHLINE_TICK_CRON", "* * * * *"),
         event_retention_days=event_retention_days(),
@@ -126,6 +282,10 @@ def load_settings() -> Settings:
         api_rate_limit=_rate_limit("TOUCHLINE_API_RATE_LIMIT", "600/minute"),
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
         trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
+        templates_dir=Path(_str("TOUCHLINE_TEMPLATES_DIR", "email_templates") or "email_templates").resolve(),
+        public_url=_public_url(host, port),
+        **_smtp_settings(),
+        **_webhook_settings(),
     )
 
 

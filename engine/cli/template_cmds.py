@@ -1,0 +1,102 @@
+"""``touchline templates check`` and ``touchline render``: message templates before they are sent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+PARTS = ("subject", "html", "text")
+
+
+def _library(root: str | None):
+    from engine.cli.context import settings
+    from engine.templates import TemplateLibrary
+
+    return TemplateLibrary(Path(root) if root else settings().templates_dir)
+
+
+@click.group("templates")
+def templates_group() -> None:
+    """Message templates (email and in-app): check them."""
+
+
+@templates_group.command("check")
+@click.option("--dir", "root", default=None, type=click.Path(file_okay=False), help="Templates folder.  [default: TOUCHLINE_TEMPLATES_DIR]")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False), help="Rules whose templates must exist (skipped if the folder is missing).")
+@click.option("--locale", "locales", multiple=True, default=("en", "ja"), show_default=True, help="A locale every template must have; repeat for more.")
+def check_command(root: str | None, rules_dir: str, locales: tuple[str, ...]) -> None:
+    """Check every template: syntax, the subject/html/text parts, locales,
+    layouts and partials that exist, variables the context has, and that
+    each template a rule uses exists. Every problem is printed as
+    file:line: message; exit status 1 if there is any."""
+    library = _library(root)
+    required: list[str] = []
+    if Path(rules_dir).is_dir():
+        from engine.rules.validate import check_paths
+
+        # Rule problems are `touchline rules check`'s to report; only the names matter here.
+        required = sorted({action.template for rule in check_paths([rules_dir]).rules for action in rule.actions})
+    problems = library.check(required=required, locales=list(locales))
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {library.root}", err=True)
+        sys.exit(1)
+    names = library.names()
+    click.echo(f"ok: {len(names)} template{'s' if len(names) != 1 else ''} in {', '.join(locales)} checked, no problems")
+
+
+@click.command("render")
+@click.argument("template")
+@click.option("--account", "account_id", required=True, metavar="ID", help="The account's external id.")
+@click.option("--contact", "contact_id", default=None, metavar="ID", help="A contact's external id (omit for an owner alert).")
+@click.option("--locale", default=None, help="Render in this locale (falls back to en).  [default: the contact's, then the account's]")
+@click.option("--part", type=click.Choice(PARTS), default=None, help="Print only this part.")
+@click.option("--dir", "root", default=None, type=click.Path(file_okay=False), help="Templates folder.  [default: TOUCHLINE_TEMPLATES_DIR]")
+@click.option("--app-url", default=None, help="Base URL for the links.  [default: http://HOST:PORT/ from the settings]")
+def render_command(
+    template: str, account_id: str, contact_id: str | None, locale: str | None, part: str | None, root: str | None, app_url: str | None
+) -> None:
+    """Render TEMPLATE (such as onboarding/stalled) for an account, with real
+    data, and print it. Links are previews: nothing is sent or recorded."""
+    from sqlalchemy import select
+
+    from engine.cli.context import database, settings
+    from engine.models import Account, Contact, utcnow
+    from engine.templates import RenderError, build_context, locale_chain
+
+    library = _library(root)
+    s = settings()
+    base = (app_url or f"http://{s.host}:{s.port}/").rstrip("/") + "/"
+    links = {"app": base, "unsubscribe": f"{base}unsubscribe/preview", "preferences": f"{base}preferences/preview"}
+    with database().read_session() as session:
+        account = session.scalar(select(Account).where(Account.external_id == account_id))
+        if account is None:
+            raise click.ClickException(f"no account {account_id!r}")
+        contact = None
+        if contact_id is not None:
+            contact = session.scalar(select(Contact).where(Contact.external_id == contact_id))
+            if contact is None or contact.account_id != account.id:
+                raise click.ClickException(f"no contact {contact_id!r} at account {account_id!r}")
+        chain = locale_chain(locale, None) if locale else locale_chain(contact.locale if contact else None, account.locale)
+        context = build_context(session, account.id, contact.id if contact else None, links, utcnow())
+    try:
+        rendered = library.render(template, chain, context)
+    except RenderError as exc:
+        raise click.ClickException(str(exc)) from None
+    if part:
+        click.echo(getattr(rendered, part))
+        return
+    click.echo(f"Template: {rendered.template}/{rendered.locale}.html")
+    click.echo(f"Subject: {rendered.subject}")
+    click.echo("\n--- text ---")
+    click.echo(rendered.text)
+    click.echo("\n--- html ---")
+    click.echo(rendered.html)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(templates_group)
+    cli.add_command(render_command)

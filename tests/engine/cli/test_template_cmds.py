@@ -1,0 +1,80 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import cli
+from engine.ingest import upsert_accounts, upsert_contacts
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_passes_on_the_shipped_templates(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run("templates", "check")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 8 templates in en, ja checked, no problems")
+
+
+def test_check_reports_problems_and_missing_rule_templates(tmp_path, monkeypatch):
+    folder = tmp_path / "t"
+    shutil.copytree(ROOT / "email_templates", folder)
+    (folder / "onboarding/stalled/ja.html").unlink()
+    (folder / "renewals/value-recap/en.html").write_text('{% extends "_layouts/base.html" %}{% block subject %}{{ acount }}{% endblock %}')
+    shutil.rmtree(folder / "usage")
+    monkeypatch.setenv("TOUCHLINE_TEMPLATES_DIR", str(folder))
+    result = CliRunner().invoke(cli, ["templates", "check", "--rules", str(ROOT / "rules")])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "renewals/value-recap/en.html:1: unknown variable 'acount'; templates see account, contact, owner, usage, rule, links, now, locale, timezone, part, subject" in lines
+    assert "renewals/value-recap/en.html: no html part: add {% block html %}...{% endblock %}" in lines
+    assert "onboarding/stalled/: no ja version: add onboarding/stalled/ja.html" in lines
+    assert "usage/reports-falling/: template 'usage/reports-falling' is used by a rule but does not exist: add usage/reports-falling/en.html" in lines
+    assert lines[-1] == f"5 problems in {folder}"
+
+
+@pytest.fixture
+def acme(db):
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "acme", "name": "Acme <Tools>", "locale": "ja", "renewal_at": "2026-05-01T00:00:00Z"}])
+        upsert_contacts(s, [{"id": "ann", "account_id": "acme", "email": "ann@acme.test", "name": "Ann", "role": "admin", "locale": "en"}])
+
+
+def test_render_prints_all_parts(acme, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run("render", "onboarding/stalled", "--account", "acme", "--contact", "ann", "--app-url", "https://app.test")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith("Template: onboarding/stalled/en.html\nSubject: Your first project in Acme <Tools> is two minutes away\n\n--- text ---\nHi Ann,")
+    assert "Unsubscribe: https://app.test/unsubscribe/preview" in out
+    assert "--- html ---\n<!DOCTYPE html>" in out and "Acme &lt;Tools&gt;" in out
+
+
+def test_render_one_part_in_a_chosen_locale(acme, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    # Without --contact or --locale: the account's locale (ja).
+    assert run("render", "onboarding/stalled", "--account", "acme", "--part", "subject").output == "Acme <Tools> の最初のプロジェクトを作成しましょう\n"
+    result = run("render", "renewals/value-recap", "--account", "acme", "--contact", "ann", "--locale", "ja", "--part", "text")
+    assert result.output.startswith("Ann 様\n\nAcme <Tools> のご契約は 2026年5月1日 に更新されます。")
+
+
+def test_render_failures_are_clear(db, acme, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(cli, ["render", "onboarding/stalled", "--account", "nope"])
+    assert result.exit_code == 1 and "no account 'nope'" in result.output
+    result = CliRunner().invoke(cli, ["render", "onboarding/stalled", "--account", "acme", "--contact", "nope"])
+    assert result.exit_code == 1 and "no contact 'nope' at account 'acme'" in result.output
+    result = CliRunner().invoke(cli, ["render", "no/such", "--account", "acme"])
+    assert result.exit_code == 1 and "no template 'no/such'" in result.output
+    # A value the template needs and the data lacks fails with file and line: an
+    # account without a renewal date cannot get the renewal recap.
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "fresh", "name": "Fresh"}])
+    result = CliRunner().invoke(cli, ["render", "renewals/value-recap", "--account", "fresh", "--locale", "en"])
+    assert result.exit_code == 1
+    assert result.output == "Error: renewals/value-recap/en.html:10: html: account has no 'renewal_at' (not a field, or empty for this account)\n"

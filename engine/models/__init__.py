@@ -5,7 +5,9 @@ from engine.models.auth import USER_ROLES, ApiKey, User
 from engine.models.base import Base, utcnow
 from engine.models.contact import ROLES, Contact
 from engine.models.delivery import DELIVERY_STATUSES, Delivery
+from engine.models.nudge import Nudge
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
+from engine.models.suppression import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
 
 __all__ = [
@@ -14,7 +16,12 @@ __all__ = [
     "USER_ROLES",
     "ROLES",
     "DELIVERY_STATUSES",
+    "ALL_CATEGORIES",
+    "SUPPRESSION_REASONS",
+    "CategoryRejoin",
+    "Suppression",
     "Delivery",
+    "Nudge",
     "RuleState",
     "RuleVersion",
     "SegmentMembership",

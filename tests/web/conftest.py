@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from engine.auth import create_api_key, create_user
 from engine.db import Database
+from engine.embedded.process import free_port
 from engine.settings import load_settings
 from web import create_app
 
@@ -116,3 +121,45 @@ def admin_user(login_as) -> FlaskClient:
     """A client signed in as an admin."""
     return login_as("admin")
 
+
+
+# -- a real browser (Debian's Chromium through Playwright) on a live server --------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI installs it, so this is a broken CI setup")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def chromium_args() -> list[str]:
+    return list(CHROMIUM_ARGS)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served by a real HTTP server on loopback, in a thread."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(10)

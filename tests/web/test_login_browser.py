@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from werkzeug.serving import make_server
-
-from engine.embedded.process import free_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI installs it, so this is a broken CI setup")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-def live_server(app) -> Iterator[str]:
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-
-
-def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, live_server, make_user, password):
+def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, chromium_args, live_server, make_user, password):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("admin")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
             page = browser.new_page()
             page.goto(f"{live_server}/")

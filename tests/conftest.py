@@ -150,3 +150,110 @@ def keep_signal_handlers() -> Iterator[None]:
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
+
+
+class FaultyHandler:
+    """An aiosmtpd handler that follows a script of faults.
+
+    ``script`` maps a step, ``"mail"``, ``"rcpt"`` or ``"data"`` (the reply
+    after the message content), to what the server does there:
+
+    - a reply string (``"550 5.1.1 no such user"``): sent instead of 250, every time;
+    - ``"drop"``: the connection is cut without a reply (for ``"data"``: after
+      the whole message arrived, so the client cannot know whether it was taken);
+    - ``"sleep:<seconds>"``: wait that long, then accept (client timeouts);
+    - ``None``: accept;
+    - a list of the above: one per occurrence of the step, counted across
+      connections; once it runs out, accept;
+    - a dict from address (sender for ``"mail"``, recipient for ``"rcpt"`` and
+      ``"data"``) to any of the above: faults for those addresses only.
+
+    ``messages`` holds what was accepted (``from``, ``to``, ``data`` bytes);
+    ``peers`` the client ends of connections that reached MAIL FROM, so
+    ``len(peers)`` counts connections actually used.
+    """
+
+    def __init__(self, script: dict | None = None) -> None:
+        self.script = {step.lower(): spec for step, spec in (script or {}).items()}
+        unknown = set(self.script) - {"mail", "rcpt", "data"}
+        if unknown:
+            raise ValueError(f"unknown SMTP steps in the script: {sorted(unknown)}")
+        self.messages: list[dict] = []
+        self.peers: set = set()
+        self._seen: dict[tuple, int] = {}
+
+    def _pick(self, step: str, address: str):
+        spec = self.script.get(step)
+        key: tuple = (step,)
+        if isinstance(spec, dict):
+            spec, key = spec.get(address), (step, address)
+        if isinstance(spec, list):
+            n = self._seen.get(key, 0)
+            self._seen[key] = n + 1
+            spec = spec[n] if n < len(spec) else None
+        return spec
+
+    async def _fault(self, server, step: str, address: str) -> str | None:
+        import asyncio
+
+        spec = self._pick(step, address)
+        if spec is None:
+            return None
+        if spec == "drop":
+            server.transport.abort()  # nothing more is written on an aborted transport
+            return "421 dropped"
+        if spec.startswith("sleep:"):
+            await asyncio.sleep(float(spec.split(":", 1)[1]))
+            return None
+        return spec
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802 (aiosmtpd's name)
+        self.peers.add(session.peer)
+        reply = await self._fault(server, "mail", address)
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = await self._fault(server, "rcpt", address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        reply = await self._fault(server, "data", envelope.rcpt_tos[0] if envelope.rcpt_tos else "")
+        if reply:
+            return reply
+        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.content})
+        return "250 2.0.0 Message accepted"
+
+
+@pytest.fixture
+def faulty_smtp():
+    """Start a fault-injecting SMTP server on loopback: ``faulty_smtp(script,
+    **controller_kwargs)`` returns a running aiosmtpd Controller (``.hostname``,
+    ``.port``, ``.handler``: a FaultyHandler, see its docstring for the script).
+    Extra keyword arguments go to aiosmtpd (``tls_context``, ``require_starttls``,
+    ``ssl_context``, ``authenticator``, ``auth_required``...). All are stopped
+    after the test."""
+    from aiosmtpd.controller import Controller
+
+    from engine.embedded.process import free_port
+
+    started: list[Controller] = []
+
+    def start(script: dict | None = None, **controller_kwargs) -> Controller:
+        controller = Controller(FaultyHandler(script), hostname="127.0.0.1", port=free_port(), **controller_kwargs)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    try:
+        yield start
+    finally:
+        for controller in started:
+            controller.stop()

@@ -1,0 +1,198 @@
+"""The email channel against real SMTP servers on loopback: the shared sink,
+and fault-injecting ones that refuse, stall or hang up at each step."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+
+from engine.delivery.channels import EmailChannel, SendResult, get_channel
+from engine.delivery.message import OutgoingMessage, message_id_for
+from engine.embedded.process import free_port
+
+
+def message(n: int = 1, **overrides) -> OutgoingMessage:
+    fields = dict(
+        delivery_id=n,
+        to_addr=f"user{n}@example.com",
+        to_name="Aiko Tanaka",
+        subject=f"Your project, step {n}",
+        text=f"Hello {n}\n.\nA line that starts with a dot, above.",
+        html=f"<p>Hello {n}</p>",
+        message_id=message_id_for(n, "touchline.example.com"),
+        headers={"List-Unsubscribe": "<https://touchline.example.com/u/abc>"},
+    )
+    fields.update(overrides)
+    return OutgoingMessage(**fields)
+
+
+def channel_for(server, **config) -> EmailChannel:
+    return get_channel("email", {"host": server.hostname, "port": server.port, "timeout": 5, **config})
+
+
+def parsed(raw: bytes):
+    return message_from_bytes(raw, policy=default)
+
+
+def test_a_message_is_multipart_alternative_utf8_with_the_given_message_id(smtp_server):
+    msg = message(7, subject="プロジェクトを作りましょう", to_name="田中 愛子", text="こんにちは\n", html="<p>こんにちは</p>")
+    with channel_for(smtp_server, mail_from="CS Team <cs@touchline.example.com>") as channel:
+        result = channel.send(msg)
+    assert result.status == "sent" and result.provider_response.startswith("250")
+    [received] = smtp_server.handler.messages
+    assert received["from"] == "cs@touchline.example.com" and received["to"] == ["user7@example.com"]
+    mail = parsed(received["data"])
+    assert mail.get_content_type() == "multipart/alternative"
+    assert mail["Message-ID"] == "<touchline.delivery.7@touchline.example.com>"
+    assert mail["Subject"] == "プロジェクトを作りましょう"
+    assert mail["To"].addresses[0].display_name == "田中 愛子"
+    assert mail["From"].addresses[0].addr_spec == "cs@touchline.example.com"
+    assert mail["List-Unsubscribe"] == "<https://touchline.example.com/u/abc>"
+    text, html = mail.iter_parts()
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert text.get_content_charset() == html.get_content_charset() == "utf-8"
+    # Text travels in canonical form, CRLF line ends.
+    assert text.get_content() == "こんにちは\r\n" and html.get_content().strip() == "<p>こんにちは</p>"
+    # Only 7-bit on the wire: any server takes it, with or without 8BITMIME.
+    assert max(received["data"]) < 128
+
+
+def test_a_line_starting_with_a_dot_survives_the_smtp_transfer(smtp_server):
+    with channel_for(smtp_server) as channel:
+        assert channel.send(message(1, text=".\n..two\n")).status == "sent"
+    text, _html = parsed(smtp_server.handler.messages[0]["data"]).iter_parts()
+    assert text.get_content().replace("\r\n", "\n") == ".\n..two\n"
+
+
+def test_a_batch_uses_one_connection(faulty_smtp):
+    server = faulty_smtp()
+    with channel_for(server) as channel:
+        results = [channel.send(message(n)) for n in range(1, 6)]
+    assert [r.status for r in results] == ["sent"] * 5
+    assert [m["to"] for m in server.handler.messages] == [[f"user{n}@example.com"] for n in range(1, 6)]
+    assert len(server.handler.peers) == 1
+
+
+@pytest.mark.parametrize(
+    "script, status, hard_bounce",
+    [
+        ({"rcpt": "550 5.1.1 <user1@example.com>: Recipient address rejected: User unknown"}, "permanent", True),
+        ({"rcpt": "551 User not local"}, "permanent", True),
+        ({"rcpt": "553 Mailbox name not allowed"}, "permanent", True),
+        ({"rcpt": "550 5.7.1 Message rejected as spam"}, "permanent", False),  # policy, not the address
+        ({"rcpt": "552 5.2.2 Mailbox full"}, "permanent", False),
+        ({"rcpt": "451 4.3.0 Temporary lookup failure"}, "transient", False),
+        ({"rcpt": "450 4.2.1 Greylisted, try again later"}, "transient", False),
+        ({"mail": "451 4.3.2 System not accepting messages"}, "transient", False),
+        ({"mail": "553 5.1.8 Sender domain does not exist"}, "permanent", False),
+        ({"data": "554 5.6.0 Message content rejected"}, "permanent", False),
+        ({"data": "452 4.3.1 Insufficient system storage"}, "transient", False),
+    ],
+)
+def test_replies_are_classified(faulty_smtp, script, status, hard_bounce):
+    # The fault applies to user1 only; user2, next in the same batch, still goes out.
+    step, reply = next(iter(script.items()))
+    address = "cs@touchline.example.com" if step == "mail" else "user1@example.com"
+    server = faulty_smtp({step: {address: reply}})
+    sender = {"from_addr": "cs@touchline.example.com"}
+    with channel_for(server) as channel:
+        first = channel.send(message(1, **sender))
+        second = channel.send(message(2, from_addr="other@touchline.example.com"))
+    assert (first.status, first.hard_bounce, first.channel_down) == (status, hard_bounce, False)
+    assert reply.split()[0] in first.provider_response and reply.split()[-1] in first.provider_response
+    assert second.status == "sent"
+    assert [m["to"] for m in server.handler.messages] == [["user2@example.com"]]
+    assert len(server.handler.peers) == 1  # RSET, not a new connection
+
+
+def test_421_closes_the_connection_and_the_next_message_reconnects(faulty_smtp):
+    server = faulty_smtp({"rcpt": ["421 4.7.0 Too many connections, closing"]})
+    with channel_for(server) as channel:
+        first, second = channel.send(message(1)), channel.send(message(2))
+    assert (first.status, first.channel_down) == ("transient", True)
+    assert second.status == "sent"
+    assert [m["to"] for m in server.handler.messages] == [["user2@example.com"]]
+    assert len(server.handler.peers) == 2
+
+
+def test_a_connection_dropped_mid_batch_is_reopened_once_and_the_message_sent_once(faulty_smtp):
+    # The server hangs up when the second message starts (an idle timeout, a restart).
+    server = faulty_smtp({"mail": [None, "drop"]})
+    with channel_for(server) as channel:
+        results = [channel.send(message(n)) for n in (1, 2, 3)]
+    assert [r.status for r in results] == ["sent"] * 3
+    assert [m["to"][0] for m in server.handler.messages] == ["user1@example.com", "user2@example.com",
+                                                            "user3@example.com"]
+    assert len(server.handler.peers) == 2
+
+
+def test_a_second_drop_for_the_same_message_is_not_retried_again(faulty_smtp):
+    server = faulty_smtp({"rcpt": [None, "drop", "drop"]})
+    with channel_for(server) as channel:
+        first, second = channel.send(message(1)), channel.send(message(2))
+        third = channel.send(message(3))
+    assert first.status == "sent"
+    assert (second.status, second.channel_down, second.maybe_delivered) == ("transient", True, False)
+    assert "connection lost at RCPT TO" in second.provider_response
+    assert third.status == "sent"
+    assert [m["to"][0] for m in server.handler.messages] == ["user1@example.com", "user3@example.com"]
+
+
+def test_a_drop_after_the_content_was_sent_is_not_resent(faulty_smtp):
+    # The server had the whole message and hung up before answering: resending
+    # could deliver it twice, so the caller is told it may have gone.
+    server = faulty_smtp({"data": [None, "drop"]})
+    with channel_for(server) as channel:
+        results = [channel.send(message(n)) for n in (1, 2, 3)]
+    assert [r.status for r in results] == ["sent", "transient", "sent"]
+    assert results[1].maybe_delivered and not results[1].channel_down
+    assert "after the message was sent" in results[1].provider_response
+    assert [m["to"][0] for m in server.handler.messages] == ["user1@example.com", "user3@example.com"]
+
+
+def test_connection_refused_is_transient_and_the_batch_does_not_retry_it_per_message():
+    channel = get_channel("email", {"host": "127.0.0.1", "port": free_port(), "timeout": 5})
+    with channel:
+        first, second = channel.send(message(1)), channel.send(message(2))
+    assert (first.status, first.channel_down) == ("transient", True)
+    assert "ConnectionRefusedError" in first.provider_response
+    assert second == first  # remembered for the batch, not tried again
+    with channel:  # a new batch tries again
+        assert channel.send(message(3)).status == "transient"
+
+
+def test_a_server_that_stops_answering_times_out_as_transient(faulty_smtp):
+    server = faulty_smtp({"rcpt": "sleep:3"})
+    with channel_for(server, timeout=0.5) as channel:
+        result = channel.send(message(1))
+    assert result.status == "transient" and "timed out" in result.provider_response
+    assert server.handler.messages == []
+
+
+def test_an_invalid_recipient_is_refused_before_connecting(faulty_smtp):
+    server = faulty_smtp()
+    with channel_for(server) as channel:
+        result = channel.send(message(1, to_addr="not-an-address"))
+    assert (result.status, result.hard_bounce) == ("permanent", False)
+    assert result.provider_response.startswith("invalid recipient:")
+    assert server.handler.peers == set()
+
+
+def test_messages_without_any_body_or_with_a_bad_message_id_are_refused(smtp_server):
+    with channel_for(smtp_server) as channel:
+        assert channel.send(message(1, text="", html="")).status == "permanent"
+        assert channel.send(message(2, message_id="no-brackets@x")).status == "permanent"
+        assert channel.send(message(3, message_id="<a b@x>")).status == "permanent"
+        assert channel.send(message(4, headers={"Subject": "second subject"})).status == "permanent"
+        assert channel.send(message(5, headers={"X-Bad Name": "v"})).status == "permanent"
+        # An HTML-only message is a single text/html part.
+        assert channel.send(message(6, text="")).status == "sent"
+    [only] = smtp_server.handler.messages
+    assert parsed(only["data"]).get_content_type() == "text/html"
+
+
+def test_send_result_refuses_unknown_statuses():
+    with pytest.raises(ValueError, match="expected sent, transient or permanent"):
+        SendResult("maybe", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -17,23 +18,36 @@ def rules_group() -> None:
 def check_command(paths: tuple[str, ...]) -> None:
     """Validate rule files and folders (default: rules/).
 
-    A folder is checked with its segments/ subfolder. Every problem is
-    printed as file:line:column: path: message. Exit status 1 if there is
-    any problem, else 0.
+    A folder is checked with its segments/ subfolder and its fatigue policy
+    (policy.yaml), if it has one; a file named policy.yaml is checked as a
+    policy. Every problem is printed as file:line:column: path: message.
+    Exit status 1 if there is any problem, else 0.
     """
     # Imported here so other commands do not pay for the validator.
-    from engine.rules.validate import check_paths
+    from engine.delivery.policy import FILE_NAME, check_policy_file
+    from engine.rules.validate import Check, check_paths
 
     if not paths:
         paths = ("rules",)
-    check = check_paths(list(paths))
-    for problem in check.problems:
+    rule_paths = [p for p in paths if Path(p).name != FILE_NAME or Path(p).is_dir()]
+    policies = [Path(p) for p in paths if Path(p).name == FILE_NAME and not Path(p).is_dir()]
+    policies += [Path(p) / FILE_NAME for p in rule_paths if Path(p).is_dir() and (Path(p) / FILE_NAME).is_file()]
+    check = check_paths(rule_paths) if rule_paths else Check()
+    problems = list(check.problems)
+    for policy in policies:
+        problems += check_policy_file(policy)[1]
+    for problem in problems:
         click.echo(str(problem))
-    files = {p.source for p in check.problems}
-    if check.problems:
-        click.echo(f"{len(check.problems)} problem{'s' if len(check.problems) != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}", err=True)
+    files = {p.source for p in problems}
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {_count(len(check.rules), 'rule')} and {_count(check.segments, 'segment')} checked, no problems")
+    checked = f"policy {', '.join(map(str, policies))}"
+    if not rule_paths:
+        click.echo(f"ok: {checked} checked, no problems")
+        return
+    click.echo(f"ok: {_count(len(check.rules), 'rule')} and {_count(check.segments, 'segment')} checked, no problems"
+               + (f" ({checked} too)" if policies else ""))  # fmt: skip
 
 
 @click.command("explain")

@@ -47,6 +47,8 @@ ROLE = re.compile(r"^role:([A-Za-z0-9_.\- ]{1,100})$")
 PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
 HOURS = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$")
 URL = re.compile(r"^https?://\S+$")
+# A rules folder also holds the fatigue policy (engine.delivery.policy), which is not a rule.
+NOT_RULES = ("policy.yaml",)
 
 
 @dataclass
@@ -113,7 +115,7 @@ def check_paths(paths: list[str]) -> Check:
     for given in paths:
         path = FsPath(given)
         if path.is_dir():
-            rule_files = _yaml_files(path)
+            rule_files = [f for f in _yaml_files(path) if f.name not in NOT_RULES]
             segment_dir = path / "segments"
             segment_lib = library(segment_dir)
             segment_files = _yaml_files(segment_dir)

@@ -33,7 +33,8 @@ def test_every_problem_in_every_file_is_printed(tmp_path):
     typo, wrong = tmp_path / "typo.yaml", tmp_path / "wrong-id.yaml"
     assert lines[:4] == [
         f"{typo}:2:1: nme: unknown key 'nme'; expected one of: id, name, description, owner, category, priority, "
-        "enabled, level, when, trigger, schedule, min_dwell, actions, limits, holdout, goal, send_window (did you mean 'name'?)",
+        "enabled, level, when, trigger, schedule, min_dwell, actions, limits, holdout, goal, send_window, "
+        "max_messages_per_cycle (did you mean 'name'?)",
         f"{typo}:3:8: when.account.teir: unknown field 'account.teir'; account fields are external_id, name, plan, mrr, "
         "arr, tier, signup_at, renewal_at, owner, timezone, locale, created_at (or account.traits.<name>) (did you mean 'account.tier'?)",
         f"{typo}:6:1: holdout: holdout 75% is out of range: 0% to 50% (the rest must get the message)",

@@ -1,0 +1,1 @@
+"""Sending the deliveries the evaluation cycle writes: gates, jobs and channels."""

@@ -1,0 +1,189 @@
+"""The fatigue policy: one file that caps how often anyone hears from us, across all rules.
+
+``rules/policy.yaml`` (the name ``policy.yaml`` is reserved in a rules folder:
+it is never read as a rule) is read with the same strict YAML reader as rule
+files (engine.rules.yamlload: 64 KB, no anchors or tags, YAML 1.2 values,
+positions) and checked the same way: every problem at once, each as
+``file:line:col: path: message``. docs/delivery.md describes the format;
+engine.delivery.limits applies it.
+
+A missing file is no policy (no fatigue limits, send windows default to UTC)
+only when the caller says so (``missing_ok``); a file with problems is never
+half-used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from engine.delivery.windows import zone_or_none
+from engine.rules.problems import Problem, Problems, describe, from_yaml, suggest
+from engine.rules.schema import Limit
+from engine.rules.validate import CATEGORY, CHANNELS, MAX_LIMIT
+from engine.rules.yamlload import Path, YamlProblem, load
+
+DEFAULT_PATH = FsPath("rules") / "policy.yaml"
+FILE_NAME = DEFAULT_PATH.name  # in a rules folder, never read as a rule (engine.rules.validate.NOT_RULES)
+TOP_KEYS = ("default_timezone", "fatigue")
+FATIGUE_KEYS = ("name", "exempt_categories", "channels", "per_account", "per_contact")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class Fatigue:
+    """Budgets shared by every rule: at most ``per_account.max`` messages to
+    one account in ``per_account.per`` days, and likewise per contact.
+
+    ``name`` is what skip reasons call the messages it limits ("marketing").
+    Only messages that ``counts`` are limited and counted.
+    """
+
+    name: str = "marketing"
+    exempt_categories: frozenset[str] = frozenset({"operational"})
+    channels: frozenset[str] = frozenset({"email", "in_app"})
+    per_account: Limit | None = None
+    per_contact: Limit | None = None
+
+    def counts(self, category: str, channel: str, contact_id: int | None) -> bool:
+        """Whether a message is limited by, and counted against, these budgets:
+        one on a counted channel, of a category not exempt, to a contact (a
+        message with no contact is an alert to the account's owner, not to
+        the customer)."""
+        return contact_id is not None and channel in self.channels and category not in self.exempt_categories
+
+
+@dataclass(frozen=True)
+class Policy:
+    fatigue: Fatigue | None = None
+    default_timezone: str = "UTC"  # send windows: when neither contact nor account has a zone
+    source: str = ""  # the file it came from; empty for no file
+
+
+NO_POLICY = Policy()
+
+
+@dataclass
+class PolicyError(Exception):
+    """A policy file that cannot be used; ``problems`` says every reason."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+def validate_policy_text(text: str | bytes, source: str = "<string>") -> tuple[Policy | None, list[Problem]]:
+    """A policy, or None and every problem found."""
+    try:
+        doc = load(text, source)
+    except YamlProblem as exc:
+        return None, [from_yaml(exc)]
+    p = Problems(doc)
+    policy = _read(p, doc.data, source)
+    problems = sorted(p.items, key=lambda x: (x.line, x.column))  # in reading order, as rule files
+    return (policy if not problems else None), problems
+
+
+def check_policy_file(path: FsPath | str) -> tuple[Policy | None, list[Problem]]:
+    """``validate_policy_text`` of a file; an unreadable file is one problem."""
+    path = FsPath(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror or exc}")]
+    return validate_policy_text(raw, str(path))
+
+
+def load_policy(path: FsPath | str = DEFAULT_PATH, *, missing_ok: bool = False) -> Policy:
+    """The policy in ``path``; raise PolicyError listing every problem.
+
+    With ``missing_ok``, a file that does not exist is ``NO_POLICY``.
+    """
+    path = FsPath(path)
+    if missing_ok and not path.exists():
+        return NO_POLICY
+    policy, problems = check_policy_file(path)
+    if policy is None:
+        raise PolicyError(problems)
+    return policy
+
+
+def _read(p: Problems, data: Any, source: str) -> Policy:
+    if data is None:  # an empty file (or only comments): no limits
+        return Policy(source=source)
+    top = p.mapping(data, (), "a policy such as {fatigue: {per_account: {max: 1, per: 7d}}}")
+    if top is None:
+        return Policy(source=source)
+    p.keys(top, (), TOP_KEYS)
+    zone = _zone(p, top["default_timezone"], ("default_timezone",)) if "default_timezone" in top else "UTC"
+    fatigue = _fatigue(p, top["fatigue"], ("fatigue",)) if "fatigue" in top else None
+    return Policy(fatigue, zone or "UTC", source)
+
+
+def _zone(p: Problems, value: Any, path: Path) -> str | None:
+    text = p.text(value, path, "a time zone such as Europe/Berlin or UTC")
+    if text is not None and zone_or_none(text) is None:
+        p.add(path, f"unknown time zone {text!r}; use a name such as Europe/Berlin, Asia/Tokyo or UTC")
+        return None
+    return text
+
+
+def _fatigue(p: Problems, value: Any, path: Path) -> Fatigue | None:
+    data = p.mapping(value, path, "fatigue budgets such as {per_account: {max: 1, per: 7d}}")
+    if data is None:
+        return None
+    known = p.keys(data, path, FATIGUE_KEYS)
+    values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = p.text(data["name"], (*path, "name"), "name", NAME, "1-40 letters, digits, spaces, '-' or '_'")
+    if "exempt_categories" in data:
+        values["exempt_categories"] = _words(p, data["exempt_categories"], (*path, "exempt_categories"), "category", None)
+    if "channels" in data:
+        values["channels"] = _words(p, data["channels"], (*path, "channels"), "channel", CHANNELS)
+    for key in ("per_account", "per_contact"):
+        if key in data:
+            values[key] = _limit(p, data[key], (*path, key))
+    if known and "per_account" not in data and "per_contact" not in data:  # (a misspelt one was reported)
+        p.add(path, "fatigue limits nothing: give per_account and/or per_contact, such as {max: 1, per: 7d}")
+    if any(v is None for v in values.values()):
+        return None
+    return Fatigue(**values)
+
+
+def _words(p: Problems, value: Any, path: Path, what: str, allowed: tuple[str, ...] | None) -> frozenset[str] | None:
+    items = value if isinstance(value, list) else [value]
+    found: set[str] = set()
+    ok = True
+    if allowed is not None and not items:
+        p.add(path, f"expected at least one {what}: {', '.join(allowed)}")
+        return None
+    for i, item in enumerate(items):
+        where = (*path, i) if isinstance(value, list) else path
+        if allowed is None:
+            word = p.text(item, where, what, CATEGORY, "use lowercase letters, digits, '-' or '_'")
+        elif isinstance(item, str) and item in allowed:
+            word = item
+        else:
+            expected = f"expected one of: {', '.join(allowed)}"
+            if isinstance(item, str):
+                p.add(where, f"unknown {what} {item!r}; {expected}", suggest(item, allowed))
+            else:
+                p.add(where, f"expected a {what}, got {describe(item)}; {expected}")
+            word = None
+        ok = ok and word is not None
+        if word is not None:
+            found.add(word)
+    return frozenset(found) if ok else None
+
+
+def _limit(p: Problems, value: Any, path: Path) -> Limit | None:
+    data = p.mapping(value, path, "{max: N, per: 7d}")
+    if data is None or not p.keys(data, path, ("max", "per"), required=("max", "per")):
+        return None
+    most = p.integer(data["max"], (*path, "max"), 1, MAX_LIMIT)
+    per = p.duration(data["per"], (*path, "per"))
+    return Limit(most, per) if most is not None and per is not None else None
+

@@ -47,6 +47,7 @@ class Due:
 
     id: int
     rule_id: str
+    occurrence: str
     channel: str
     category: str
     priority: int
@@ -128,7 +129,7 @@ def _due(session: Session, now: datetime, after: Due | None) -> list[Due]:
     """The next chunk of due rows in priority order (higher first, then oldest), after ``after``."""
     paused = select(RS.c.rule_id).where(RS.c.paused.is_(True))
     stmt = (
-        select(D.c.id, D.c.rule_id, D.c.channel, D.c.category, D.c.priority, D.c.account_id, D.c.contact_id,
+        select(D.c.id, D.c.rule_id, D.c.occurrence, D.c.channel, D.c.category, D.c.priority, D.c.account_id, D.c.contact_id,
                D.c.recipient, D.c.due_at)  # fmt: skip
         .where(D.c.status.in_(("pending", "deferred")), D.c.due_at <= now, D.c.rule_id.not_in(paused))
         .order_by(D.c.priority.desc(), D.c.due_at, D.c.id)
@@ -174,7 +175,7 @@ def _requeue(session: Session, ids: list[int], now: datetime) -> list[tuple[str,
     if not ids:
         return []
     rows = session.execute(select(D.c.id, D.c.channel).where(D.c.id.in_(ids), D.c.status == "queued")).all()
-    batches = _batches([Due(i, "", ch, "", 0, 0, None, "", now) for i, ch in rows], now)
+    batches = _batches([Due(i, "", "", ch, "", 0, 0, None, "", now) for i, ch in rows], now)
     for job_id, part in batches:
         outbox.mark_queued(session, part, job_id, now, ("queued",))
     return batches

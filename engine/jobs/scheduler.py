@@ -17,10 +17,13 @@ from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
 from engine.jobs.queues import DEFAULT_QUEUE, SERIALIZER, TouchlineQueue, queue_name, redis_connection
+from engine.jobs.send import DISPATCH_TIMEOUT, dispatch_tick
 from engine.jobs.tick import TICK_TIMEOUT, tick
 from engine.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+DISPATCH_CRON = "* * * * *"
 
 
 class JsonCronJob(CronJob):
@@ -64,6 +67,16 @@ def make_scheduler(settings: Settings | None = None, connection: redis.Redis | N
         # A tick nobody picked up within a minute is stale: the next one replaces it.
         ttl=max(60, TICK_TIMEOUT // 5),
         name="touchline-tick",
+    )
+    # Sending runs apart from rule evaluation, every minute: a long evaluation
+    # never holds messages back, and the sweeper finds a lost job within two minutes.
+    scheduler.register(
+        dispatch_tick,
+        queue_name(DEFAULT_QUEUE, settings),
+        cron=DISPATCH_CRON,
+        job_timeout=DISPATCH_TIMEOUT,
+        ttl=60,
+        name="touchline-dispatch",
     )
     return scheduler
 

@@ -19,6 +19,7 @@ import redis
 
 from engine.db import Database, get_database
 from engine.ingest import purge_expired_events
+from engine.jobs.locks import single_run
 from engine.jobs.queues import redis_connection
 from engine.models import utcnow
 from engine.rules.cycle import run_cycle
@@ -51,10 +52,16 @@ def tick() -> dict[str, Any]:
     """Run one tick; return (and record in Redis) what it did."""
     settings = load_settings()
     conn = redis_connection(settings)
-    lock = conn.lock(lock_key(settings), timeout=LOCK_TTL, blocking=False)
-    if not lock.acquire(blocking=False):
-        log.info("tick skipped: another tick holds %s", lock_key(settings))
-        return {"status": "skipped", "reason": "another tick is running"}
+    with single_run(conn, lock_key(settings), LOCK_TTL) as mine:
+        if not mine:
+            log.info("tick skipped: another tick holds %s", lock_key(settings))
+            return {"status": "skipped", "reason": "another tick is running"}
+        outcome = _run(settings, conn)
+    log.info("tick %s", outcome)
+    return outcome
+
+
+def _run(settings: Settings, conn: redis.Redis) -> dict[str, Any]:
     started, clock = utcnow(), time.monotonic()
     outcome: dict[str, Any] = {"started_at": started.isoformat()}
     try:
@@ -74,15 +81,7 @@ def tick() -> dict[str, Any]:
     finally:
         outcome["finished_at"] = utcnow().isoformat()
         outcome["duration_ms"] = round((time.monotonic() - clock) * 1000)
-        try:
-            conn.set(last_key(settings), json.dumps(outcome))
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                # The TTL ran out (a very slow tick); another tick may own it now.
-                log.warning("tick lock expired before the tick finished")
-    log.info("tick %s", outcome)
+        conn.set(last_key(settings), json.dumps(outcome))
     return outcome
 
 

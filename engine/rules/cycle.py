@@ -55,6 +55,7 @@ class RuleOutcome:
     debounced: int = 0  # re-entries within min_dwell of the last exit: not fired
     deliveries: int = 0  # pending deliveries written
     skipped_deliveries: int = 0  # deliveries written as skipped (no recipient)
+    held_out: int = 0  # deliveries written as held_out (the rule's control group)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class CycleReport:
         for status in ("evaluated", "not_due", "paused", "skipped", "error", "tripped"):
             totals[status] = sum(1 for o in self.rules if o.status == status)
         totals["incremental"] = sum(1 for o in self.rules if o.mode == "incremental")
-        for name in ("entered", "exited", "fired", "debounced", "deliveries", "skipped_deliveries"):
+        for name in ("entered", "exited", "fired", "debounced", "deliveries", "skipped_deliveries", "held_out"):
             totals[name] = sum(getattr(o, name) for o in self.rules)
         errors = {o.rule_id: o.reason for o in self.rules if o.status == "error"}
         if errors:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.models import DailyUsage, Delivery, RuleVersion, SegmentMembership
+from engine.delivery.holdout import in_holdout
+from engine.models import Account, DailyUsage, Delivery, RuleVersion, SegmentMembership
 from engine.rules import sqlparts as sp
 from engine.rules.days import utc_today
 from engine.rules.evaluate import ExplainNode, explain
@@ -136,6 +137,7 @@ def write_deliveries(
     written = 0
     for part in chunks(firings, BATCH):
         explanations = _explanations(session, rule, now, part)
+        held = _held_out(session, rule, part)
         for index, action in enumerate(rule.actions):
             if rule.level == "contact" and action.to.kind == "contact":
                 resolved = resolve_contacts(session, action, {f.contact_id for f in part if f.contact_id is not None})
@@ -143,13 +145,15 @@ def write_deliveries(
             else:
                 resolved = resolve(session, action, {f.account_id for f in part})
                 subject_of = _account_of
-            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations)
+            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations, held)
             written += sum(1 for r in rows if r["status"] == "pending")
             if written > ceiling:
                 raise CircuitBreakerTripped(rule, version, written, ceiling)
             for (status,) in session.execute(stmt, rows) if rows else ():
                 if status == "skipped":
                     outcome.skipped_deliveries += 1
+                elif status == "held_out":
+                    outcome.held_out += 1
                 else:
                     outcome.deliveries += 1
 
@@ -194,7 +198,17 @@ def _contact_of(firing: Firing) -> int | None:
     return firing.contact_id
 
 
-def _rows(rule, version, index, action, now, firings, resolved: Resolved, subject_of, explanations) -> list[dict[str, Any]]:
+def _held_out(session: Session, rule: Rule, firings: list[Firing]) -> set[int]:
+    """The firing accounts in the rule's control group (engine.delivery.holdout: by external id)."""
+    if not rule.holdout:
+        return set()
+    ids = sorted({f.account_id for f in firings})
+    keys = session.execute(select(Account.id, Account.external_id).where(Account.id.in_(ids)))
+    return {account_id for account_id, key in keys if in_holdout(rule.id, key, rule.holdout)}
+
+
+def _rows(rule, version, index, action, now, firings, resolved: Resolved, subject_of, explanations,
+          held: set[int]) -> list[dict[str, Any]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
     for firing in firings:
         subject = subject_of(firing)
@@ -225,8 +239,12 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
                 continue
             seen.add(r.address)
             key = dedupe_key(rule.id, index, r.address, firing.occurrence)
-            rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": "pending",
-                                "reason": None, "dedupe_key": key})  # fmt: skip
+            if firing.account_id in held:  # the control group: recorded, never sent
+                status, why = "held_out", f"holdout: in the rule's {rule.holdout:g}% control group"
+            else:
+                status, why = "pending", None
+            rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": status,
+                                "reason": why, "dedupe_key": key})  # fmt: skip
     return rows
 
 

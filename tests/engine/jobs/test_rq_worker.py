@@ -72,11 +72,11 @@ def test_jobs_are_json_and_failures_expire(db: Database, redis_url: str) -> None
     assert 0 < conn.ttl(job.key) <= FAILURE_TTL
 
 
-def test_the_cron_job_enqueues_a_tick_the_worker_can_run(db: Database, redis_url: str) -> None:
+def test_the_cron_jobs_enqueue_a_tick_and_a_dispatch_the_worker_can_run(db: Database, redis_url: str) -> None:
     settings = load_settings()
     scheduler = make_scheduler(settings)
-    (cron_job,) = scheduler.get_jobs()
-    assert isinstance(cron_job, JsonCronJob)
+    cron_job, dispatch_job = scheduler.get_jobs()
+    assert isinstance(cron_job, JsonCronJob) and isinstance(dispatch_job, JsonCronJob)
     assert cron_job.cron == settings.tick_cron and cron_job.queue_name == queue_name("default", settings)
     job = cron_job.enqueue(scheduler.connection)
     assert job.func_name == f"{tick.__module__}.tick"
@@ -84,3 +84,8 @@ def test_the_cron_job_enqueues_a_tick_the_worker_can_run(db: Database, redis_url
     job.refresh()
     assert job.is_finished
     assert last_tick(scheduler.connection)["status"] == "ok"
+    sent = dispatch_job.enqueue(scheduler.connection)  # the dispatch cron, every minute
+    assert sent.func_name == "engine.jobs.send.dispatch_tick"
+    make_worker().work(burst=True)
+    sent.refresh()
+    assert sent.is_finished and sent.return_value()["status"] == "ok"

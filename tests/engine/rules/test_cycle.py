@@ -383,3 +383,22 @@ def test_the_default_ceiling_is_far_above_the_plan(world: Database) -> None:
     assert message_ceiling(rule, version) == CEILING_FLOOR
     version.predicted_messages = 5_000
     assert message_ceiling(rule, version) == 50_000
+
+
+def test_holdout_accounts_get_held_out_rows_and_no_message(db: Database) -> None:
+    from engine.delivery.holdout import in_holdout
+
+    names = [f"acct{i}" for i in range(20)]
+    accounts(db, **{n: "trial" for n in names})
+    contacts(db, *({"id": f"{n}-admin", "account_id": n, "email": f"{n}@x.test", "role": "admin"} for n in names))
+    text = rule_text() + "holdout: 50%\n"
+    rule = validate_text(text, "trial-nudge.yaml", expected_id="trial-nudge").rule
+    report = run_cycle(db, [activate(db, rule)], T0).by_rule()["trial-nudge"]
+    expected = {n for n in names if in_holdout("trial-nudge", n, 50)}
+    assert 0 < len(expected) < len(names)  # the test data puts some on each side
+    with db.read_session() as s:
+        rows = s.execute(select(Account.external_id, Delivery.status, Delivery.reason).join(Account)).all()
+    assert {a for a, status, _r in rows if status == "held_out"} == expected
+    assert {a for a, status, _r in rows if status == "pending"} == set(names) - expected
+    assert all("control group" in r for _a, status, r in rows if status == "held_out")
+    assert (report.held_out, report.deliveries) == (len(expected), len(names) - len(expected))

@@ -1,0 +1,97 @@
+"""From a delivery row to the message a channel sends: context, template, links, headers, Message-ID.
+
+A delivery that cannot be made into a message (its template fails, its
+account is gone, its address is not one) gets a reason instead, and the send
+job fails it without sending anything half-made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from engine.compliance import OPERATIONAL, list_unsubscribe_headers, preferences_url, unsubscribe_token, unsubscribe_url
+from engine.delivery.message import OutgoingMessage, message_id_for
+from engine.models import Account, Contact, Delivery, RuleVersion
+from engine.rules.schema import Action, Rule
+from engine.rules.versions import validate_content
+from engine.settings import Settings
+from engine.templates import ContextError, RenderError, TemplateLibrary, build_context, locale_chain
+
+
+@dataclass
+class Composed:
+    message: OutgoingMessage | None
+    error: str | None = None  # why there is no message
+
+
+class Composer:
+    """Composes the deliveries of one batch (one template library, one clock)."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+        self.session, self.settings, self.now = session, settings, now
+        self.library = TemplateLibrary(settings.templates_dir)
+        self.domain = message_domain(settings)
+        self._rules: dict[int, Rule | None] = {}
+
+    def _action(self, row: Delivery) -> Action | None:
+        """The rule action a row came from, from its rule version (parsed once per version)."""
+        if row.rule_version_id not in self._rules:
+            version = self.session.get(RuleVersion, row.rule_version_id)
+            result = validate_content(version.content, version.rule_id, version.rule_id) if version else None
+            self._rules[row.rule_version_id] = result.rule if result is not None else None
+        rule = self._rules[row.rule_version_id]
+        return rule.actions[row.action_index] if rule is not None and row.action_index < len(rule.actions) else None
+
+    def compose(self, row: Delivery) -> Composed:
+        try:
+            return Composed(self._compose(row))
+        except (RenderError, ContextError, ValueError) as exc:
+            return Composed(None, f"not sent: {exc}")
+
+    def _compose(self, row: Delivery) -> OutgoingMessage:
+        account = self.session.get(Account, row.account_id)
+        contact = self.session.get(Contact, row.contact_id) if row.contact_id is not None else None
+        if account is None:
+            raise ContextError(f"account {row.account_id} no longer exists")
+        links: dict[str, str] = {"app": self.settings.public_url}
+        headers: dict[str, str] = {}
+        if row.channel == "email" and row.category != OPERATIONAL:
+            token = unsubscribe_token(self.settings, row.recipient, row.category, row.contact_id,
+                                      locale=(contact.locale if contact else None) or account.locale)  # fmt: skip
+            links["unsubscribe"] = unsubscribe_url(self.settings.public_url, token)
+            links["preferences"] = preferences_url(self.settings.public_url, token)
+            headers.update(list_unsubscribe_headers(self.settings.public_url, token))
+        context = build_context(self.session, row.account_id, row.contact_id, links, self.now,
+                                rule_version_id=row.rule_version_id)  # fmt: skip
+        locales = locale_chain(contact.locale if contact else None, account.locale)
+        rendered = self.library.render(row.template, locales, context)
+        expires = None
+        if row.channel == "in_app":
+            days = self._action(row).expires_in if self._action(row) is not None else None
+            expires = self.now + timedelta(days=days) if days else None
+        return OutgoingMessage(
+            delivery_id=row.id,
+            to_addr=row.recipient,
+            to_name=(contact.name or "") if contact is not None else "",
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            headers=headers,
+            message_id=message_id_for(row.id, self.domain),
+            account_id=row.account_id,
+            contact_id=row.contact_id,
+            expires_at=expires,
+            url=action.url if (action := self._action(row)) is not None and row.channel == "webhook" else None,
+            data={"rule": row.rule_id, "template": row.template, "account": account.external_id,
+                  "category": row.category, "delivery": row.id},  # fmt: skip
+        )
+
+
+def message_domain(settings: Settings) -> str:
+    """The host Message-IDs name: the sender's domain, else the public URL's host."""
+    sender = settings.mail_from.rsplit("@", 1)[-1].strip("> ") if "@" in settings.mail_from else ""
+    return sender or urlsplit(settings.public_url).hostname or "localhost"

@@ -1,0 +1,147 @@
+"""From pending deliveries to messages at a real SMTP server, through the dispatcher and the send job."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine.compliance import suppress
+from engine.db import Database
+from engine.delivery.dispatch import dispatch
+from engine.delivery.gates import standard_gates
+from engine.ingest import upsert_accounts, upsert_contacts
+from engine.jobs.send import dispatch_tick, send_claimed
+from engine.jobs.worker import make_worker
+from engine.models import Delivery, Nudge, utcnow
+from engine.rules.cycle import run_cycle
+from engine.rules.validate import validate_text
+from engine.rules.versions import active_rules, apply_rules
+from engine.settings import load_settings
+
+RULE = """\
+id: stalled
+name: Stalled onboarding
+category: onboarding
+when:
+  account.plan: trial
+actions:
+  - email: {template: onboarding/stalled, to: role:admin}
+  - in_app: {template: onboarding/checklist, to: role:admin, expires_in: 7d}
+"""
+
+
+@pytest.fixture
+def pending(db: Database) -> list[int]:
+    """Two trial accounts with an admin each (en and ja), the rule applied and evaluated."""
+    rule = validate_text(RULE, "stalled.yaml", expected_id="stalled").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, RULE)], author="test")
+        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial"},
+                            {"id": "kaisha", "name": "株式会社テスト", "plan": "trial", "locale": "ja"}])
+        upsert_contacts(s, [{"id": "ann", "account_id": "acme", "email": "ann@acme.test", "name": "Ann", "role": "admin"},
+                            {"id": "ken", "account_id": "kaisha", "email": "ken@kaisha.test", "name": "健", "role": "admin",
+                             "locale": "ja"}])  # fmt: skip
+    with db.read_session() as s:
+        rules = active_rules(s)
+    run_cycle(db, rules, utcnow(), only_due=False)
+    with db.read_session() as s:
+        return list(s.scalars(select(Delivery.id).order_by(Delivery.id)))
+
+
+def settings_for(smtp_server, **overrides):
+    base = load_settings()
+    return dataclasses.replace(base, smtp_url=f"smtp://127.0.0.1:{smtp_server.port}", **overrides)
+
+
+def statuses(db: Database) -> dict[str, str]:
+    with db.read_session() as s:
+        return {f"{c}:{r}": st for c, r, st in s.execute(select(Delivery.channel, Delivery.recipient, Delivery.status))}
+
+
+def run_jobs(db, settings, jobs) -> None:
+    for job_id, ids in jobs:
+        send_claimed(db, settings, job_id, ids)
+
+
+def test_due_deliveries_reach_the_smtp_server_once_with_their_headers(db, pending, smtp_server):
+    settings = settings_for(smtp_server)
+    jobs: list = []
+    report = dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    assert report.queued == 4
+    run_jobs(db, settings, jobs)
+    run_jobs(db, settings, jobs)  # RQ may run a job twice: nothing is sent again
+    assert set(statuses(db).values()) == {"sent"}
+    received = smtp_server.handler.messages
+    assert sorted(m["to"][0] for m in received) == ["ann@acme.test", "ken@kaisha.test"]
+    by_to = {m["to"][0]: email.message_from_bytes(m["data"]) for m in received}
+    ann = by_to["ann@acme.test"]
+    assert ann["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" and "/u/" in ann["List-Unsubscribe"]
+    with db.read_session() as s:
+        row = s.scalars(select(Delivery).where(Delivery.recipient == "ann@acme.test")).one()
+        assert ann["Message-ID"] == row.message_id and row.sent_at is not None
+        nudges = s.scalars(select(Nudge)).all()
+    assert len(nudges) == 2 and all(n.expires_at is not None for n in nudges)
+    ken = by_to["ken@kaisha.test"]
+    texts = [p.get_payload(decode=True).decode(p.get_content_charset()) for p in ken.walk() if p.get_content_type() == "text/plain"]
+    assert texts and any(ord(ch) > 0x3000 for ch in texts[0])  # the Japanese variant was chosen
+
+
+def test_a_suppressed_address_is_not_sent_and_says_why(db, pending, smtp_server):
+    settings = settings_for(smtp_server)
+    with db.session() as s:
+        suppress(s, "ann@acme.test", "unsubscribed", "onboarding", source="test")
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    run_jobs(db, settings, jobs)
+    assert statuses(db)["email:ann@acme.test"] == "suppressed"
+    assert [m["to"] for m in smtp_server.handler.messages] == [["ken@kaisha.test"]]
+
+
+def test_a_template_that_fails_fails_its_delivery_and_nothing_half_rendered_goes_out(db, pending, smtp_server, tmp_path):
+    broken = tmp_path / "templates"
+    (broken / "onboarding" / "stalled").mkdir(parents=True)
+    (broken / "onboarding" / "stalled" / "en.html").write_text(
+        "{% block subject %}Hi {{ contact.nickname }}{% endblock %}{% block html %}x{% endblock %}{% block text %}x{% endblock %}"
+    )
+    settings = settings_for(smtp_server, templates_dir=broken)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    run_jobs(db, settings, jobs)
+    with db.read_session() as s:
+        failed = s.scalars(select(Delivery).where(Delivery.status == "failed")).all()
+    assert {d.recipient for d in failed} >= {"ann@acme.test", "ken@kaisha.test"}
+    assert all(d.reason.startswith("not sent:") for d in failed)
+    assert smtp_server.handler.messages == []
+
+
+def test_the_dispatch_tick_and_a_real_worker_send_them(db, pending, smtp_server, redis_url, monkeypatch, keep_signal_handlers):
+    monkeypatch.setenv("TOUCHLINE_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    outcome = dispatch_tick()
+    assert outcome["status"] == "ok" and outcome["queued"] == 4 and outcome["jobs"] == 2
+    assert make_worker().work(burst=True)
+    assert set(statuses(db).values()) == {"sent"}
+    assert len(smtp_server.handler.messages) == 2
+
+
+def test_a_closed_send_window_defers_to_the_opening(db, smtp_server):
+    text = RULE.replace("actions:", "send_window: {days: mon-fri, hours: \"09:00-10:00\", timezone: Asia/Tokyo}\nactions:")
+    rule = validate_text(text, "stalled.yaml", expected_id="stalled").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, text)], author="test")
+        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial"}])
+        upsert_contacts(s, [{"id": "ann", "account_id": "acme", "email": "ann@acme.test", "role": "admin"}])
+    # Saturday 2026-11-21 12:00 UTC: closed; the window opens Monday 09:00 in Tokyo (00:00 UTC).
+    now = utcnow().replace(year=2026, month=11, day=21, hour=12, minute=0, second=0, microsecond=0)
+    with db.read_session() as s:
+        rules = active_rules(s)
+    run_cycle(db, rules, now, only_due=False)
+    report = dispatch(db, now, lambda j, ids: None, gates=standard_gates(settings_for(smtp_server)))
+    assert report.deferred == 2 and report.queued == 0
+    with db.read_session() as s:
+        rows = s.scalars(select(Delivery)).all()
+    assert {r.due_at for r in rows} == {now + timedelta(days=1, hours=12)}
+    assert all("send window: opens Mon 2026-11-23 09:00 Asia/Tokyo" in r.reason for r in rows)

@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from engine.cli import admin_cmds, apply_cmds, db_cmds, demo_cmds, import_cmds, rules_cmds, run_cmds, template_cmds, up_cmds
+from engine.cli import (
+    admin_cmds, apply_cmds, db_cmds, delivery_cmds, demo_cmds, import_cmds, rules_cmds, run_cmds, template_cmds, up_cmds,
+)  # fmt: skip
 from engine.settings import SettingsError
 
 
@@ -16,7 +18,8 @@ def cli() -> None:
     """Touchline: tech-touch customer success engine."""
 
 
-for module in (db_cmds, admin_cmds, import_cmds, demo_cmds, run_cmds, up_cmds, rules_cmds, apply_cmds, template_cmds):
+for module in (db_cmds, admin_cmds, import_cmds, demo_cmds, run_cmds, up_cmds, rules_cmds, apply_cmds, template_cmds,
+               delivery_cmds):  # fmt: skip
     module.register(cli)
 
 

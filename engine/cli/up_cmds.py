@@ -44,9 +44,28 @@ def _prepare_database(sup, db, demo: bool) -> str | None:
             summary = seed(db)
             figures = ", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
             sup.say(f"demo: seeded ({figures})")
+            _apply_demo_rules(sup, db)
 
     with db.session() as session:
         return auth.ensure_first_admin(session, email=FIRST_ADMIN_EMAIL)
+
+
+def _apply_demo_rules(sup, db, folder: Path = Path("rules")) -> None:
+    """With fresh demo data, apply the example rules too, so the first ticks send to the mail catcher."""
+    if not folder.is_dir():
+        return
+    from engine.models import utcnow
+    from engine.rules.plan import plan
+    from engine.rules.versions import apply_rules, read_rules
+
+    loaded = read_rules([str(folder)])
+    if loaded.problems:
+        sup.say(f"demo: not applying {folder}/: {len(loaded.problems)} problem(s); see `touchline rules check`")
+        return
+    with db.session() as session:
+        predicted = {p.rule_id: sum(p.messages.values()) for p in plan(session, loaded.rules, utcnow()) if p.planned}
+        applied = apply_rules(session, loaded.rules, "touchline up (demo)", None, predicted)
+    sup.say(f"demo: applied {len(applied)} rules from {folder}/ (their messages go to the mail catcher)")
 
 
 def _http_ok(url: str) -> bool:

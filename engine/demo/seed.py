@@ -7,9 +7,10 @@ would from production traffic.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -17,7 +18,7 @@ from sqlalchemy import bindparam, func, select, update
 from engine.db import Database
 from engine.demo.generate import DemoPlan, build_plan
 from engine.ingest import IngestResult, account_ids, track_events, upsert_accounts, upsert_contacts
-from engine.models import Account, AccountChange
+from engine.models import Account, AccountChange, Contact
 
 SOURCE = "demo"
 RECORD_BATCH = 1000
@@ -80,6 +81,7 @@ def seed(
         with db.session() as session:
             _check(upsert_contacts(session, batch, source=SOURCE), "contacts")
     progress("contacts", len(contacts))
+    _date_contacts(db, plan, seed)
 
     stored = 0
     for batch in _batches(plan.events(), EVENT_BATCH):
@@ -127,6 +129,29 @@ def _change_owners(db: Database, plan: DemoPlan) -> None:
             .values(changed_at=bindparam("at")),
             [{"aid": ids[a.external_id], "owner": a.new_owner, "at": a.owner_changed_at} for a in moves],
         )
+
+
+# One contact in this many joined in the two days before the reference time
+# (a new admin for the new-admin-welcome rule); the others joined with their account.
+NEW_CONTACT_EVERY = 40
+
+
+def _date_contacts(db: Database, plan: DemoPlan, seed: int) -> None:
+    """Date contacts inside the dataset's timeline (ingest stamps the wall clock):
+    most joined a few days after their account signed up, a few just before the reference."""
+    joined: dict[str, datetime] = {}
+    for account in plan.accounts:
+        for contact in account.contacts:
+            draw = int(hashlib.sha256(f"{seed}:{contact['id']}".encode()).hexdigest()[:8], 16)
+            if draw % NEW_CONTACT_EVERY == 0:
+                joined[contact["id"]] = plan.reference - timedelta(hours=1 + draw % 47)
+            else:
+                joined[contact["id"]] = account.signup_at + timedelta(hours=draw % (7 * 24))
+    table = Contact.__table__
+    stmt = update(table).where(table.c.external_id == bindparam("ext")).values(created_at=bindparam("at"))
+    with db.session() as session:
+        for batch in _batches([{"ext": ext, "at": at} for ext, at in joined.items()], RECORD_BATCH):
+            session.execute(stmt, list(batch))
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[Sequence[Any]]:

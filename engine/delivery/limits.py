@@ -21,7 +21,8 @@ A delivery whose occurrence already counts in a window (a sibling went out,
 or is going out in this batch) passes that budget without using more of it.
 
 What was sent: deliveries with status ``sent``, ``queued``, ``sending`` or
-``unknown`` (it may have gone out), timed by ``sent_at``, else ``queued_at``.
+``unknown`` (it may have gone out), and ``deferred`` ones that were already
+tried (a retry keeps its place), timed by ``sent_at``, else ``queued_at``.
 Pending, deferred, skipped, suppressed, held-out and failed ones do not count.
 A message counts in a window of N days while ``now - N days < its time``.
 
@@ -128,7 +129,9 @@ def sent_counts(
     rows: dict[int, Sent] = {}
     for column, ids in ((D.c.account_id, account_ids), (D.c.contact_id, contact_ids)):
         for part in chunks(sorted(set(ids)), BATCH):
-            stmt = select(*columns).where(column.in_(part), D.c.status.in_(COUNTED_STATUSES), after)
+            # A message waiting to retry after a transient error keeps its place in the budget.
+            retrying = and_(D.c.status == "deferred", D.c.attempts > 0)
+            stmt = select(*columns).where(column.in_(part), or_(D.c.status.in_(COUNTED_STATUSES), retrying), after)
             for row in session.execute(stmt):
                 at = row.sent_at or row.queued_at
                 rows[row.id] = Sent(row.rule_id, row.occurrence, row.category, row.channel, row.account_id, row.contact_id, at)

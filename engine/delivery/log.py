@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import DELIVERY_STATUSES, Account, Delivery
+from engine.models import DELIVERY_STATUSES, Account, Delivery, RuleState
 
 # Statuses that need someone's attention first, then the ones still moving.
 ATTENTION_FIRST = ("unknown", "failed", "deferred", "pending", "queued", "sending")
@@ -25,6 +25,13 @@ class LogRow:
     account: str  # external id
     recipient: str
     reason: str | None
+
+
+def paused_rules(session: Session) -> list[tuple[str, str | None]]:
+    """(rule id, why) of the paused rules: their messages wait (a tripped circuit breaker says so here)."""
+    return [(r, why) for r, why in session.execute(
+        select(RuleState.rule_id, RuleState.paused_reason).where(RuleState.paused.is_(True)).order_by(RuleState.rule_id)
+    )]  # fmt: skip
 
 
 def status_counts(session: Session) -> dict[str, dict[str, int]]:

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from rq.job import Job
 
 DEFAULT_QUEUE = "default"
+# The periodic jobs (rule tick, dispatch with its sweeper): workers take them
+# before anything else, so a backlog of send jobs never holds back the sweep
+# that finds lost messages.
+CONTROL_QUEUE = "control"
 # Queues a worker listens on when none are named, highest priority first.
-QUEUE_NAMES: tuple[str, ...] = (DEFAULT_QUEUE,)
+QUEUE_NAMES: tuple[str, ...] = (CONTROL_QUEUE, DEFAULT_QUEUE)
 # Seconds a successful job's result is kept (RQ's default).
 RESULT_TTL = 500
 # Seconds a failed job (with its traceback) is kept for inspection: a week,

@@ -16,7 +16,7 @@ from rq import cron_job_registry
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
-from engine.jobs.queues import DEFAULT_QUEUE, SERIALIZER, TouchlineQueue, queue_name, redis_connection
+from engine.jobs.queues import CONTROL_QUEUE, SERIALIZER, TouchlineQueue, queue_name, redis_connection
 from engine.jobs.send import DISPATCH_TIMEOUT, dispatch_tick
 from engine.jobs.tick import TICK_TIMEOUT, tick
 from engine.settings import Settings, load_settings
@@ -61,7 +61,7 @@ def make_scheduler(settings: Settings | None = None, connection: redis.Redis | N
     scheduler = TouchlineCronScheduler(connection=connection)
     scheduler.register(
         tick,
-        queue_name(DEFAULT_QUEUE, settings),
+        queue_name(CONTROL_QUEUE, settings),
         cron=settings.tick_cron,
         job_timeout=TICK_TIMEOUT,
         # A tick nobody picked up within a minute is stale: the next one replaces it.
@@ -72,7 +72,7 @@ def make_scheduler(settings: Settings | None = None, connection: redis.Redis | N
     # never holds messages back, and the sweeper finds a lost job within two minutes.
     scheduler.register(
         dispatch_tick,
-        queue_name(DEFAULT_QUEUE, settings),
+        queue_name(CONTROL_QUEUE, settings),
         cron=DISPATCH_CRON,
         job_timeout=DISPATCH_TIMEOUT,
         ttl=60,

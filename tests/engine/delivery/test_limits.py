@@ -232,3 +232,31 @@ def test_sent_counts_reads_sent_queued_sending_and_unknown_rows_in_the_window(se
     # The history feeds the decision: a1 already had a message this week.
     c = Candidate(999, "r", "new", "tips", 0, "email", acc["a1"], con["c1"], "c1@x.test", NOW)
     assert verdicts(apply_limits([c], history, POLICY, {}, NOW)) == [ACCOUNT_REASON]
+
+
+def test_a_message_waiting_to_retry_keeps_its_place_in_the_budget(db):
+    """A high-priority message deferred after a transient error is counted, so a lower one cannot take its slot."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from engine.delivery.limits import sent_counts
+    from engine.ingest import upsert_accounts
+    from engine.models import Account, Delivery, RuleVersion
+
+    now = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "acme", "name": "Acme"}])
+        account = s.query(Account).one()
+        version = RuleVersion(rule_id="r", version=1, content="", content_hash="", author="t")
+        s.add(version)
+        s.flush()
+        s.add(Delivery(dedupe_key="k", rule_id="r", rule_version_id=version.id, action_index=0, channel="email",
+                       template="t", account_id=account.id, recipient="a@x.test", occurrence="enter:1",
+                       status="deferred", attempts=1, queued_at=now - timedelta(minutes=2), due_at=now))  # fmt: skip
+    with db.read_session() as s:
+        assert [h.rule_id for h in sent_counts(s, [account.id], since=now - timedelta(days=7)).sent] == ["r"]
+    with db.session() as s:
+        s.execute(update(Delivery).values(attempts=0))  # never tried: not counted
+    with db.read_session() as s:
+        assert sent_counts(s, [account.id], since=now - timedelta(days=7)).sent == []

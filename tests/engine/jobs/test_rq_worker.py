@@ -77,7 +77,7 @@ def test_the_cron_jobs_enqueue_a_tick_and_a_dispatch_the_worker_can_run(db: Data
     scheduler = make_scheduler(settings)
     cron_job, dispatch_job = scheduler.get_jobs()
     assert isinstance(cron_job, JsonCronJob) and isinstance(dispatch_job, JsonCronJob)
-    assert cron_job.cron == settings.tick_cron and cron_job.queue_name == queue_name("default", settings)
+    assert cron_job.cron == settings.tick_cron and cron_job.queue_name == queue_name("control", settings)
     job = cron_job.enqueue(scheduler.connection)
     assert job.func_name == f"{tick.__module__}.tick"
     make_worker().work(burst=True)

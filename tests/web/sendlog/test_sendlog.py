@@ -52,3 +52,13 @@ def test_the_send_log_shows_counts_and_calls_out_unknown_messages(db, login_as):
 def test_the_send_log_needs_a_signed_in_user(client):
     response = client.get("/admin/deliveries/")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_a_paused_rule_and_its_reason_are_shown(db, login_as):
+    from engine.rules.versions import pause_rule
+
+    seed_deliveries(db)
+    with db.session() as s:
+        pause_rule(s, "nudge", "circuit breaker: more than 1,000 messages in one cycle")
+    html = login_as("viewer").get("/admin/deliveries/").get_data(as_text=True)
+    assert "nudge is paused" in html and "circuit breaker: more than 1,000 messages" in html

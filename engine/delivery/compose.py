@@ -57,6 +57,9 @@ class Composer:
         contact = self.session.get(Contact, row.contact_id) if row.contact_id is not None else None
         if account is None:
             raise ContextError(f"account {row.account_id} no longer exists")
+        if row.contact_id is None and row.recipient != account.owner:
+            # The contact was deleted after the message was written (contact_id is SET NULL).
+            raise ContextError(f"the contact this message was for ({row.recipient}) no longer exists")
         links: dict[str, str] = {"app": self.settings.public_url}
         headers: dict[str, str] = {}
         if row.channel == "email" and row.category != OPERATIONAL:

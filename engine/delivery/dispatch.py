@@ -21,7 +21,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
@@ -94,11 +94,12 @@ def job_id_for(ids: Sequence[int], now: datetime) -> str:
     return f"send-{min(ids)}-{digest}"
 
 
-def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate] = ()) -> DispatchReport:
+def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate] = (),
+             queue_grace: timedelta = outbox.QUEUE_GRACE) -> DispatchReport:  # fmt: skip
     report = DispatchReport()
     gates = list(gates)
     with db.session() as session:
-        swept = outbox.sweep(session, now)
+        swept = outbox.sweep(session, now, queue_grace)
         report.unknown = swept.unknown
         requeue = _requeue(session, swept.requeue, now)
     for job_id, ids in requeue:

@@ -4,6 +4,7 @@
 
     pending/deferred --dispatch--> queued --claim--> sending --mark--> sent
                                                          |--> deferred (transient error, retried later)
+    queued --postpone--> deferred (the channel failed for another message of the batch: no attempt used)
                                                          |--> failed (permanent error, or retries used up)
                                                          '--> suppressed (hard bounce)
     sending with an expired lease --sweep--> unknown (marketing) | queued again (operational)
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import Delivery
@@ -33,9 +34,11 @@ D = Delivery.__table__
 
 # Transient failures are retried after these delays, then the delivery fails.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
-# How long a claimed row may stay 'sending' before the sweeper judges its worker dead.
+# How long a claimed row may stay 'sending' before the sweeper judges its worker dead
+# (TOUCHLINE_SEND_LEASE_SECONDS; the send job passes the configured value).
 LEASE = timedelta(seconds=90)
-# How long a row may stay 'queued' (its job waiting or lost) before the sweeper enqueues it again.
+# How long a row may stay 'queued' (its job waiting or lost) before the sweeper enqueues it again
+# (TOUCHLINE_QUEUE_GRACE_SECONDS; the dispatch tick passes the configured value).
 QUEUE_GRACE = timedelta(seconds=90)
 # Categories whose lost sends are sent again; a marketing message is never sent twice.
 RESEND_CATEGORIES = frozenset({"operational"})
@@ -62,7 +65,7 @@ def mark_queued(session: Session, ids: Sequence[int], job_id: str, now: datetime
     return list(session.scalars(stmt))
 
 
-def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime) -> list[Claimed]:
+def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime, lease: timedelta = LEASE) -> list[Claimed]:
     """queued -> sending with a lease, for the rows this job still carries; the rest is left alone.
 
     A row re-queued under another job (the sweeper thought this one lost) is not
@@ -73,38 +76,89 @@ def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime) -> l
     stmt = (
         update(D)
         .where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id)
-        .values(status="sending", lease_until=now + LEASE, attempts=D.c.attempts + 1, updated_at=now)
+        .values(status="sending", lease_until=now + lease, attempts=D.c.attempts + 1, updated_at=now)
         .returning(D.c.id, D.c.attempts, D.c.category)
     )
     return sorted((Claimed(*row) for row in session.execute(stmt)), key=lambda c: c.id)
 
 
-def _leave_sending(session: Session, delivery_id: int, now: datetime, **values) -> bool:
-    stmt = update(D).where(D.c.id == delivery_id, D.c.status == "sending").values(updated_at=now, **values)
+def _leave_sending(session: Session, delivery_id: int, job_id: str, now: datetime, **values) -> bool:
+    """Only the job holding the claim may record its outcome: a job whose lease ran out
+    (and whose row the sweeper settled or gave to another job) changes nothing."""
+    stmt = (
+        update(D)
+        .where(D.c.id == delivery_id, D.c.status == "sending", D.c.job_id == job_id)
+        .values(updated_at=now, **values)
+    )
     return session.execute(stmt).rowcount == 1
 
 
-def mark_sent(session: Session, delivery_id: int, now: datetime, message_id: str | None, response: str) -> bool:
-    return _leave_sending(session, delivery_id, now, status="sent", sent_at=now, message_id=message_id,
-                          provider_response=response[:MAX_REASON], lease_until=None, reason=None)  # fmt: skip
+def mark_sent(session: Session, delivery_id: int, now: datetime, message_id: str | None, response: str, *,
+              job_id: str) -> bool:  # fmt: skip
+    """The provider accepted it: that is a fact, so it is recorded even when this job's
+    lease ran out meanwhile (the row judged unknown, or queued again for an operational
+    resend that has not been claimed yet) -- which also stops that resend."""
+    stmt = (
+        update(D)
+        .where(
+            D.c.id == delivery_id,
+            or_(and_(D.c.job_id == job_id, D.c.status.in_(("sending", "unknown"))), D.c.status == "queued"),
+        )
+        .values(status="sent", sent_at=now, message_id=message_id, provider_response=response[:MAX_REASON],
+                lease_until=None, reason=None, updated_at=now)  # fmt: skip
+    )
+    return session.execute(stmt).rowcount == 1
 
 
-def mark_transient(session: Session, delivery_id: int, attempts: int, now: datetime, error: str) -> str:
+def mark_transient(session: Session, delivery_id: int, attempts: int, now: datetime, error: str, *,
+                   job_id: str) -> str:  # fmt: skip
     """Retry later with backoff, or fail once the retries are used up; the status written."""
     if attempts > len(BACKOFF):
         reason = f"failed after {attempts} attempts; last error: {error}"
-        _leave_sending(session, delivery_id, now, status="failed", reason=reason[:MAX_REASON], lease_until=None)
+        _leave_sending(session, delivery_id, job_id, now, status="failed", reason=reason[:MAX_REASON], lease_until=None)
         return "failed"
-    retry_at = now + BACKOFF[attempts - 1]
-    reason = f"transient error (attempt {attempts}), retry at {retry_at:%Y-%m-%d %H:%M:%S}Z: {error}"
-    _leave_sending(session, delivery_id, now, status="deferred", due_at=retry_at, reason=reason[:MAX_REASON],
+    when = retry_at(attempts, now)
+    reason = f"transient error (attempt {attempts}), retry at {when:%Y-%m-%d %H:%M:%S}Z: {error}"
+    _leave_sending(session, delivery_id, job_id, now, status="deferred", due_at=when, reason=reason[:MAX_REASON],
                    lease_until=None)  # fmt: skip
     return "deferred"
 
 
-def mark_failed(session: Session, delivery_id: int, now: datetime, error: str, status: str = "failed") -> bool:
-    """A permanent outcome: failed, or suppressed (a hard bounce), with the reason."""
-    return _leave_sending(session, delivery_id, now, status=status, reason=error[:MAX_REASON], lease_until=None)
+def retry_at(attempts: int, now: datetime) -> datetime:
+    """When a message that failed its ``attempts``-th try goes again (the last delay once they are used up)."""
+    return now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
+def postpone(session: Session, ids: Sequence[int], job_id: str, now: datetime, until: datetime, reason: str) -> int:
+    """queued (under ``job_id``) -> deferred to ``until`` without an attempt: it was never tried
+    (the channel failed for another message of its batch), so it uses none of its retries."""
+    if not ids:
+        return 0
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id)
+        .values(status="deferred", due_at=until, reason=reason[:MAX_REASON], updated_at=now)
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+def mark_failed(session: Session, delivery_id: int, now: datetime, error: str, status: str = "failed", *,
+                job_id: str) -> bool:  # fmt: skip
+    """A permanent outcome: failed, suppressed (a hard bounce) or unknown, with the reason."""
+    return _leave_sending(session, delivery_id, job_id, now, status=status, reason=error[:MAX_REASON], lease_until=None)
+
+
+def release(session: Session, ids: Sequence[int], job_id: str, now: datetime, status: str, reason: str) -> int:
+    """queued (under ``job_id``, not yet claimed) -> ``status`` without an attempt: decided at send
+    time (suppressed meanwhile; pending again while its rule is paused)."""
+    if not ids:
+        return 0
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id)
+        .values(status=status, reason=reason[:MAX_REASON], updated_at=now)
+    )
+    return session.execute(stmt).rowcount or 0
 
 
 def mark_skipped(session: Session, ids: Sequence[int], now: datetime, reason: str, status: str = "skipped",
@@ -137,7 +191,7 @@ class SweepResult:
     unknown: int  # marketing sends whose worker died mid-send: never resent
 
 
-def sweep(session: Session, now: datetime) -> SweepResult:
+def sweep(session: Session, now: datetime, queue_grace: timedelta = QUEUE_GRACE) -> SweepResult:
     """Find rows whose job was lost, judged from the table: queued too long, or sending past the lease.
 
     A row still 'sending' after its lease may have gone out (the provider
@@ -146,21 +200,34 @@ def sweep(session: Session, now: datetime) -> SweepResult:
     again (with the same Message-ID, so a duplicate is recognisable).
     """
     expired = session.execute(
-        select(D.c.id, D.c.category).where(D.c.status == "sending", D.c.lease_until < now)
+        select(D.c.id, D.c.category, D.c.attempts).where(D.c.status == "sending", D.c.lease_until < now)
     ).all()
-    resend = [i for i, category in expired if category in RESEND_CATEGORIES]
-    lost = [i for i, category in expired if category not in RESEND_CATEGORIES]
+    # An operational message whose workers keep dying is not resent forever.
+    worn = [i for i, category, attempts in expired if category in RESEND_CATEGORIES and attempts > len(BACKOFF)]
+    resend = [i for i, category, attempts in expired if category in RESEND_CATEGORIES and i not in worn]
+    lost = [i for i, category, _a in expired if category not in RESEND_CATEGORIES]
+    still_expired = [D.c.status == "sending", D.c.lease_until < now]  # re-checked: a late job may have settled it
     unknown = 0
     if lost:
         reason = ("unknown: the worker stopped after claiming this message and before recording the outcome; "
                   "it may or may not have been sent, and is not sent again (marketing)")  # fmt: skip
-        unknown = mark_skipped(session, lost, now, reason, status="unknown", from_status=("sending",))
+        unknown = session.execute(
+            update(D).where(D.c.id.in_(lost), *still_expired)
+            .values(status="unknown", reason=reason, updated_at=now)
+        ).rowcount or 0  # fmt: skip
+    if worn:
+        session.execute(
+            update(D).where(D.c.id.in_(worn), *still_expired)
+            .values(status="unknown", lease_until=None, updated_at=now,
+                    reason=f"unknown: {len(BACKOFF) + 1} workers stopped while sending it; not sent again")
+        )  # fmt: skip
+        unknown += len(worn)
     if resend:
         session.execute(
             update(D)
-            .where(D.c.id.in_(resend), D.c.status == "sending")
+            .where(D.c.id.in_(resend), *still_expired)
             .values(status="queued", queued_at=now, lease_until=None, updated_at=now,
                     reason="sent again: the worker stopped before recording the outcome (operational)")  # fmt: skip
         )
-    stale = list(session.scalars(select(D.c.id).where(D.c.status == "queued", D.c.queued_at < now - QUEUE_GRACE)))
+    stale = list(session.scalars(select(D.c.id).where(D.c.status == "queued", D.c.queued_at < now - queue_grace)))
     return SweepResult(sorted(set(stale) | set(resend)), unknown)

@@ -1,10 +1,11 @@
 """The sending jobs: the dispatch tick (cron, every minute) and ``send_batch`` (one per batch of deliveries).
 
-``send_batch`` carries delivery ids only. It claims the rows that are still
-queued under its own job id (so a duplicate or late job claims nothing),
-renders each one, hands it to the channel over one connection for the batch,
-and records each outcome in its own short transaction right after the
-provider answered. See engine.delivery.outbox for the states.
+``send_batch`` carries delivery ids only. It renders the rows still queued
+under its own job id (so a duplicate or late job finds nothing), then, over
+one connection for the batch, claims each row just before handing it to the
+channel and records its outcome in its own short transaction right after the
+provider answered: a worker killed mid-batch leaves at most one row whose
+fate is unknown. See engine.delivery.outbox for the states.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine.db import Database, get_database
@@ -23,7 +25,7 @@ from engine.delivery import outbox
 from engine.delivery.dispatch import dispatch
 from engine.jobs.locks import single_run
 from engine.jobs.queues import get_queue, redis_connection
-from engine.models import Delivery, utcnow
+from engine.models import Delivery, RuleState, utcnow
 from engine.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ def dispatch_tick() -> dict[str, Any]:
                 # Either way the rows stay 'queued': the job runs, or the sweeper enqueues them again.
                 log.warning("send job %s not enqueued: %s", job_id, exc)
 
-        report = dispatch(db, utcnow(), enqueue, gates=default_gates(settings))
+        report = dispatch(db, utcnow(), enqueue, gates=default_gates(settings),
+                          queue_grace=timedelta(seconds=settings.queue_grace_seconds))  # fmt: skip
     outcome = {"status": "ok", **report.as_dict(), "duration_ms": round((time.monotonic() - started) * 1000)}
     log.info("dispatch %s", outcome)
     return outcome
@@ -71,12 +74,13 @@ def default_gates(settings: Settings) -> list:
 class BatchReport:
     claimed: int = 0
     sent: int = 0
+    unknown: int = 0
     deferred: int = 0
     failed: int = 0
     suppressed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("claimed", "sent", "deferred", "failed", "suppressed")}
+        return {k: getattr(self, k) for k in ("claimed", "sent", "deferred", "failed", "suppressed", "unknown")}
 
 
 def send_batch(job_id: str, ids: list[int]) -> dict[str, int]:
@@ -87,78 +91,169 @@ def send_batch(job_id: str, ids: list[int]) -> dict[str, int]:
 
 
 def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
-    from engine.delivery.compose import Composer
     from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
 
     report = BatchReport()
-    with db.session() as session:
-        claimed = outbox.claim(session, ids, job_id, clock())
-    report.claimed = len(claimed)
-    if not claimed:
-        return report.as_dict()
-    attempts = {c.id: c.attempts for c in claimed}
-    with db.read_session() as session:
-        rows = session.scalars(select(Delivery).where(Delivery.id.in_(attempts)).order_by(Delivery.id)).all()
-        composer = Composer(session, settings, clock())
-        messages = {row.id: composer.compose(row) for row in rows}
-    channels = {row.channel for row in rows}
-    for name in sorted(channels):
+    lease = timedelta(seconds=settings.send_lease_seconds)
+    rows, messages = _prepare(db, settings, job_id, ids, clock, report)
+
+    def claim(row: Delivery) -> int | None:
+        """Each row is claimed just before it is sent, so a worker that dies
+        holds one row in 'sending' (judged ``unknown``): the rest of its batch
+        is still 'queued' and goes out with a new job."""
+        with db.session() as session:
+            claimed = outbox.claim(session, [row.id], job_id, clock(), lease)
+        report.claimed += len(claimed)
+        return claimed[0].attempts if claimed else None
+
+    for name in sorted({row.channel for row in rows}):
         batch = [row for row in rows if row.channel == name]
         try:
             channel = get_channel(name, config_from_settings(name, settings))
-        except ChannelConfigError as exc:  # the instance is not set up for this channel: wait, do not lose
+        except ChannelConfigError as exc:  # the instance is not set up for this channel: wait, use no attempt
+            until = clock() + CONFIG_RETRY
             with db.session() as session:
-                for row in batch:
-                    outbox.mark_transient(session, row.id, attempts[row.id], clock(), str(exc))
-            report.deferred += len(batch)
+                report.deferred += outbox.postpone(session, [r.id for r in batch], job_id, clock(), until,
+                                                   f"not tried: {exc}")  # fmt: skip
             continue
         with channel:
-            down: str | None = None
+            down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
+            bounced: set[str] = set()  # addresses that hard-bounced in this batch
             for row in batch:
-                composed = messages[row.id]
-                now = clock()
-                if composed.error is not None:  # could not be rendered: never sent half-made
+                if down is not None:
+                    # The channel failed for the whole batch: the rest waits as long as the
+                    # message that found it down, without using an attempt it never made.
+                    error, until = down
+                    reason = f"not tried, retry at {until:%Y-%m-%d %H:%M:%S}Z: the channel failed for another message: {error}"
                     with db.session() as session:
-                        outbox.mark_failed(session, row.id, now, composed.error)
-                    report.failed += 1
+                        report.deferred += outbox.postpone(session, [row.id], job_id, clock(), until, reason)
                     continue
-                if down is not None:  # the channel failed for the whole batch: the rest waits
+                if row.recipient in bounced:
                     with db.session() as session:
-                        outbox.mark_transient(session, row.id, attempts[row.id], now, down)
+                        report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
+                                                            "suppressed: bounced (in this batch)")  # fmt: skip
+                    continue
+                composed = messages[row.id]
+                if composed.error is not None:  # could not be rendered: never sent half-made
+                    if claim(row) is not None:
+                        _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
+                        report.failed += 1
+                    continue
+                attempts = claim(row)
+                if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
+                    continue
+                try:
+                    result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report)
+                except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
+                    log.exception("delivery %s: sending failed unexpectedly", row.id)
+                    _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
+                        s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
                     report.deferred += 1
                     continue
-                result = channel.send(composed.message)
-                with db.session() as session:
-                    _record(session, row, attempts[row.id], composed.message.message_id, result, clock(), report)
+                if result.hard_bounce:
+                    bounced.add(row.recipient)
                 if result.channel_down:
-                    down = result.provider_response
+                    down = (result.provider_response, outbox.retry_at(attempts, clock()))
     return report.as_dict()
 
 
-def _record(
-    session: Session, row: Delivery, attempts: int, message_id: str, result, now: datetime, report: BatchReport
-) -> None:
+# A channel the instance is not configured for is tried again after this, without using an attempt.
+CONFIG_RETRY = timedelta(minutes=5)
+# Writing an outcome waits out a busy database this many times (SQLite's busy timeout each).
+WRITE_TRIES = 4
+
+
+def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], clock, report: BatchReport):
+    """The rows this job still carries, settled first where sending is already decided
+    (their rule paused since they were queued; their address suppressed since), and
+    the others composed."""
+    from engine.compliance import suppressed_addresses
+    from engine.delivery.compose import Composer
+
+    with db.read_session() as session:
+        rows = session.scalars(
+            select(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == "queued", Delivery.job_id == job_id)
+            .order_by(Delivery.id)
+        ).all()
+        rule_ids = {r.rule_id for r in rows}
+        paused = set(session.scalars(select(RuleState.rule_id).where(RuleState.paused.is_(True), RuleState.rule_id.in_(rule_ids))))
+        rows = [r for r in rows if r.rule_id not in paused] if paused else rows
+        held = [r_id for r_id in ids if r_id not in {r.id for r in rows}]
+        # Suppression is checked again at send time: an unsubscribe may have come since dispatch.
+        stopped: dict[int, str] = {}
+        for category in {r.category for r in rows if r.channel == "email"}:
+            mine = [r for r in rows if r.channel == "email" and r.category == category]
+            found = suppressed_addresses(session, {r.recipient for r in mine}, category)
+            stopped.update({r.id: found[r.recipient] for r in mine if r.recipient in found})
+        rows = [r for r in rows if r.id not in stopped]
+        now = clock()
+        composer = Composer(session, settings, now)
+        messages = {row.id: composer.compose(row) for row in rows}
+    if held or stopped:
+        with db.session() as session:
+            outbox.release(session, held, job_id, now, "pending", "waiting: its rule was paused after it was queued")
+            for delivery_id, why in stopped.items():
+                outbox.release(session, [delivery_id], job_id, now, "suppressed", f"suppressed: {why}")
+        report.suppressed += len(stopped)
+    return rows, messages
+
+
+def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
+          report: BatchReport):  # fmt: skip
+    """Hand one message to the channel and record the outcome right after, in its own transaction.
+
+    An in-app nudge is stored in the same transaction that marks it sent: nothing can fall between."""
+    from engine.delivery.channels import store_nudge
+
+    if name == "in_app":
+        def both(session: Session):
+            result = store_nudge(session, message)
+            _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
+            return result
+        return _write(db, both)
+    result = channel.send(message)
+    _write(db, lambda session: _record(session, row, attempts, message.message_id, result, clock(), report, job_id))
+    return result
+
+
+def _write(db: Database, action):
+    """Run ``action(session)`` in a write transaction, waiting out a busy database: an outcome
+    the provider already gave must not be lost to a lock held by a long rule cycle."""
+    for attempt in range(WRITE_TRIES):
+        try:
+            with db.session() as session:
+                return action(session)
+        except OperationalError:
+            if attempt == WRITE_TRIES - 1:
+                raise
+            time.sleep(2**attempt)
+    return None
+
+
+def _record(session: Session, row: Delivery, attempts: int, message_id: str, result, now: datetime,
+            report: BatchReport, job_id: str) -> None:  # fmt: skip
     from engine.compliance import suppress
 
     if result.status == "sent":
-        outbox.mark_sent(session, row.id, now, message_id or None, result.provider_response)
+        outbox.mark_sent(session, row.id, now, message_id or None, result.provider_response, job_id=job_id)
         report.sent += 1
     elif result.status == "transient":
         if result.maybe_delivered and row.category not in outbox.RESEND_CATEGORIES:
             reason = f"unknown: the connection was lost after the message was handed over ({result.provider_response})"
-            outbox.mark_failed(session, row.id, now, reason, status="unknown")
-            report.failed += 1
+            outbox.mark_failed(session, row.id, now, reason, status="unknown", job_id=job_id)
+            report.unknown += 1
             return
-        status = outbox.mark_transient(session, row.id, attempts, now, result.provider_response)
+        status = outbox.mark_transient(session, row.id, attempts, now, result.provider_response, job_id=job_id)
         report.deferred += status == "deferred"
         report.failed += status == "failed"
     elif result.hard_bounce:
         suppress(session, row.recipient, "bounced", None, source=f"delivery {row.id}")
         outbox.mark_failed(session, row.id, now, f"hard bounce, address suppressed: {result.provider_response}",
-                           status="suppressed")  # fmt: skip
+                           status="suppressed", job_id=job_id)  # fmt: skip
         report.suppressed += 1
     else:
-        outbox.mark_failed(session, row.id, now, f"permanent error: {result.provider_response}")
+        outbox.mark_failed(session, row.id, now, f"permanent error: {result.provider_response}", job_id=job_id)
         report.failed += 1
 
 

@@ -85,8 +85,8 @@ def test_claim_takes_only_rows_of_this_job_once(db):
         again = outbox.claim(s, ids, "job-1", NOW)  # RQ ran the job twice
     assert [c.id for c in first] == ids and again == [] and first[0].attempts == 1
     with db.session() as s:
-        assert outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok")
-        assert not outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok")  # already sent: nothing moves
+        assert outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok", job_id="job-1")
+        assert not outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok", job_id="job-1")  # already sent: nothing moves
 
 
 def test_transient_errors_back_off_then_fail(db):
@@ -97,14 +97,14 @@ def test_transient_errors_back_off_then_fail(db):
             outbox.mark_queued(s, [delivery], f"j{attempt}", at, ("pending", "deferred"))
             (claimed,) = outbox.claim(s, [delivery], f"j{attempt}", at)
             assert claimed.attempts == attempt
-            assert outbox.mark_transient(s, delivery, claimed.attempts, at, "451 try later") == "deferred"
+            assert outbox.mark_transient(s, delivery, claimed.attempts, at, "451 try later", job_id=f"j{attempt}") == "deferred"
             row = s.get(Delivery, delivery)
             assert row.due_at == at + delay and "451 try later" in row.reason
         at += delay
     with db.session() as s:
         outbox.mark_queued(s, [delivery], "last", at, ("deferred",))
         (claimed,) = outbox.claim(s, [delivery], "last", at)
-        assert outbox.mark_transient(s, delivery, claimed.attempts, at, "451 again") == "failed"
+        assert outbox.mark_transient(s, delivery, claimed.attempts, at, "451 again", job_id="last") == "failed"
         assert "after 5 attempts" in s.get(Delivery, delivery).reason
 
 
@@ -114,7 +114,7 @@ def test_a_send_lost_mid_flight_is_unknown_for_marketing_and_sent_again_for_oper
     with db.session() as s:
         outbox.mark_queued(s, ids, "job-1", NOW, ("pending",))
         outbox.claim(s, ids, "job-1", NOW)
-        outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok")  # the first went out and was recorded
+        outbox.mark_sent(s, ids[0], NOW, "<m@x>", "250 ok", job_id="job-1")  # the first went out and was recorded
     jobs = Jobs()
     report = dispatch(db, NOW + outbox.LEASE + timedelta(seconds=1), jobs)
     assert statuses(db) == {ids[0]: "sent", ids[1]: after}
@@ -149,3 +149,47 @@ def test_a_paused_rules_deliveries_wait(db):
 
 def test_job_ids_are_derived_from_the_deliveries():
     assert job_id_for([3, 1, 2], NOW) == job_id_for([1, 2, 3], NOW) != job_id_for([1, 2], NOW)
+
+
+def test_a_job_whose_lease_ran_out_cannot_overwrite_the_next_jobs_outcome(db):
+    """J1 claims, its lease runs out, the sweeper re-queues the (operational) row and J2 claims it:
+    J1's late transient error changes nothing, and J2's success is what the row says."""
+    (delivery,) = make_deliveries(db, 1, category="operational")
+    with db.session() as s:
+        outbox.mark_queued(s, [delivery], "J1", NOW, ("pending",))
+        outbox.claim(s, [delivery], "J1", NOW)
+    later = NOW + outbox.LEASE + timedelta(seconds=10)
+    with db.session() as s:
+        assert outbox.sweep(s, later).requeue == [delivery]
+        outbox.mark_queued(s, [delivery], "J2", later, ("queued",))
+        (claimed,) = outbox.claim(s, [delivery], "J2", later)
+    with db.session() as s:
+        assert outbox.mark_transient(s, delivery, 1, later, "451 late", job_id="J1") == "deferred"  # it tried
+    with db.session() as s:
+        assert outbox.mark_sent(s, delivery, later, "<m@x>", "250 ok", job_id="J2")
+    assert statuses(db)[delivery] == "sent"
+
+
+def test_an_accepted_message_is_recorded_sent_even_after_its_lease_ran_out(db):
+    (delivery,) = make_deliveries(db, 1)  # marketing: the sweeper calls it unknown
+    with db.session() as s:
+        outbox.mark_queued(s, [delivery], "J1", NOW, ("pending",))
+        outbox.claim(s, [delivery], "J1", NOW)
+    with db.session() as s:
+        assert outbox.sweep(s, NOW + outbox.LEASE + timedelta(seconds=1)).unknown == 1
+    with db.session() as s:
+        assert outbox.mark_sent(s, delivery, NOW, "<m@x>", "250 ok", job_id="J1")  # the provider did accept it
+    assert statuses(db)[delivery] == "sent"
+
+
+def test_an_operational_message_is_not_resent_forever(db):
+    (delivery,) = make_deliveries(db, 1, category="operational")
+    at = NOW
+    for n in range(len(outbox.BACKOFF) + 1):
+        with db.session() as s:
+            outbox.mark_queued(s, [delivery], f"J{n}", at, ("pending", "queued"))
+            outbox.claim(s, [delivery], f"J{n}", at)
+        at += outbox.LEASE + timedelta(seconds=1)
+        with db.session() as s:
+            outbox.sweep(s, at)  # its worker died each time
+    assert statuses(db)[delivery] == "unknown"

@@ -145,3 +145,46 @@ def test_a_closed_send_window_defers_to_the_opening(db, smtp_server):
         rows = s.scalars(select(Delivery)).all()
     assert {r.due_at for r in rows} == {now + timedelta(days=1, hours=12)}
     assert all("send window: opens Mon 2026-11-23 09:00 Asia/Tokyo" in r.reason for r in rows)
+
+
+def queue_all(db, settings) -> list:
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    return jobs
+
+
+def test_decisions_made_after_dispatch_are_honoured_at_send_time(db, pending, smtp_server):
+    """Unsubscribed, or its rule paused, or its contact deleted, after the row was queued: not sent."""
+    from engine.models import Contact, RuleState
+
+    settings = settings_for(smtp_server)
+    jobs = queue_all(db, settings)
+    with db.session() as s:
+        suppress(s, "ann@acme.test", "unsubscribed", "onboarding", source="test")
+        s.delete(s.scalars(select(Contact).where(Contact.external_id == "ken")).one())
+    run_jobs(db, settings, jobs)
+    got = statuses(db)
+    assert got["email:ann@acme.test"] == "suppressed"
+    assert got["email:ken@kaisha.test"] == "failed" and smtp_server.handler.messages == []
+    with db.read_session() as s:
+        reason = s.scalars(select(Delivery.reason).where(Delivery.recipient == "ken@kaisha.test")).one()
+    assert "no longer exists" in reason
+
+    # A paused rule's queued rows go back to waiting, untried.
+    with db.session() as s:
+        for d in s.scalars(select(Delivery)):
+            d.status, d.job_id = "queued", "j-again"
+        s.get(RuleState, "stalled").paused = True
+    run_jobs(db, settings, [("j-again", [i for _j, ids in jobs for i in ids])])
+    with db.read_session() as s:
+        assert {d.status for d in s.scalars(select(Delivery))} == {"pending"}
+
+
+def test_a_channel_that_is_not_set_up_postpones_without_using_attempts(db, pending, smtp_server):
+    settings = dataclasses.replace(load_settings(), smtp_url=None)
+    jobs = queue_all(db, settings)
+    run_jobs(db, settings, jobs)
+    with db.read_session() as s:
+        emails = s.scalars(select(Delivery).where(Delivery.channel == "email")).all()
+    assert {(d.status, d.attempts) for d in emails} == {("deferred", 0)}
+    assert all("TOUCHLINE_SMTP_URL" in d.reason for d in emails)

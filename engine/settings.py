@@ -219,6 +219,10 @@ class Settings:
     webhook_secret: str | None = None
     webhook_timeout: int = 10
     webhook_format: str = "json"
+    # The send pipeline's timings (engine/delivery/outbox.py): how long a claimed
+    # message may stay 'sending', and a job 'queued', before the sweeper acts.
+    send_lease_seconds: int = 90
+    queue_grace_seconds: int = 90
 
     @property
     def production(self) -> bool:
@@ -265,6 +269,8 @@ def load_settings() -> Settings:
         raise SettingsError("TOUCHLINE_SECRET_KEY is too short for production: use at least 16 characters")
     host = _str("TOUCHLINE_HOST", "127.0.0.1") or "127.0.0.1"
     port = _int("TOUCHLINE_PORT", 8000, minimum=0, maximum=65535)
+    smtp = _smtp_settings()
+    webhook = _webhook_settings()
     return Settings(
         env=env,
         instance_dir=instance_dir,
@@ -284,9 +290,27 @@ def load_settings() -> Settings:
         trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
         templates_dir=Path(_str("TOUCHLINE_TEMPLATES_DIR", "email_templates") or "email_templates").resolve(),
         public_url=_public_url(host, port),
-        **_smtp_settings(),
-        **_webhook_settings(),
+        **smtp,
+        **webhook,
+        **_pipeline_settings(smtp["smtp_timeout"], webhook["webhook_timeout"]),
     )
+
+
+def _pipeline_settings(smtp_timeout: int, webhook_timeout: int) -> dict:
+    lease = _int("TOUCHLINE_SEND_LEASE_SECONDS", 90, minimum=1, maximum=24 * 3600)
+    # A lease shorter than one provider call would let the sweeper judge a
+    # message lost while it is still being handed over.
+    slowest = max(smtp_timeout, webhook_timeout)
+    if lease <= slowest:
+        raise SettingsError(
+            f"TOUCHLINE_SEND_LEASE_SECONDS={lease}: must be longer than the SMTP and webhook timeouts "
+            f"(TOUCHLINE_SMTP_TIMEOUT, TOUCHLINE_WEBHOOK_TIMEOUT: {slowest}s), or a message still being "
+            "sent would be judged lost"
+        )
+    return {
+        "send_lease_seconds": lease,
+        "queue_grace_seconds": _int("TOUCHLINE_QUEUE_GRACE_SECONDS", 90, minimum=1, maximum=24 * 3600),
+    }
 
 
 def _instance_secret(instance_dir: Path) -> str:

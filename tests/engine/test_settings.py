@@ -128,3 +128,15 @@ def test_public_url_defaults_to_this_machine_and_rejects_non_urls(monkeypatch):
     monkeypatch.setenv("TOUCHLINE_PUBLIC_URL", "cs.example.com")
     with pytest.raises(SettingsError, match="TOUCHLINE_PUBLIC_URL"):
         load_settings()
+
+
+def test_the_send_lease_must_outlast_one_provider_call(monkeypatch):
+    from engine.settings import SettingsError, load_settings
+
+    assert (load_settings().send_lease_seconds, load_settings().queue_grace_seconds) == (90, 90)
+    monkeypatch.setenv("TOUCHLINE_SEND_LEASE_SECONDS", "20")
+    monkeypatch.setenv("TOUCHLINE_SMTP_TIMEOUT", "30")
+    with pytest.raises(SettingsError, match="TOUCHLINE_SEND_LEASE_SECONDS=20: must be longer"):
+        load_settings()
+    monkeypatch.setenv("TOUCHLINE_SMTP_TIMEOUT", "10")
+    assert load_settings().send_lease_seconds == 20

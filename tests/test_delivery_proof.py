@@ -58,7 +58,7 @@ RECIPIENTS = ACCOUNTS * ADMINS
 KILLS = 6
 LEASE = 5  # seconds a message may stay 'sending' (the default is 90)
 GRACE = 8  # seconds a job may stay 'queued' (the default is 90)
-CAMPAIGN_TIMEOUT = 120.0
+CAMPAIGN_TIMEOUT = 240.0  # room for one retry after a transient error (1 minute) on a loaded machine
 
 RULE = """\
 id: {id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 
@@ -13,6 +14,11 @@ from engine.jobs.queues import QUEUE_NAMES, SERIALIZER, TouchlineQueue, get_queu
 from engine.settings import Settings, load_settings
 
 _fork_hook_installed = False
+
+# What the jobs import, imported once in the worker instead of in every
+# work-horse: RQ forks a horse per job, and each would import these again
+# (about a quarter of a second per job, 2 ms per message of a send job of 100).
+PRELOAD = ("engine.jobs.send", "engine.jobs.tick", "engine.delivery.compose", "engine.delivery.channels", "jsonschema")
 
 
 def make_worker(
@@ -44,6 +50,8 @@ def _forked_children_die_with_worker() -> None:
 def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool:
     """Work until stopped (or, with ``burst``, until the queues are empty)."""
     _forked_children_die_with_worker()
+    for module in PRELOAD:
+        importlib.import_module(module)
     worker = make_worker(queues)
     # with_scheduler: this worker also moves due delayed/retried jobs onto
     # their queues (RQ lets one worker per queue do it at a time).

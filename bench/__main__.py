@@ -2,6 +2,7 @@
 
     python -m bench            # all of them, default sizes
     python -m bench import     # only those whose name contains "import"
+    python -m bench send       # only the send benchmark (SMTP sink, Redis, two workers)
 """
 
 from __future__ import annotations

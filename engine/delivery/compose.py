@@ -8,9 +8,10 @@ job fails it without sending anything half-made.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.compliance import OPERATIONAL, list_unsubscribe_headers, preferences_url, unsubscribe_token, unsubscribe_url
@@ -19,7 +20,9 @@ from engine.models import Account, Contact, Delivery, RuleVersion
 from engine.rules.schema import Action, Rule
 from engine.rules.versions import validate_content
 from engine.settings import Settings
+from engine.sqlutil import chunks
 from engine.templates import ContextError, RenderError, TemplateLibrary, build_context, locale_chain
+from engine.templates.context import usage_many
 
 
 @dataclass
@@ -36,6 +39,17 @@ class Composer:
         self.library = TemplateLibrary(settings.templates_dir)
         self.domain = message_domain(settings)
         self._rules: dict[int, Rule | None] = {}
+        self._usage: dict[int, dict] | None = None  # by account, after prefetch
+
+    def prefetch(self, rows: list[Delivery]) -> None:
+        """Load a batch's accounts, contacts and usage in a few queries, not a few per message."""
+        account_ids = {r.account_id for r in rows}
+        contact_ids = {r.contact_id for r in rows if r.contact_id is not None}
+        for part in chunks(sorted(account_ids), 500):
+            self.session.scalars(select(Account).where(Account.id.in_(part))).all()  # into the identity map
+        for part in chunks(sorted(contact_ids), 500):
+            self.session.scalars(select(Contact).where(Contact.id.in_(part))).all()
+        self._usage = usage_many(self.session, account_ids, self.now.astimezone(UTC).date())
 
     def _action(self, row: Delivery) -> Action | None:
         """The rule action a row came from, from its rule version (parsed once per version)."""
@@ -68,8 +82,9 @@ class Composer:
             links["unsubscribe"] = unsubscribe_url(self.settings.public_url, token)
             links["preferences"] = preferences_url(self.settings.public_url, token)
             headers.update(list_unsubscribe_headers(self.settings.public_url, token))
+        usage = self._usage.get(row.account_id, {}) if self._usage is not None else None
         context = build_context(self.session, row.account_id, row.contact_id, links, self.now,
-                                rule_version_id=row.rule_version_id)  # fmt: skip
+                                rule_version_id=row.rule_version_id, usage=usage)  # fmt: skip
         locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
         expires = None

@@ -119,7 +119,8 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
         with channel:
             down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
-            for row in batch:
+            ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
+            for i, row in enumerate(batch):
                 if down is not None:
                     # The channel failed for the whole batch: the rest waits as long as the
                     # message that found it down, without using an attempt it never made.
@@ -139,11 +140,26 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                         _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
                         report.failed += 1
                     continue
-                attempts = claim(row)
+                attempts = ahead.pop(row.id, None) or claim(row)
                 if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
                     continue
+                following = batch[i + 1] if i + 1 < len(batch) else None
+
+                def claim_following(session: Session, result, following=following, current=row, bounced=bounced,
+                                    ahead=ahead) -> None:  # fmt: skip
+                    """The next row is claimed in the transaction that records this one: one commit per message."""
+                    if following is None or result.channel_down or messages[following.id].error is not None:
+                        return
+                    if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
+                        return
+                    got = outbox.claim(session, [following.id], job_id, clock(), lease)
+                    if got:
+                        ahead[following.id] = got[0].attempts
+                        report.claimed += 1
+
                 try:
-                    result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report)
+                    result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report,
+                                   claim_following)  # fmt: skip
                 except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
                     log.exception("delivery %s: sending failed unexpectedly", row.id)
                     _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
@@ -189,6 +205,7 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
         rows = [r for r in rows if r.id not in stopped]
         now = clock()
         composer = Composer(session, settings, now)
+        composer.prefetch(rows)
         messages = {row.id: composer.compose(row) for row in rows}
     if held or stopped:
         with db.session() as session:
@@ -200,21 +217,22 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
 
 
 def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
-          report: BatchReport):  # fmt: skip
-    """Hand one message to the channel and record the outcome right after, in its own transaction.
+          report: BatchReport, then) -> Any:  # fmt: skip
+    """Hand one message to the channel and record the outcome right after, in its own transaction
+    (with ``then(session, result)``, which claims the next row).
 
     An in-app nudge is stored in the same transaction that marks it sent: nothing can fall between."""
     from engine.delivery.channels import store_nudge
 
+    def record(session: Session, result):
+        _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
+        then(session, result)
+        return result
+
     if name == "in_app":
-        def both(session: Session):
-            result = store_nudge(session, message)
-            _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
-            return result
-        return _write(db, both)
+        return _write(db, lambda session: record(session, store_nudge(session, message)))
     result = channel.send(message)
-    _write(db, lambda session: _record(session, row, attempts, message.message_id, result, clock(), report, job_id))
-    return result
+    return _write(db, lambda session: record(session, result))
 
 
 def _write(db: Database, action):

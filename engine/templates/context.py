@@ -8,7 +8,7 @@ printing one fails the delivery like any missing variable, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import Account, Contact, DailyUsage
 from engine.models.ruleset import RuleVersion
+from engine.sqlutil import chunks
 
 # usage.count(event, days) looks back at most this far.
 USAGE_MAX_DAYS = 365
@@ -102,8 +103,11 @@ def build_context(
     now: datetime,
     *,
     rule_version_id: int | None = None,
+    usage: Mapping[str, dict[date, int]] | None = None,
 ) -> dict[str, Any]:
     """The render context for one message (ids are the database ids in a delivery row).
+
+    ``usage`` (from ``usage_many``) saves a query per message when a batch is composed.
 
     ``contact_id`` None (an owner alert) gives ``contact`` None. ``links`` is
     passed through as given (``unsubscribe``, ``preferences``, ``app``).
@@ -125,7 +129,7 @@ def build_context(
         "account": _account(account),
         "contact": _contact(contact) if contact is not None else None,
         "owner": Record("owner", email=account.owner) if account.owner else None,
-        "usage": Usage(today, _usage(session, account.id, today)),
+        "usage": Usage(today, dict(usage) if usage is not None else _usage(session, account.id, today)),
         "rule": _rule(session, rule_version_id) if rule_version_id is not None else None,
         "links": dict(links),
         "now": now,
@@ -170,14 +174,21 @@ def _money(value: Decimal | None) -> Decimal | None:
 
 
 def _usage(session: Session, account_id: int, today: date) -> dict[str, dict[date, int]]:
-    rows: dict[str, dict[date, int]] = {}
+    return usage_many(session, [account_id], today).get(account_id, {})
+
+
+def usage_many(session: Session, account_ids: Iterable[int], today: date) -> dict[int, dict[str, dict[date, int]]]:
+    """Daily event counts of many accounts over the days ``usage`` can read, in a query per chunk of ids."""
+    out: dict[int, dict[str, dict[date, int]]] = {}
     start = today - timedelta(days=USAGE_MAX_DAYS - 1)
-    query = select(DailyUsage.event_name, DailyUsage.day, DailyUsage.count).where(
-        DailyUsage.account_id == account_id, DailyUsage.day >= start, DailyUsage.day <= today
-    )
-    for event, day, count in session.execute(query):
-        rows.setdefault(event, {})[day] = count
-    return rows
+    table = DailyUsage.__table__
+    for part in chunks(sorted(set(account_ids)), 500):
+        query = select(table.c.account_id, table.c.event_name, table.c.day, table.c.count).where(
+            table.c.account_id.in_(part), table.c.day >= start, table.c.day <= today
+        )
+        for account_id, event, day, count in session.execute(query):
+            out.setdefault(account_id, {}).setdefault(event, {})[day] = count
+    return out
 
 
 def _rule(session: Session, version_id: int) -> Record:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -36,7 +37,7 @@ class Composer:
 
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
         self.session, self.settings, self.now = session, settings, now
-        self.library = TemplateLibrary(settings.templates_dir)
+        self.library = shared_library(settings.templates_dir)
         self.domain = message_domain(settings)
         self._rules: dict[int, Rule | None] = {}
         self._usage: dict[int, dict] | None = None  # by account, after prefetch
@@ -107,6 +108,33 @@ class Composer:
             data={"rule": row.rule_id, "template": row.template, "account": account.external_id,
                   "category": row.category, "delivery": row.id},  # fmt: skip
         )
+
+
+_libraries: dict[Path, TemplateLibrary] = {}
+
+
+def shared_library(root: Path) -> TemplateLibrary:
+    """One template library per folder and process: compiled templates are kept across batches
+    (Jinja reloads a file that changed on disk)."""
+    library = _libraries.get(root)
+    if library is None:
+        library = _libraries[root] = TemplateLibrary(root)
+    return library
+
+
+def warm_templates(settings: Settings) -> int:
+    """Compile every template now (the worker does it before forking work-horses, which inherit
+    them); a template that does not compile is left for its delivery to report. Templates compiled."""
+    library = shared_library(settings.templates_dir)
+    compiled = 0
+    for name in library.names():
+        for locale in library.locales(name):
+            try:
+                library.env.get_template(f"{name}/{locale}.html")
+                compiled += 1
+            except Exception:  # reported with file and line when a delivery renders it
+                continue
+    return compiled
 
 
 def message_domain(settings: Settings) -> str:

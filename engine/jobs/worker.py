@@ -52,6 +52,9 @@ def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool
     _forked_children_die_with_worker()
     for module in PRELOAD:
         importlib.import_module(module)
+    from engine.delivery.compose import warm_templates
+
+    warm_templates(load_settings())
     worker = make_worker(queues)
     # with_scheduler: this worker also moves due delayed/retried jobs onto
     # their queues (RQ lets one worker per queue do it at a time).

@@ -193,3 +193,4 @@ def test_an_operational_message_is_not_resent_forever(db):
         with db.session() as s:
             outbox.sweep(s, at)  # its worker died each time
     assert statuses(db)[delivery] == "unknown"
+

@@ -39,6 +39,7 @@ BATCH = 100  # deliveries per send job: one SMTP connection each
 CHUNK = 1000  # due rows read and decided per transaction
 
 Enqueue = Callable[[str, list[int]], None]  # (job id, delivery ids)
+Waiting = Callable[[set[str]], set[str]]  # job ids -> those still waiting to run
 
 
 @dataclass
@@ -95,13 +96,18 @@ def job_id_for(ids: Sequence[int], now: datetime) -> str:
 
 
 def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate] = (),
-             queue_grace: timedelta = outbox.QUEUE_GRACE) -> DispatchReport:  # fmt: skip
+             queue_grace: timedelta = outbox.QUEUE_GRACE, waiting: Waiting | None = None) -> DispatchReport:  # fmt: skip
+    """One pass. ``waiting(job_ids)`` says which jobs are still waiting in the queue (RQ);
+    rows queued too long under one of those are left to it, the others are enqueued again."""
     report = DispatchReport()
     gates = list(gates)
     with db.session() as session:
         swept = outbox.sweep(session, now, queue_grace)
         report.unknown = swept.unknown
-        requeue = _requeue(session, swept.requeue, now)
+        jobs = {job for job in swept.stale.values() if job}
+        alive = waiting(jobs) if waiting is not None and jobs else set()
+        lost = [i for i, job in swept.stale.items() if job not in alive]
+        requeue = _requeue(session, sorted(set(swept.requeue) | set(lost)), now)
     for job_id, ids in requeue:
         enqueue(job_id, ids)
         report.requeued += len(ids)

@@ -22,7 +22,7 @@ commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -59,10 +59,19 @@ def mark_queued(session: Session, ids: Sequence[int], job_id: str, now: datetime
     stmt = (
         update(D)
         .where(D.c.id.in_(ids), D.c.status.in_(from_status))
-        .values(status="queued", job_id=job_id, queued_at=now, updated_at=now)
+        .values(status="queued", job_id=job_id, queued_at=now, lease_until=None, updated_at=now)
         .returning(D.c.id)
     )
     return list(session.scalars(stmt))
+
+
+def hold(session: Session, ids: Sequence[int], job_id: str, until: datetime) -> int:
+    """A running job stamps the rows it still carries (``queued`` under its id) with a lease:
+    while it holds, the sweeper leaves them to it, however long the batch takes."""
+    if not ids:
+        return 0
+    stmt = update(D).where(D.c.id.in_(ids), D.c.job_id == job_id, D.c.status == "queued").values(lease_until=until)
+    return session.execute(stmt).rowcount or 0
 
 
 def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime, lease: timedelta = LEASE) -> list[Claimed]:
@@ -187,8 +196,9 @@ def defer(session: Session, delivery_id: int, now: datetime, until: datetime, re
 
 @dataclass
 class SweepResult:
-    requeue: list[int]  # ids to enqueue again (lost jobs; lost operational sends)
+    requeue: list[int]  # ids to enqueue again (lost operational sends)
     unknown: int  # marketing sends whose worker died mid-send: never resent
+    stale: dict[int, str | None] = field(default_factory=dict)  # id -> job id: queued too long, no running job holds it
 
 
 def sweep(session: Session, now: datetime, queue_grace: timedelta = QUEUE_GRACE) -> SweepResult:
@@ -229,5 +239,12 @@ def sweep(session: Session, now: datetime, queue_grace: timedelta = QUEUE_GRACE)
             .values(status="queued", queued_at=now, lease_until=None, updated_at=now,
                     reason="sent again: the worker stopped before recording the outcome (operational)")  # fmt: skip
         )
-    stale = list(session.scalars(select(D.c.id).where(D.c.status == "queued", D.c.queued_at < now - queue_grace)))
-    return SweepResult(sorted(set(stale) | set(resend)), unknown)
+    # Queued too long, and not held by a running job: its job is waiting in the queue, or lost.
+    stale = session.execute(
+        select(D.c.id, D.c.job_id).where(
+            D.c.status == "queued",
+            D.c.queued_at < now - queue_grace,
+            or_(D.c.lease_until.is_(None), D.c.lease_until < now),
+        )
+    ).all()
+    return SweepResult(sorted(set(resend)), unknown, {i: job for i, job in stale if i not in set(resend)})

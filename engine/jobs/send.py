@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -56,11 +57,20 @@ def dispatch_tick() -> dict[str, Any]:
                 # Either way the rows stay 'queued': the job runs, or the sweeper enqueues them again.
                 log.warning("send job %s not enqueued: %s", job_id, exc)
 
+        def waiting(job_ids: set[str]) -> set[str]:
+            """The jobs RQ still holds waiting to run (a backlog is not a loss)."""
+            ids = sorted(job_ids)
+            jobs = Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
+            return {j.id for j in jobs if j is not None and j.get_status(refresh=False) in WAITING}
+
         report = dispatch(db, utcnow(), enqueue, gates=default_gates(settings),
-                          queue_grace=timedelta(seconds=settings.queue_grace_seconds))  # fmt: skip
+                          queue_grace=timedelta(seconds=settings.queue_grace_seconds), waiting=waiting)  # fmt: skip
     outcome = {"status": "ok", **report.as_dict(), "duration_ms": round((time.monotonic() - started) * 1000)}
     log.info("dispatch %s", outcome)
     return outcome
+
+
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def default_gates(settings: Settings) -> list:
@@ -96,6 +106,12 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
     report = BatchReport()
     lease = timedelta(seconds=settings.send_lease_seconds)
     rows, messages = _prepare(db, settings, job_id, ids, clock, report)
+    # The rows this job carries are held while it runs (the sweeper leaves them alone), renewed
+    # at half the lease: a long batch is not mistaken for a lost one.
+    held_until = clock() + lease
+    with db.session() as session:
+        outbox.hold(session, [r.id for r in rows], job_id, held_until)
+    remaining = {r.id for r in rows}
 
     def claim(row: Delivery) -> int | None:
         """Each row is claimed just before it is sent, so a worker that dies
@@ -148,6 +164,11 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                 def claim_following(session: Session, result, following=following, current=row, bounced=bounced,
                                     ahead=ahead) -> None:  # fmt: skip
                     """The next row is claimed in the transaction that records this one: one commit per message."""
+                    nonlocal held_until
+                    remaining.discard(current.id)
+                    if clock() > held_until - lease / 2:
+                        held_until = clock() + lease
+                        outbox.hold(session, sorted(remaining), job_id, held_until)
                     if following is None or result.channel_down or messages[following.id].error is not None:
                         return
                     if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):

@@ -194,3 +194,21 @@ def test_an_operational_message_is_not_resent_forever(db):
             outbox.sweep(s, at)  # its worker died each time
     assert statuses(db)[delivery] == "unknown"
 
+
+
+def test_a_backlog_is_not_a_loss_rows_of_waiting_or_running_jobs_stay_with_them(db):
+    ids = make_deliveries(db, 3)
+    first = Jobs()
+    dispatch(db, NOW, first)
+    (job_id, _ids) = first.jobs[0]
+    late = NOW + outbox.QUEUE_GRACE + timedelta(seconds=1)
+    # The job is still waiting in RQ's queue (a backlog): its rows are left to it.
+    assert dispatch(db, late, Jobs(), waiting=lambda jobs: set(jobs)).requeued == 0
+    # Running: it holds its rows with a lease it renews, so even RQ's view does not matter.
+    with db.session() as s:
+        outbox.hold(s, ids, job_id, late + outbox.LEASE)
+    assert dispatch(db, late, Jobs(), waiting=lambda jobs: set()).requeued == 0
+    # The holder stopped renewing (it died) and RQ no longer has it waiting: lost, enqueued again.
+    again = Jobs()
+    assert dispatch(db, late + outbox.LEASE + timedelta(seconds=1), again, waiting=lambda jobs: set()).requeued == 3
+    assert again.jobs[0][0] != job_id

@@ -188,3 +188,19 @@ def test_a_channel_that_is_not_set_up_postpones_without_using_attempts(db, pendi
         emails = s.scalars(select(Delivery).where(Delivery.channel == "email")).all()
     assert {(d.status, d.attempts) for d in emails} == {("deferred", 0)}
     assert all("TOUCHLINE_SMTP_URL" in d.reason for d in emails)
+
+
+def test_the_dispatch_tick_leaves_waiting_jobs_alone_and_enqueues_lost_ones_again(db, pending, smtp_server, redis_url,
+                                                                                   monkeypatch):  # fmt: skip
+    import time
+
+    from engine.jobs.queues import get_queue
+
+    monkeypatch.setenv("TOUCHLINE_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    monkeypatch.setenv("TOUCHLINE_QUEUE_GRACE_SECONDS", "1")
+    assert dispatch_tick()["jobs"] == 2  # no worker runs: the jobs wait in the queue
+    time.sleep(1.2)
+    assert dispatch_tick()["requeued"] == 0  # waiting in RQ is a backlog, not a loss
+    get_queue().empty()  # Redis lost them (say, restarted without its data)
+    again = dispatch_tick()
+    assert again["requeued"] == 4 and again["jobs"] == 2

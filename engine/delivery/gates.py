@@ -1,5 +1,6 @@
 """The checks a due delivery passes before the dispatcher queues it, in this order:
 
+0. **its rule**: disabled (``enabled: false``) since, or its version no longer valid -> ``skipped``;
 1. **suppression** (email): the address unsubscribed from the category (or
    from all), bounced or complained -> ``suppressed``, with the reason;
 2. **send window**: outside its rule's window in the recipient's local time
@@ -36,7 +37,7 @@ def standard_gates(settings: Settings, policy_path: str | Path = DEFAULT_PATH) -
     """Fresh gates for one dispatch pass (the rules and the policy file are read once per pass)."""
     policy = load_policy(policy_path, missing_ok=True)
     rules = _Rules()
-    return [suppression_gate, WindowGate(rules, policy), LimitGate(rules, policy)]
+    return [RuleGate(rules), suppression_gate, WindowGate(rules, policy), LimitGate(rules, policy)]
 
 
 class _Rules:
@@ -49,6 +50,22 @@ class _Rules:
         if self._by_id is None:
             self._by_id = {rule.id: rule for _s, _v, rule in active_rules(session, include_paused=True)}
         return self._by_id
+
+
+class RuleGate:
+    """A message whose rule was disabled (``enabled: false``) since, or whose active version no longer validates, does not go."""
+
+    def __init__(self, rules: _Rules) -> None:
+        self.rules = rules
+
+    def __call__(self, session: Session, due: list[Due], now: datetime, verdicts: Verdicts) -> None:
+        rules = self.rules.get(session)
+        for d in due:
+            rule = rules.get(d.rule_id)
+            if rule is None:
+                verdicts.skipped[d.id] = ("skipped", "skipped: its rule's active version does not validate any more (see the log)")
+            elif not rule.enabled:
+                verdicts.skipped[d.id] = ("skipped", "skipped: its rule is disabled (enabled: false)")
 
 
 def suppression_gate(session: Session, due: list[Due], now: datetime, verdicts: Verdicts) -> None:

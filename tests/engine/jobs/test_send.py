@@ -204,3 +204,13 @@ def test_the_dispatch_tick_leaves_waiting_jobs_alone_and_enqueues_lost_ones_agai
     get_queue().empty()  # Redis lost them (say, restarted without its data)
     again = dispatch_tick()
     assert again["requeued"] == 4 and again["jobs"] == 2
+
+
+def test_messages_of_a_rule_disabled_since_they_were_written_do_not_go(db, pending, smtp_server):
+    disabled = RULE.replace("category: onboarding\n", "category: onboarding\nenabled: false\n")
+    with db.session() as s:
+        apply_rules(s, [(validate_text(disabled, "stalled.yaml", expected_id="stalled").rule, disabled)], author="test")
+    report = dispatch(db, utcnow(), lambda j, ids: None, gates=standard_gates(settings_for(smtp_server)))
+    assert report.queued == 0 and report.skipped == {"skipped": 4}
+    with db.read_session() as s:
+        assert {d.reason for d in s.scalars(select(Delivery))} == {"skipped: its rule is disabled (enabled: false)"}

@@ -91,12 +91,13 @@ class CountingHandler:
     def __init__(self) -> None:
         self.received: list[tuple[str, str]] = []
         self.delay = 0.0
+        self.pace = 0.0  # seconds every message takes (the second campaign must outlast its kills)
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
-        if self.delay:
+        if self.delay or self.pace:
             import asyncio
 
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay or self.pace)
         found = re.search(rb"^Message-ID:\s*(\S+)", envelope.content, re.MULTILINE | re.IGNORECASE)
         message_id = found.group(1).decode() if found else ""
         for to in envelope.rcpt_tos:
@@ -360,6 +361,8 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
                 return
 
         sink.received.clear()
+        # Paced so the campaign lasts longer than the kills and the restart take, however fast sending gets.
+        sink.pace = 0.015
         campaign(db, "second", "reengagement/we-miss-you")
         started = time.monotonic()
         wait_settled(db, "second", fleet, started + CAMPAIGN_TIMEOUT, during=havoc)

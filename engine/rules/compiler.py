@@ -248,9 +248,12 @@ class _Compiler:
     def _accessors(self, ref: FieldRef) -> tuple[dict[str, ColumnElement[Any]], ColumnElement[bool]]:
         """(value by constant kind, "is present"): the typed SQL views of a field."""
         if ref.entity == "contact":
-            return self._contact_accessors(ref)
+            self._need_contact(ref)
+            table, kinds = contacts, CONTACT_FIELDS
+        else:
+            table, kinds = accounts, ACCOUNT_FIELDS
         if ref.trait:
-            col = accounts.c.traits
+            col = table.c.traits
             kind = sp.JsonKind(col, ref.name)
             views = {
                 "string": sp.JsonText(col, ref.name),
@@ -258,25 +261,11 @@ class _Compiler:
                 "boolean": sp.JsonBool(col, ref.name),
             }
             return views, _truth(and_(kind.isnot(None), kind != "null"))
-        col = self._value_as_of(ref.name) if self.as_of and ref.name in CHANGE_FIELDS else accounts.c[ref.name]
-        kind = ACCOUNT_FIELDS[ref.name]
-        views = {"text": {"string": col}, "number": {"number": cast(col, Float())}, "time": {}}[kind]
-        return views, col.isnot(None)
-
-    def _contact_accessors(self, ref: FieldRef) -> tuple[dict[str, ColumnElement[Any]], ColumnElement[bool]]:
-        """As _accessors, for a field of the rule's contact (the same typed views over ``contacts``)."""
-        self._need_contact(ref)
-        if ref.trait:
-            col = contacts.c.traits
-            kind = sp.JsonKind(col, ref.name)
-            views = {
-                "string": sp.JsonText(col, ref.name),
-                "number": sp.JsonNumber(col, ref.name),
-                "boolean": sp.JsonBool(col, ref.name),
-            }
-            return views, _truth(and_(kind.isnot(None), kind != "null"))
-        col = contacts.c[ref.name]
-        views = {"text": {"string": col}, "number": {"number": cast(col, Float())}, "time": {}}[CONTACT_FIELDS[ref.name]]
+        if ref.entity == "account" and self.as_of and ref.name in CHANGE_FIELDS:
+            col = self._value_as_of(ref.name)
+        else:
+            col = table.c[ref.name]
+        views = {"text": {"string": col}, "number": {"number": cast(col, Float())}, "time": {}}[kinds[ref.name]]
         return views, col.isnot(None)
 
     def _need_contact(self, ref: FieldRef) -> None:

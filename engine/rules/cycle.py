@@ -128,19 +128,28 @@ def run_cycle(
         reason = "forced" if full else incremental_reason(state, version.id, rule, now, watermark)
         todo.append((version, rule, Pass(rule.level, reason is None, reason, generation=state.generation)))
     _match_each_safely(db, todo, states, now, outcomes)
+    _write_each(db, todo, outcomes, "the evaluation cycle",
+                lambda session, version, rule, plan: _run_rule(session, version, rule, now, only_due, plan,
+                                                               seen_at, watermark))  # fmt: skip
+    report.rules = [outcomes[rule.id] for _s, _v, rule in ordered]
+    return report
+
+
+def _write_each(db: Database, todo: list[tuple[RuleVersion, Rule, Pass]], outcomes: dict[str, RuleOutcome],
+                what: str, run) -> None:  # fmt: skip
+    """``run(session, version, rule, plan)`` for each rule with no outcome yet, in its own
+    transaction: a tripped circuit breaker pauses the rule, and one broken rule does not stop the rest."""
     for version, rule, plan in todo:
         if rule.id in outcomes:
             continue
         try:
             with db.session() as session:
-                outcomes[rule.id] = _run_rule(session, version, rule, now, only_due, plan, seen_at, watermark)
+                outcomes[rule.id] = run(session, version, rule, plan)
         except CircuitBreakerTripped as trip:
             outcomes[rule.id] = _trip(db, trip)
-        except Exception as exc:  # one broken rule must not stop the rest
-            log.exception("rule %s failed in the evaluation cycle", rule.id)
+        except Exception as exc:
+            log.exception("rule %s failed in %s", rule.id, what)
             outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
-    report.rules = [outcomes[rule.id] for _s, _v, rule in ordered]
-    return report
 
 
 @dataclass
@@ -259,17 +268,8 @@ def recheck_accounts(
         plan = Pass(rule.level, True, None, checked=set(account_ids), generation=states[rule.id].generation, mode="recheck")
         todo.append((version, rule, plan))
     _match_each_safely(db, todo, states, now, outcomes)
-    for version, rule, plan in todo:
-        if rule.id in outcomes:
-            continue
-        try:
-            with db.session() as session:
-                outcomes[rule.id] = _run_rule(session, version, rule, now, False, plan, record=False)
-        except CircuitBreakerTripped as trip:
-            outcomes[rule.id] = _trip(db, trip)
-        except Exception as exc:  # one broken rule must not stop the rest
-            log.exception("rule %s failed in an on_event re-check", rule.id)
-            outcomes[rule.id] = RuleOutcome(rule.id, "error", f"{type(exc).__name__}: {exc}")
+    _write_each(db, todo, outcomes, "an on_event re-check",
+                lambda session, version, rule, plan: _run_rule(session, version, rule, now, False, plan, record=False))
     report.rules = [outcomes[rule.id] for _s, _v, rule in ordered]
     return report
 

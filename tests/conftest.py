@@ -257,3 +257,41 @@ def faulty_smtp():
     finally:
         for controller in started:
             controller.stop()
+
+
+@pytest.fixture
+def deliveries_with_one_lost(db):
+    """``make(n)``: n trial accounts with an admin each, one applied email rule (``nudge``) and one
+    evaluation cycle, so n pending deliveries; then the first is claimed and its worker "dies":
+    the sweeper records it ``unknown``."""
+    from sqlalchemy import select
+
+    from engine.delivery import outbox
+    from engine.ingest import upsert_accounts, upsert_contacts
+    from engine.models import Delivery, utcnow
+    from engine.rules.cycle import run_cycle
+    from engine.rules.validate import validate_text
+    from engine.rules.versions import active_rules, apply_rules
+
+    text = ("id: nudge\nname: Nudge\nwhen:\n  account.plan: trial\nactions:\n"
+            "  - email: {template: onboarding/stalled, to: role:admin}\n")  # fmt: skip
+
+    def make(n: int) -> None:
+        rule = validate_text(text, "nudge.yaml", expected_id="nudge").rule
+        with db.session() as s:
+            apply_rules(s, [(rule, text)], author="test")
+            upsert_accounts(s, [{"id": f"a{i}", "name": "A", "plan": "trial"} for i in range(n)])
+            upsert_contacts(s, [{"id": f"c{i}", "account_id": f"a{i}", "email": f"c{i}@x.test", "role": "admin"}
+                                for i in range(n)])  # fmt: skip
+        with db.read_session() as s:
+            rules = active_rules(s)
+        now = utcnow()
+        run_cycle(db, rules, now, only_due=False)
+        with db.session() as s:
+            first = s.scalars(select(Delivery.id).order_by(Delivery.id)).first()
+            outbox.mark_queued(s, [first], "job", now, ("pending",))
+            outbox.claim(s, [first], "job", now)
+        with db.session() as s:
+            assert outbox.sweep(s, now + outbox.LEASE * 2).unknown == 1
+
+    return make

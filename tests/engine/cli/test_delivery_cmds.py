@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from sqlalchemy import select
 
 from engine.cli import cli
-from engine.delivery import outbox
-from engine.ingest import upsert_accounts, upsert_contacts
-from engine.models import Delivery, utcnow
-from engine.rules.cycle import run_cycle
-from engine.rules.validate import validate_text
-from engine.rules.versions import active_rules, apply_rules
-
-RULE = """\
-id: nudge
-name: Nudge
-when:
-  account.plan: trial
-actions:
-  - email: {template: onboarding/stalled, to: role:admin}
-"""
 
 
 def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def test_summary_and_list_show_statuses_and_reasons(db):
-    rule = validate_text(RULE, "nudge.yaml", expected_id="nudge").rule
-    with db.session() as s:
-        apply_rules(s, [(rule, RULE)], author="test")
-        upsert_accounts(s, [{"id": f"a{i}", "name": "A", "plan": "trial"} for i in range(3)])
-        upsert_contacts(s, [{"id": f"c{i}", "account_id": f"a{i}", "email": f"c{i}@x.test", "role": "admin"} for i in range(3)])
-    with db.read_session() as s:
-        rules = active_rules(s)
-    now = utcnow()
-    run_cycle(db, rules, now, only_due=False)
-    with db.session() as s:
-        first = s.scalars(select(Delivery.id).order_by(Delivery.id)).first()
-        outbox.mark_queued(s, [first], "job", now, ("pending",))
-        outbox.claim(s, [first], "job", now)
-    with db.session() as s:
-        assert outbox.sweep(s, now + outbox.LEASE * 2).unknown == 1
+def test_summary_and_list_show_statuses_and_reasons(db, deliveries_with_one_lost):
+    deliveries_with_one_lost(3)
 
     result = run("deliveries")
     assert result.exit_code == 0, result.output

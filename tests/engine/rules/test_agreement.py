@@ -165,16 +165,21 @@ receiveds = st.builds(
 leaves = st.one_of(compares(), relative_times, usages, trends, changeds, receiveds)
 
 
-def conditions(depth: int = 3):
+def trees(leaf, depth: int = 3):
+    """Condition trees up to ``depth`` levels of all/any/not over ``leaf``."""
     if depth == 0:
-        return leaves
-    inner = conditions(depth - 1)
+        return leaf
+    inner = trees(leaf, depth - 1)
     return st.one_of(
-        leaves,
+        leaf,
         st.lists(inner, max_size=3).map(lambda items: All(tuple(items))),
         st.lists(inner, max_size=3).map(lambda items: Any_(tuple(items))),
         inner.map(Not),
     )
+
+
+def conditions(depth: int = 3):
+    return trees(leaves, depth)
 
 
 def subtrees(cond):
@@ -278,15 +283,7 @@ contact_leaves = st.one_of(contact_compares(), contact_relative_times, leaves)
 
 
 def contact_conditions(depth: int = 3):
-    if depth == 0:
-        return contact_leaves
-    inner = contact_conditions(depth - 1)
-    return st.one_of(
-        contact_leaves,
-        st.lists(inner, max_size=3).map(lambda items: All(tuple(items))),
-        st.lists(inner, max_size=3).map(lambda items: Any_(tuple(items))),
-        inner.map(Not),
-    )
+    return trees(contact_leaves, depth)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

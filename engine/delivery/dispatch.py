@@ -123,7 +123,7 @@ def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate
             for gate in gates:
                 gate(session, [d for d in due if not verdicts.decided(d.id)], now, verdicts)
             _settle(session, verdicts, now, report)
-            batches = _batches([d for d in due if not verdicts.decided(d.id)], now)
+            batches = _batches([(d.id, d.channel) for d in due if not verdicts.decided(d.id)], now)
             for job_id, ids in batches:
                 report.queued += len(outbox.mark_queued(session, ids, job_id, now, ("pending", "deferred")))
         for job_id, ids in batches:  # after the commit: a job never runs before its rows say queued
@@ -164,10 +164,11 @@ def _settle(session: Session, verdicts: Verdicts, now: datetime, report: Dispatc
         report.deferred += int(outbox.defer(session, delivery_id, now, until, reason))
 
 
-def _batches(due: list[Due], now: datetime) -> list[tuple[str, list[int]]]:
+def _batches(rows: list[tuple[int, str]], now: datetime) -> list[tuple[str, list[int]]]:
+    """(job id, ids): the (id, channel) rows in jobs of up to BATCH ids of one channel."""
     by_channel: dict[str, list[int]] = {}
-    for d in due:
-        by_channel.setdefault(d.channel, []).append(d.id)
+    for delivery_id, channel in rows:
+        by_channel.setdefault(channel, []).append(delivery_id)
     out = []
     for ids in by_channel.values():
         ids.sort()
@@ -182,7 +183,7 @@ def _requeue(session: Session, ids: list[int], now: datetime) -> list[tuple[str,
     if not ids:
         return []
     rows = session.execute(select(D.c.id, D.c.channel).where(D.c.id.in_(ids), D.c.status == "queued")).all()
-    batches = _batches([Due(i, "", "", ch, "", 0, 0, None, "", now) for i, ch in rows], now)
+    batches = _batches([(i, ch) for i, ch in rows], now)
     for job_id, part in batches:
         outbox.mark_queued(session, part, job_id, now, ("queued",))
     return batches

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,7 +90,7 @@ class BatchReport:
     suppressed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("claimed", "sent", "deferred", "failed", "suppressed", "unknown")}
+        return asdict(self)
 
 
 def send_batch(job_id: str, ids: list[int]) -> dict[str, int]:

@@ -451,7 +451,7 @@ def bench(deliveries: int, workers: int, timeout: float) -> bool:
 PARTS = (  # (label, module, attribute): the functions the breakdown times, top-level ones first
     ("compose: rows to messages (read transaction)", "engine.delivery.compose", "Composer.compose"),
     ("  template rendering and CSS inlining", "engine.delivery.compose", "TemplateLibrary.render"),
-    ("  context (build_context)", "engine.delivery.compose", "build_context"),
+    ("  context (context_for)", "engine.delivery.compose", "context_for"),
     ("MIME: message bytes (build_email)", "engine.delivery.channels.smtp", "build_email"),
     ("SMTP conversation (MAIL, RCPT, DATA)", "engine.delivery.channels.smtp", "EmailChannel._transaction"),
 )

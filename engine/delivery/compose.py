@@ -22,8 +22,8 @@ from engine.rules.schema import Action, Rule
 from engine.rules.versions import validate_content
 from engine.settings import Settings
 from engine.sqlutil import chunks
-from engine.templates import ContextError, RenderError, TemplateLibrary, build_context, locale_chain
-from engine.templates.context import usage_many
+from engine.templates import ContextError, RenderError, TemplateLibrary, context_for, locale_chain, rule_record
+from engine.templates.context import Record, usage_many
 
 
 @dataclass
@@ -40,22 +40,46 @@ class Composer:
         self.library = shared_library(settings.templates_dir)
         self.domain = message_domain(settings)
         self._rules: dict[int, Rule | None] = {}
-        self._usage: dict[int, dict] | None = None  # by account, after prefetch
+        self._rule_records: dict[int, Record] = {}
+        self._versions: dict[int, RuleVersion | None] = {}
+        # Held here, not only in the session: its identity map keeps rows weakly, so a
+        # prefetched row nobody references would be loaded again, one query per message.
+        self._accounts: dict[int, Account | None] = {}
+        self._contacts: dict[int, Contact | None] = {}
+        self._usage: dict[int, dict] = {}
 
     def prefetch(self, rows: list[Delivery]) -> None:
         """Load a batch's accounts, contacts and usage in a few queries, not a few per message."""
-        account_ids = {r.account_id for r in rows}
-        contact_ids = {r.contact_id for r in rows if r.contact_id is not None}
+        self.load({r.account_id for r in rows}, {r.contact_id for r in rows if r.contact_id is not None})
+
+    def load(self, account_ids: set[int], contact_ids: set[int]) -> None:
+        """Load these accounts (with their usage) and contacts, those not loaded yet."""
+        account_ids, contact_ids = account_ids - self._accounts.keys(), contact_ids - self._contacts.keys()
         for part in chunks(sorted(account_ids), 500):
-            self.session.scalars(select(Account).where(Account.id.in_(part))).all()  # into the identity map
+            self._accounts.update((a.id, a) for a in self.session.scalars(select(Account).where(Account.id.in_(part))))
         for part in chunks(sorted(contact_ids), 500):
-            self.session.scalars(select(Contact).where(Contact.id.in_(part))).all()
-        self._usage = usage_many(self.session, account_ids, self.now.astimezone(UTC).date())
+            self._contacts.update((c.id, c) for c in self.session.scalars(select(Contact).where(Contact.id.in_(part))))
+        usage = usage_many(self.session, account_ids, self.now.astimezone(UTC).date())
+        for account_id in account_ids:
+            self._accounts.setdefault(account_id, None)  # gone: not asked for again
+            self._usage[account_id] = usage.get(account_id, {})
+        for contact_id in contact_ids:
+            self._contacts.setdefault(contact_id, None)
+
+    def rule_version(self, version_id: int) -> RuleVersion | None:
+        if version_id not in self._versions:
+            self._versions[version_id] = self.session.get(RuleVersion, version_id)
+        return self._versions[version_id]
+
+    def _rule(self, version_id: int) -> Record:
+        if version_id not in self._rule_records:
+            self._rule_records[version_id] = rule_record(self.rule_version(version_id), version_id)
+        return self._rule_records[version_id]
 
     def _action(self, row: Delivery) -> Action | None:
         """The rule action a row came from, from its rule version (parsed once per version)."""
         if row.rule_version_id not in self._rules:
-            version = self.session.get(RuleVersion, row.rule_version_id)
+            version = self.rule_version(row.rule_version_id)
             result = validate_content(version.content, version.rule_id, version.rule_id) if version else None
             self._rules[row.rule_version_id] = result.rule if result is not None else None
         rule = self._rules[row.rule_version_id]
@@ -68,13 +92,16 @@ class Composer:
             return Composed(None, f"not sent: {exc}")
 
     def _compose(self, row: Delivery) -> OutgoingMessage:
-        account = self.session.get(Account, row.account_id)
-        contact = self.session.get(Contact, row.contact_id) if row.contact_id is not None else None
+        self.load({row.account_id}, {row.contact_id} if row.contact_id is not None else set())
+        account = self._accounts[row.account_id]
+        contact = self._contacts[row.contact_id] if row.contact_id is not None else None
         if account is None:
             raise ContextError(f"account {row.account_id} no longer exists")
         if row.contact_id is None and row.recipient != account.owner:
             # The contact was deleted after the message was written (contact_id is SET NULL).
             raise ContextError(f"the contact this message was for ({row.recipient}) no longer exists")
+        if row.contact_id is not None and contact is None:
+            raise ContextError(f"contact {row.contact_id} does not exist at account {account.external_id!r}")
         links: dict[str, str] = {"app": self.settings.public_url}
         headers: dict[str, str] = {}
         if row.channel == "email" and row.category != OPERATIONAL:
@@ -83,9 +110,8 @@ class Composer:
             links["unsubscribe"] = unsubscribe_url(self.settings.public_url, token)
             links["preferences"] = preferences_url(self.settings.public_url, token)
             headers.update(list_unsubscribe_headers(self.settings.public_url, token))
-        usage = self._usage.get(row.account_id, {}) if self._usage is not None else None
-        context = build_context(self.session, row.account_id, row.contact_id, links, self.now,
-                                rule_version_id=row.rule_version_id, usage=usage)  # fmt: skip
+        context = context_for(account, contact, links, self.now, rule=self._rule(row.rule_version_id),
+                              usage=self._usage[row.account_id])  # fmt: skip
         locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
         expires = None
@@ -123,17 +149,17 @@ def shared_library(root: Path) -> TemplateLibrary:
 
 
 def warm_templates(settings: Settings) -> int:
-    """Compile every template now (the worker does it before forking work-horses, which inherit
-    them); a template that does not compile is left for its delivery to report. Templates compiled."""
+    """Compile every template file now, layouts and partials included (the worker does it
+    before forking work-horses, which inherit them); one that does not compile is left for
+    its delivery to report. Files compiled."""
     library = shared_library(settings.templates_dir)
     compiled = 0
-    for name in library.names():
-        for locale in library.locales(name):
-            try:
-                library.env.get_template(f"{name}/{locale}.html")
-                compiled += 1
-            except Exception:  # reported with file and line when a delivery renders it
-                continue
+    for path in library.files():
+        try:
+            library.env.get_template(path.relative_to(library.root).as_posix())
+            compiled += 1
+        except Exception:  # reported with file and line when a delivery renders it
+            continue
     return compiled
 
 

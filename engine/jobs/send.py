@@ -296,4 +296,37 @@ def _record(session: Session, row: Delivery, attempts: int, message_id: str, res
         report.failed += 1
 
 
-__all__ = ["dispatch_tick", "send_batch", "send_claimed"]
+WARM_UP_JOB = "touchline-warm-up"  # a job id no dispatch gives out
+
+
+def warm_up(settings: Settings) -> None:
+    """Do once, in the worker before it forks work-horses (which inherit it), what every
+    send job would otherwise start with: compile the templates, set up the database engine
+    and compile the send path's statements into its cache (they match no row: nothing
+    changes). Without it each job of 100 messages spent about 100 ms on this. A failure
+    (a database not migrated yet) is logged and left to the jobs to meet."""
+    from sqlalchemy.orm import configure_mappers
+
+    from engine.compliance import suppressed_addresses
+    from engine.delivery.compose import Composer, warm_templates
+
+    warm_templates(settings)
+    configure_mappers()
+    db = get_database(settings.database_url)
+    now = utcnow()
+    try:
+        _prepare(db, settings, WARM_UP_JOB, [0], lambda: now, BatchReport())
+        with db.read_session() as session:
+            suppressed_addresses(session, ["warm-up@invalid.invalid"], "marketing")
+            composer = Composer(session, settings, now)
+            composer.load({0}, {0})
+            composer.rule_version(0)
+        with db.session() as session:
+            outbox.hold(session, [0], WARM_UP_JOB, now)
+            outbox.claim(session, [0], WARM_UP_JOB, now)
+            outbox.mark_sent(session, 0, now, None, "", job_id=WARM_UP_JOB)
+    except Exception as exc:  # noqa: BLE001 -- an optimisation only
+        log.warning("send path not warmed up: %s", exc)
+
+
+__all__ = ["dispatch_tick", "send_batch", "send_claimed", "warm_up"]

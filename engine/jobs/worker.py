@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from collections.abc import Sequence
@@ -52,9 +53,12 @@ def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool
     _forked_children_die_with_worker()
     for module in PRELOAD:
         importlib.import_module(module)
-    from engine.delivery.compose import warm_templates
+    from engine.jobs.send import warm_up
 
-    warm_templates(load_settings())
+    warm_up(load_settings())
+    # Everything loaded so far lives as long as the worker: out of the collector's sight,
+    # a work-horse's collections do not walk (and copy, page by page) the parent's heap.
+    gc.freeze()
     worker = make_worker(queues)
     # with_scheduler: this worker also moves due delayed/retried jobs onto
     # their queues (RQ lets one worker per queue do it at a time).

@@ -12,6 +12,8 @@ from engine.templates.context import (
     ContextError,
     Usage,
     build_context,
+    context_for,
+    rule_record,
 )
 from engine.templates.errors import RenderError, TemplateProblem
 from engine.templates.library import (
@@ -36,7 +38,9 @@ __all__ = [
     "TemplateProblem",
     "Usage",
     "build_context",
+    "context_for",
     "inline_css",
     "locale_chain",
     "normalize_locale",
+    "rule_record",
 ]

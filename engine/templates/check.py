@@ -29,7 +29,7 @@ def check_library(library: TemplateLibrary, required: Iterable[str], locales: Se
         return [TemplateProblem(str(root), None, "the templates folder does not exist (TOUCHLINE_TEMPLATES_DIR)")]
     known = set(CONTEXT_VARIABLES) | set(library.env.globals)
     messages: dict[str, list[str]] = {}
-    for path in library._files():
+    for path in library.files():
         rel = path.relative_to(root)
         name = rel.as_posix()
         is_message = not _private(rel) and len(rel.parts) >= 2

@@ -114,27 +114,50 @@ def build_context(
     ``rule_version_id`` fills ``rule`` (id and name); without it ``rule`` is None.
     Raises ContextError when the account or contact is missing.
     """
-    if now.tzinfo is None:
-        raise ValueError("build_context: now must be timezone-aware")
+    _today(now)
     account = session.get(Account, account_id)
     if account is None:
         raise ContextError(f"account {account_id} does not exist")
     contact = None
     if contact_id is not None:
         contact = session.get(Contact, contact_id)
-        if contact is None or contact.account_id != account.id:
+        if contact is None:
             raise ContextError(f"contact {contact_id} does not exist at account {account.external_id!r}")
-    today = now.astimezone(UTC).date()
+    rule = rule_record(session.get(RuleVersion, rule_version_id), rule_version_id) if rule_version_id is not None else None
+    if usage is None:
+        usage = _usage(session, account.id, _today(now))
+    return context_for(account, contact, links, now, rule=rule, usage=usage)
+
+
+def context_for(
+    account: Account,
+    contact: Contact | None,
+    links: Mapping[str, str],
+    now: datetime,
+    *,
+    rule: Record | None,
+    usage: Mapping[str, dict[date, int]],
+) -> dict[str, Any]:
+    """The render context from rows already loaded (a batch loads them all at once)."""
+    today = _today(now)
+    if contact is not None and contact.account_id != account.id:
+        raise ContextError(f"contact {contact.id} does not exist at account {account.external_id!r}")
     return {
         "account": _account(account),
         "contact": _contact(contact) if contact is not None else None,
         "owner": Record("owner", email=account.owner) if account.owner else None,
-        "usage": Usage(today, dict(usage) if usage is not None else _usage(session, account.id, today)),
-        "rule": _rule(session, rule_version_id) if rule_version_id is not None else None,
+        "usage": Usage(today, dict(usage)),
+        "rule": rule,
         "links": dict(links),
         "now": now,
         "timezone": (contact.timezone if contact is not None else None) or account.timezone or "UTC",
     }
+
+
+def _today(now: datetime) -> date:
+    if now.tzinfo is None:
+        raise ValueError("build_context: now must be timezone-aware")
+    return now.astimezone(UTC).date()
 
 
 def _account(a: Account) -> Record:
@@ -191,8 +214,8 @@ def usage_many(session: Session, account_ids: Iterable[int], today: date) -> dic
     return out
 
 
-def _rule(session: Session, version_id: int) -> Record:
-    version = session.get(RuleVersion, version_id)
+def rule_record(version: RuleVersion | None, version_id: int) -> Record:
+    """What ``rule`` shows of a rule version (id, name, version)."""
     if version is None:
         raise ContextError(f"rule version {version_id} does not exist")
     return Record("rule", id=version.rule_id, name=_rule_name(version.id, version.content) or version.rule_id, version=version.version)

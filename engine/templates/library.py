@@ -122,7 +122,7 @@ class TemplateLibrary:
     def names(self) -> list[str]:
         """Every message template on disk (folders holding ``<locale>.html`` files)."""
         found = set()
-        for path in self._files():
+        for path in self.files():
             rel = path.relative_to(self.root)
             if not _private(rel) and len(rel.parts) >= 2 and path.suffix == ".html":
                 found.add(rel.parent.as_posix())
@@ -235,7 +235,8 @@ class TemplateLibrary:
 
         return check_library(self, required, locales)
 
-    def _files(self) -> list[Path]:
+    def files(self) -> list[Path]:
+        """Every template file under the root (messages, layouts, partials)."""
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix in (".html", ".txt"))

@@ -214,3 +214,47 @@ def test_messages_of_a_rule_disabled_since_they_were_written_do_not_go(db, pendi
     assert report.queued == 0 and report.skipped == {"skipped": 4}
     with db.read_session() as s:
         assert {d.reason for d in s.scalars(select(Delivery))} == {"skipped: its rule is disabled (enabled: false)"}
+
+
+def test_the_worker_warm_up_compiles_the_send_path_before_forking_and_changes_nothing(db, pending, smtp_server, caplog):
+    from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    from engine.db import get_database
+    from engine.jobs.send import warm_up
+
+    settings = settings_for(smtp_server)
+    shared = get_database(settings.database_url)  # the one a work-horse inherits
+    shared.engine.clear_compiled_cache()
+    with db.read_session() as s:
+        before = [tuple(r) for r in s.execute(select(Delivery.__table__).order_by(Delivery.id))]
+    warm_up(settings)
+    with db.read_session() as s:
+        assert [tuple(r) for r in s.execute(select(Delivery.__table__).order_by(Delivery.id))] == before
+    assert "not warmed up" not in caplog.text
+
+    compiled: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if context is not None and context.cache_hit is CacheStats.CACHE_MISS:
+            compiled.append(statement.split("(")[0][:60])
+
+    event.listen(shared.engine, "after_cursor_execute", seen)
+    try:
+        jobs: list = []
+        dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+        compiled.clear()  # the dispatch's statements are not the send job's
+        run_jobs(shared, settings, jobs)
+    finally:
+        event.remove(shared.engine, "after_cursor_execute", seen)
+    assert len(smtp_server.handler.messages) == 2
+    # What a send job of emails runs was compiled by the warm-up; only the in-app nudge's insert is new.
+    assert [s for s in compiled if "nudges" not in s] == []
+
+
+def test_a_warm_up_that_fails_leaves_the_worker_running(monkeypatch, tmp_path, caplog):
+    from engine.jobs.send import warm_up
+
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'not-migrated.db'}")
+    warm_up(load_settings())
+    assert "send path not warmed up" in caplog.text

@@ -1,0 +1,62 @@
+"""The message bytes: what a mail reader parses back is what was composed, whatever the text."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.delivery.channels.mime import _WIRE, build_email
+from engine.delivery.message import OutgoingMessage, clean_header_text
+
+# Mostly ASCII, some Japanese and symbols, and every kind of line end.
+PIECES = st.one_of(
+    st.characters(min_codepoint=32, max_codepoint=126),
+    st.sampled_from(["\n", "\r\n", "\r", "\t", " ", ".", "=", "-", "é", "—", "日本語", "😀", "=_", "--"]),
+)
+TEXT = st.lists(PIECES, max_size=200).map("".join)
+LONG_LINE = st.integers(0, 1500).map(lambda n: "x" * n)
+
+
+def message(text: str, html: str, subject: str = "Hello", name: str = "Aiko") -> OutgoingMessage:
+    return OutgoingMessage(delivery_id=1, to_addr="user@example.com", to_name=name, subject=subject, text=text,
+                           html=html, message_id="<touchline.delivery.1@example.com>",
+                           headers={"List-Unsubscribe": "<https://example.com/u/" + "t" * 120 + ">"})  # fmt: skip
+
+
+def lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(TEXT, LONG_LINE), html=st.one_of(TEXT, LONG_LINE), subject=TEXT, name=TEXT)
+def test_what_a_mail_reader_parses_is_what_was_composed(text, html, subject, name):
+    if not text and not html:
+        return
+    data = build_email(message(text, html, subject or "s", name), "Touchline <cs@example.com>").data
+    assert data.isascii() and b"\n" not in data.replace(b"\r\n", b"")  # 7-bit, CRLF only
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    mail = message_from_bytes(data, policy=default)
+    assert mail["Subject"] == " ".join(clean_header_text(subject or "s").split()) or mail["Subject"] == clean_header_text(subject or "s")
+    assert str(mail["To"].addresses[0].addr_spec) == "user@example.com"
+    if text and html:
+        assert mail.get_content_type() == "multipart/alternative"
+        got_text = mail.get_body(("plain",)).get_content()
+        got_html = mail.get_body(("html",)).get_content()
+        assert (lines(got_text), lines(got_html)) == (lines(text), lines(html))
+    else:
+        assert lines(mail.get_content()) == lines(text or html)
+
+
+@settings(max_examples=2000)
+@given(
+    st.sampled_from(["Subject", "To", "From", "List-Unsubscribe", "X-A"]),
+    st.text(st.sampled_from([chr(c) for c in range(32, 127)] + ["\t"]), max_size=90),
+)
+def test_a_header_written_as_it_is_is_what_compat32_folding_would_write(name, value):
+    from email.policy import compat32
+
+    slow = compat32.clone(linesep="\r\n")
+    assert _WIRE.fold_binary(name, value) == slow.fold_binary(name, value)

@@ -147,9 +147,9 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
 
             env = child_env(extra)
             for n in range(conf.workers):
-                sup.start("worker" if conf.workers == 1 else f"worker-{n + 1}", [*CHILD, "worker"], env)
-            sup.start("scheduler", [*CHILD, "scheduler"], env)
-            sup.start("web", [*CHILD, "web", "--host", host, "--port", str(port)], env)
+                sup.start("worker" if conf.workers == 1 else f"worker-{n + 1}", [*CHILD, "worker"], env, restart=True)
+            sup.start("scheduler", [*CHILD, "scheduler"], env, restart=True)
+            sup.start("web", [*CHILD, "web", "--host", host, "--port", str(port)], env, restart=True)
             sup.wait_until(lambda: port_open(host, port), "the web server", READY_TIMEOUT)
             try:
                 sup.wait_until(lambda: _http_ok(f"{base_url}/readyz"), "/readyz", READY_TIMEOUT)

@@ -7,8 +7,15 @@
 - Each line a child prints is passed on prefixed with the child's name.
 - On SIGINT/SIGTERM the children are stopped in reverse start order: SIGTERM,
   up to ``stop_timeout`` seconds to exit, then SIGKILL.
-- A child that exits on its own is a failure: the supervisor says which one,
-  stops the others and returns a non-zero exit code.
+- A child started with ``restart=True`` (workers, the scheduler, the admin) that
+  exits on its own is started again after a growing delay (1 s, 2 s, 5 s, 10 s,
+  30 s), as a container's restart policy would: an RQ worker exits when Redis
+  goes away mid-job, and the deliveries it held are taken up again by the
+  sweeper. More than ``RESTART_LIMIT`` exits within ``RESTART_WINDOW`` seconds
+  is a crash loop, and a failure.
+- Any other child that exits on its own (Redis, the mail catcher), or one that
+  crash-loops, is a failure: the supervisor says which one, stops the others
+  and returns a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from engine.embedded.process import die_with_parent
 
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the 1st, 2nd, ... restart in a window
+RESTART_LIMIT = 5  # unexpected exits within RESTART_WINDOW before giving up
+RESTART_WINDOW = 300.0
 
 
 class StopRequested(Exception):
@@ -50,6 +60,11 @@ class Child:
     name: str
     process: subprocess.Popen
     argv: Sequence[str] = ()
+    env: Mapping[str, str] | None = None
+    cwd: str | None = None
+    restart: bool = False
+    exits: list[float] = field(default_factory=list)  # monotonic times of its unexpected exits
+    restart_at: float | None = None  # when it is started again (it exited and waits)
     _reader: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -63,8 +78,10 @@ class Child:
 class Supervisor:
     """Use as a context manager: leaving the block stops every child."""
 
-    def __init__(self, out: IO[str] | None = None, stop_timeout: float = STOP_TIMEOUT, name: str = "touchline") -> None:
+    def __init__(self, out: IO[str] | None = None, stop_timeout: float = STOP_TIMEOUT, name: str = "touchline",
+                 restart_delays: Sequence[float] = RESTART_DELAYS, restart_limit: int = RESTART_LIMIT) -> None:  # fmt: skip
         self.out = out or sys.stdout
+        self.restart_delays, self.restart_limit = tuple(restart_delays), restart_limit
         self.stop_timeout = stop_timeout
         self.name = name
         self.children: list[Child] = []
@@ -129,10 +146,23 @@ class Supervisor:
     # -- children ---------------------------------------------------------------
 
     def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        *,
+        restart: bool = False,
     ) -> Child:
-        """Start ``argv`` as child ``name``; its stdout and stderr are passed on, prefixed."""
-        process = subprocess.Popen(
+        """Start ``argv`` as child ``name``; its stdout and stderr are passed on, prefixed.
+        With ``restart``, it is started again when it exits on its own (see the module)."""
+        child = Child(name, self._spawn(argv, env, cwd), tuple(argv), env, cwd, restart)
+        self._read(child)
+        self._add(child)
+        return child
+
+    def _spawn(self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: str | None) -> subprocess.Popen:
+        return subprocess.Popen(
             list(argv),
             env=dict(env) if env is not None else None,
             cwd=cwd,
@@ -142,12 +172,12 @@ class Supervisor:
             preexec_fn=die_with_parent,
             process_group=0,
         )
-        child = Child(name, process, tuple(argv))
-        assert process.stdout is not None
-        child._reader = threading.Thread(target=self._pump, args=(child, process.stdout), daemon=True, name=name)
+
+    def _read(self, child: Child) -> None:
+        assert child.process.stdout is not None
+        child._reader = threading.Thread(target=self._pump, args=(child, child.process.stdout), daemon=True,
+                                         name=child.name)  # fmt: skip
         child._reader.start()
-        self._add(child)
-        return child
 
     def adopt(self, name: str, process: subprocess.Popen) -> Child:
         """Watch and stop a process started elsewhere (it should use ``die_with_parent`` too)."""
@@ -176,12 +206,13 @@ class Supervisor:
             time.sleep(POLL_INTERVAL)
 
     def run(self) -> int:
-        """Block until a signal (exit code 0) or until a child dies (exit code 1)."""
+        """Block until a signal (exit code 0) or until a child fails for good (exit code 1);
+        restartable children are started again meanwhile."""
         self._raise_on_signal = False
         try:
             while self._signal is None:
                 try:
-                    self.check()
+                    self._watch(time.monotonic())
                 except ChildFailed as exc:
                     self.say(f"{exc}; stopping everything")
                     self.stop_all()
@@ -192,6 +223,34 @@ class Supervisor:
             return 0
         finally:
             self._raise_on_signal = True
+
+    def _watch(self, now: float) -> None:
+        """Restart the children due for it; ChildFailed for one that may not (or may no longer) be."""
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._respawn(child)
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            what = f"{child.name} (pid {child.pid}) exited unexpectedly with {describe_exit(code)}"
+            if not child.restart:
+                raise ChildFailed(what)
+            child.exits = [t for t in child.exits if now - t < RESTART_WINDOW] + [now]
+            if len(child.exits) > self.restart_limit:
+                raise ChildFailed(f"{what} ({len(child.exits)} times in {RESTART_WINDOW:.0f}s)")
+            delay = self.restart_delays[min(len(child.exits), len(self.restart_delays)) - 1]
+            child.restart_at = now + delay
+            self.say(f"{what}; starting it again in {delay:g}s")
+
+    def _respawn(self, child: Child) -> None:
+        if child._reader is not None:
+            child._reader.join(timeout=2)
+        child.process = self._spawn(child.argv, child.env, child.cwd)
+        child.restart_at = None
+        self._read(child)
+        self.say(f"started {child.name} again (pid {child.pid})")
 
     def stop_all(self) -> None:
         """Stop every child, last started first: SIGTERM, wait, then SIGKILL."""

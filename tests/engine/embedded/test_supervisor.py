@@ -149,3 +149,40 @@ def test_children_die_when_the_supervisor_is_killed_with_sigkill() -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_restartable_child_that_exits_is_started_again_after_a_delay(tmp_path: Path) -> None:
+    out = io.StringIO()
+    runs = tmp_path / "runs"
+    # Exits with 3 on its first run (as an RQ worker does when Redis goes away), then stays up.
+    flaky = ("import pathlib, sys, time\np = pathlib.Path(sys.argv[1])\nn = int(p.read_text()) if p.exists() else 0\n"
+             "p.write_text(str(n + 1))\nprint('run', n + 1, flush=True)\nsys.exit(3) if n == 0 else time.sleep(60)")  # fmt: skip
+    with Supervisor(out=out, restart_delays=(0.2,)) as sup:
+        child = sup.start("worker", [sys.executable, "-c", flaky, str(runs)], restart=True)
+        first = child.pid
+        steady = sup.start("steady", ["sleep", "60"])
+
+        def stop_when_back():
+            wait_for(lambda: "worker    | run 2" in out.getvalue(), what="the second run")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=stop_when_back, daemon=True).start()
+        code = sup.run()
+    assert code == 0
+    assert child.pid != first and runs.read_text() == "2"
+    text = out.getvalue()
+    assert f"worker (pid {first}) exited unexpectedly with exit code 3; starting it again in 0.2s" in text
+    assert f"started worker again (pid {child.pid})" in text
+    assert not is_running(child.pid) and not is_running(steady.pid)
+
+
+def test_a_child_that_keeps_exiting_is_a_failure_after_the_restart_limit() -> None:
+    out = io.StringIO()
+    with Supervisor(out=out, restart_delays=(0.05,), restart_limit=2) as sup:
+        sup.start("crashy", [sys.executable, "-c", "import sys; sys.exit(4)"], restart=True)
+        steady = sup.start("steady", ["sleep", "60"])
+        code = sup.run()
+    assert code == 1
+    assert out.getvalue().count("starting it again") == 2
+    assert "exited unexpectedly with exit code 4 (3 times in 300s); stopping everything" in out.getvalue()
+    assert not is_running(steady.pid)

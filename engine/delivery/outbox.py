@@ -102,6 +102,16 @@ def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime, leas
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
+def renew(session: Session, delivery_id: int, job_id: str, until: datetime) -> bool:
+    """The job holding a row in 'sending' extends its lease (a provider taking long to answer)."""
+    stmt = (
+        update(D)
+        .where(D.c.id == delivery_id, D.c.status == "sending", D.c.job_id == job_id)
+        .values(lease_until=until)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
 def _leave_sending(session: Session, delivery_id: int, job_id: str, now: datetime, **values) -> bool:
     """Only the job holding the claim may record its outcome: a job whose lease ran out
     (and whose row the sweeper settled or gave to another job) changes nothing."""

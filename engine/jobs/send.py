@@ -11,7 +11,10 @@ fate is unknown. See engine.delivery.outbox for the states.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,7 +104,11 @@ def send_batch(job_id: str, ids: list[int]) -> dict[str, int]:
 
 
 def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
-    from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
+    from engine.delivery.channels import (
+        ChannelConfigError,
+        config_from_settings,
+        get_channel,
+    )
 
     report = BatchReport()
     lease = timedelta(seconds=settings.send_lease_seconds)
@@ -132,7 +139,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                 report.deferred += outbox.postpone(session, [r.id for r in batch], job_id, clock(), until,
                                                    f"not tried: {exc}")  # fmt: skip
             continue
-        with channel:
+        with channel, LeaseKeeper(db, job_id, lease, clock) as keeper:
             down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
             ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
@@ -180,7 +187,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
 
                 try:
                     result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report,
-                                   claim_following)  # fmt: skip
+                                   claim_following, keeper)  # fmt: skip
                 except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
                     log.exception("delivery %s: sending failed unexpectedly", row.id)
                     _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
@@ -237,8 +244,56 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
     return rows, messages
 
 
+class LeaseKeeper:
+    """Renews the lease of the message being handed over while its provider takes long.
+
+    A provider's timeout applies to each step (SMTP: connecting, each reply), so a
+    slow server can hold one message longer than the lease, and the sweeper would
+    judge a message still on its way lost. One thread per batch, writing only for a
+    message that has been on its way for a third of the lease. It dies with the
+    worker, so a dead worker's lease still runs out; the job timeout bounds the rest."""
+
+    def __init__(self, db: Database, job_id: str, lease: timedelta, clock) -> None:
+        self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
+        self.every = lease.total_seconds() / 3
+        self._current: tuple[int, float] | None = None  # the row on its way, since when (monotonic)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def sending(self, delivery_id: int) -> Iterator[None]:
+        with self._lock:
+            self._current = (delivery_id, time.monotonic())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every / 2):
+            with self._lock:
+                current = self._current
+            if current is None or time.monotonic() - current[1] < self.every:
+                continue
+            try:
+                with self.db.session() as session:
+                    outbox.renew(session, current[0], self.job_id, self.clock() + self.lease)
+            except Exception:  # noqa: BLE001 -- the next round tries again; the outcome is what matters
+                log.warning("delivery %s: lease not renewed", current[0], exc_info=True)
+
+
 def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
-          report: BatchReport, then) -> Any:  # fmt: skip
+          report: BatchReport, then, keeper: LeaseKeeper) -> Any:  # fmt: skip
     """Hand one message to the channel and record the outcome right after, in its own transaction
     (with ``then(session, result)``, which claims the next row).
 
@@ -252,7 +307,8 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
 
     if name == "in_app":
         return _write(db, lambda session: record(session, store_nudge(session, message)))
-    result = channel.send(message)
+    with keeper.sending(row.id):
+        result = channel.send(message)
     return _write(db, lambda session: record(session, result))
 
 

@@ -258,3 +258,33 @@ def test_a_warm_up_that_fails_leaves_the_worker_running(monkeypatch, tmp_path, c
     monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'not-migrated.db'}")
     warm_up(load_settings())
     assert "send path not warmed up" in caplog.text
+
+
+def test_a_message_a_slow_server_holds_past_the_lease_is_not_judged_lost(db, pending, faulty_smtp):
+    """Each SMTP reply comes within the timeout, but together they outlast the lease:
+    the send job renews the lease of the message on its way, so the sweeper leaves it be."""
+    import threading
+    import time
+
+    from engine.delivery import outbox
+
+    slow = {"ann@acme.test": "sleep:1.8"}
+    server = faulty_smtp({"rcpt": slow, "data": slow, "mail": ["sleep:1.8", "sleep:1.8"]})
+    settings = dataclasses.replace(settings_for(server), send_lease_seconds=3, smtp_timeout=2)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    sender = threading.Thread(target=run_jobs, args=(db, settings, jobs))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while statuses(db).get("email:ann@acme.test") != "sending":
+            assert time.monotonic() < deadline, "ann's message was never claimed"
+            time.sleep(0.02)
+        time.sleep(3.5)  # past the lease it was claimed with; the server takes 5.4 s
+        with db.session() as s:
+            swept = outbox.sweep(s, utcnow())
+        assert swept.unknown == 0 and statuses(db)["email:ann@acme.test"] == "sending"
+    finally:
+        sender.join()
+    assert statuses(db)["email:ann@acme.test"] == "sent"
+    assert [m["to"] for m in server.handler.messages].count(["ann@acme.test"]) == 1

@@ -479,7 +479,6 @@ class _Timers:
         self._undo.append((owner, attr, original))
 
     def __enter__(self) -> Self:
-        import contextlib
         import importlib
 
         for label, module, path in PARTS:
@@ -488,24 +487,31 @@ class _Timers:
             for name in outer:
                 owner = getattr(owner, name)
             self._wrap(owner, attr, label)
-        session, label = self.db.session, "write transactions: claim, mark sent (with commits)"
+        label = "write transactions: claim, mark sent (with commits)"
+        for name in ("session", "transaction"):  # the ORM's, and the bare connection's the send path uses
+            self._time_transactions(name, label)
+        return self
+
+    def _time_transactions(self, name: str, label: str) -> None:
+        import contextlib
+
+        opener = getattr(self.db, name)
 
         @contextlib.contextmanager
-        def timed_session():
+        def timed():
             started = time.perf_counter()
             try:
-                with session() as s:
-                    yield s
+                with opener() as tx:
+                    yield tx
             finally:
                 self.spent[label] += time.perf_counter() - started
 
-        self.db.session = timed_session
-        return self
+        setattr(self.db, name, timed)
 
     def __exit__(self, *exc) -> None:
         for owner, attr, original in reversed(self._undo):
             setattr(owner, attr, original)
-        del self.db.session
+        del self.db.session, self.db.transaction
 
 
 def profile(deliveries: int) -> None:

@@ -15,14 +15,27 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import OPERATIONAL, list_unsubscribe_headers, preferences_url, unsubscribe_token, unsubscribe_url
+from engine.compliance import (
+    OPERATIONAL,
+    list_unsubscribe_headers,
+    preferences_url,
+    unsubscribe_token,
+    unsubscribe_url,
+)
 from engine.delivery.message import OutgoingMessage, message_id_for
 from engine.models import Account, Contact, Delivery, RuleVersion
 from engine.rules.schema import Action, Rule
 from engine.rules.versions import validate_content
 from engine.settings import Settings
 from engine.sqlutil import chunks
-from engine.templates import ContextError, RenderError, TemplateLibrary, context_for, locale_chain, rule_record
+from engine.templates import (
+    ContextError,
+    RenderError,
+    TemplateLibrary,
+    context_for,
+    locale_chain,
+    rule_record,
+)
 from engine.templates.context import Record, usage_many
 
 

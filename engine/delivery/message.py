@@ -80,6 +80,7 @@ def clean_header_text(value: str) -> str:
     return _BREAK_RUNS.sub(" ", value).strip()
 
 
+_NOT_ONE_ADDRESS = re.compile(r'[\s,;<>()\[\]"\\:]')
 # RFC 5321 dot-atom local part; quoted local parts are refused (no real
 # recipient needs them, and they are where parsers disagree).
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -93,7 +94,7 @@ def parse_addr_spec(value: str) -> str:
     addr = value.strip()
     if not addr:
         raise AddressError("the address is empty")
-    if any(c.isspace() for c in addr) or any(c in addr for c in ',;<>()[]"\\:'):
+    if _NOT_ONE_ADDRESS.search(addr):
         raise AddressError(f"{addr!r} is not a single address (it has spaces, a list separator or brackets)")
     local, at, domain = addr.rpartition("@")
     if not at or not local or not domain:
@@ -101,7 +102,8 @@ def parse_addr_spec(value: str) -> str:
     if len(local) > 64 or not _LOCAL.match(local):
         raise AddressError(f"{addr!r}: the part before @ is not a valid mailbox name")
     try:
-        ascii_domain = domain.lower().encode("idna").decode("ascii")
+        # The IDNA codec is slow, and an ASCII domain comes out of it as it went in (lowercase).
+        ascii_domain = domain.lower() if domain.isascii() else domain.lower().encode("idna").decode("ascii")
     except UnicodeError:
         raise AddressError(f"{addr!r}: {domain!r} is not a valid domain") from None
     if not _DOMAIN.match(ascii_domain) or "." not in ascii_domain and ascii_domain != "localhost":

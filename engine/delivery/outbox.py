@@ -25,12 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import Delivery
 
 D = Delivery.__table__
+Tx = Session | Connection  # the send path writes through a bare connection
 
 # Transient failures are retried after these delays, then the delivery fails.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
@@ -52,7 +53,7 @@ class Claimed:
     category: str
 
 
-def mark_queued(session: Session, ids: Sequence[int], job_id: str, now: datetime, from_status: Sequence[str]) -> list[int]:
+def mark_queued(session: Tx, ids: Sequence[int], job_id: str, now: datetime, from_status: Sequence[str]) -> list[int]:
     """pending/deferred (or queued, when the sweeper re-enqueues) -> queued, under ``job_id``; the ids moved."""
     if not ids:
         return []
@@ -74,7 +75,7 @@ _HOLD = (
 )
 
 
-def hold(session: Session, ids: Sequence[int], job_id: str, until: datetime) -> int:
+def hold(session: Tx, ids: Sequence[int], job_id: str, until: datetime) -> int:
     """A running job stamps the rows it still carries (``queued`` under its id) with a lease:
     while it holds, the sweeper leaves them to it, however long the batch takes."""
     if not ids:
@@ -90,7 +91,7 @@ _CLAIM = (
 )
 
 
-def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime, lease: timedelta = LEASE) -> list[Claimed]:
+def claim(session: Tx, ids: Sequence[int], job_id: str, now: datetime, lease: timedelta = LEASE) -> list[Claimed]:
     """queued -> sending with a lease, for the rows this job still carries; the rest is left alone.
 
     A row re-queued under another job (the sweeper thought this one lost) is not
@@ -102,7 +103,7 @@ def claim(session: Session, ids: Sequence[int], job_id: str, now: datetime, leas
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
-def renew(session: Session, delivery_id: int, job_id: str, until: datetime) -> bool:
+def renew(session: Tx, delivery_id: int, job_id: str, until: datetime) -> bool:
     """The job holding a row in 'sending' extends its lease (a provider taking long to answer)."""
     stmt = (
         update(D)
@@ -112,7 +113,7 @@ def renew(session: Session, delivery_id: int, job_id: str, until: datetime) -> b
     return session.execute(stmt).rowcount == 1
 
 
-def _leave_sending(session: Session, delivery_id: int, job_id: str, now: datetime, **values) -> bool:
+def _leave_sending(session: Tx, delivery_id: int, job_id: str, now: datetime, **values) -> bool:
     """Only the job holding the claim may record its outcome: a job whose lease ran out
     (and whose row the sweeper settled or gave to another job) changes nothing."""
     stmt = (
@@ -134,7 +135,7 @@ _MARK_SENT = (
 )
 
 
-def mark_sent(session: Session, delivery_id: int, now: datetime, message_id: str | None, response: str, *,
+def mark_sent(session: Tx, delivery_id: int, now: datetime, message_id: str | None, response: str, *,
               job_id: str) -> bool:  # fmt: skip
     """The provider accepted it: that is a fact, so it is recorded even when this job's
     lease ran out meanwhile (the row judged unknown, or queued again for an operational
@@ -144,7 +145,7 @@ def mark_sent(session: Session, delivery_id: int, now: datetime, message_id: str
     return session.execute(_MARK_SENT, params).rowcount == 1
 
 
-def mark_transient(session: Session, delivery_id: int, attempts: int, now: datetime, error: str, *,
+def mark_transient(session: Tx, delivery_id: int, attempts: int, now: datetime, error: str, *,
                    job_id: str) -> str:  # fmt: skip
     """Retry later with backoff, or fail once the retries are used up; the status written."""
     if attempts > len(BACKOFF):
@@ -163,7 +164,7 @@ def retry_at(attempts: int, now: datetime) -> datetime:
     return now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
 
 
-def postpone(session: Session, ids: Sequence[int], job_id: str, now: datetime, until: datetime, reason: str) -> int:
+def postpone(session: Tx, ids: Sequence[int], job_id: str, now: datetime, until: datetime, reason: str) -> int:
     """queued (under ``job_id``) -> deferred to ``until`` without an attempt: it was never tried
     (the channel failed for another message of its batch), so it uses none of its retries."""
     if not ids:
@@ -176,13 +177,13 @@ def postpone(session: Session, ids: Sequence[int], job_id: str, now: datetime, u
     return session.execute(stmt).rowcount or 0
 
 
-def mark_failed(session: Session, delivery_id: int, now: datetime, error: str, status: str = "failed", *,
+def mark_failed(session: Tx, delivery_id: int, now: datetime, error: str, status: str = "failed", *,
                 job_id: str) -> bool:  # fmt: skip
     """A permanent outcome: failed, suppressed (a hard bounce) or unknown, with the reason."""
     return _leave_sending(session, delivery_id, job_id, now, status=status, reason=error[:MAX_REASON], lease_until=None)
 
 
-def release(session: Session, ids: Sequence[int], job_id: str, now: datetime, status: str, reason: str) -> int:
+def release(session: Tx, ids: Sequence[int], job_id: str, now: datetime, status: str, reason: str) -> int:
     """queued (under ``job_id``, not yet claimed) -> ``status`` without an attempt: decided at send
     time (suppressed meanwhile; pending again while its rule is paused)."""
     if not ids:
@@ -195,7 +196,7 @@ def release(session: Session, ids: Sequence[int], job_id: str, now: datetime, st
     return session.execute(stmt).rowcount or 0
 
 
-def mark_skipped(session: Session, ids: Sequence[int], now: datetime, reason: str, status: str = "skipped",
+def mark_skipped(session: Tx, ids: Sequence[int], now: datetime, reason: str, status: str = "skipped",
                  from_status: Sequence[str] = ("pending", "deferred")) -> int:  # fmt: skip
     """Decided before sending (suppressed, skipped by a limit, held out): nothing goes out."""
     if not ids:
@@ -208,7 +209,7 @@ def mark_skipped(session: Session, ids: Sequence[int], now: datetime, reason: st
     return session.execute(stmt).rowcount or 0
 
 
-def defer(session: Session, delivery_id: int, now: datetime, until: datetime, reason: str,
+def defer(session: Tx, delivery_id: int, now: datetime, until: datetime, reason: str,
           from_status: Sequence[str] = ("pending", "deferred")) -> bool:  # fmt: skip
     """Not now (a send window, a paused rule): it goes at ``until``, never dropped."""
     stmt = (
@@ -226,7 +227,7 @@ class SweepResult:
     stale: dict[int, str | None] = field(default_factory=dict)  # id -> job id: queued too long, no running job holds it
 
 
-def sweep(session: Session, now: datetime, queue_grace: timedelta = QUEUE_GRACE) -> SweepResult:
+def sweep(session: Tx, now: datetime, queue_grace: timedelta = QUEUE_GRACE) -> SweepResult:
     """Find rows whose job was lost, judged from the table: queued too long, or sending past the lease.
 
     A row still 'sending' after its lease may have gone out (the provider

@@ -22,7 +22,6 @@ from typing import Any
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from engine.db import Database, get_database
 from engine.delivery import outbox
@@ -124,7 +123,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
         """Each row is claimed just before it is sent, so a worker that dies
         holds one row in 'sending' (judged ``unknown``): the rest of its batch
         is still 'queued' and goes out with a new job."""
-        with db.session() as session:
+        with db.transaction() as session:
             claimed = outbox.claim(session, [row.id], job_id, clock(), lease)
         report.claimed += len(claimed)
         return claimed[0].attempts if claimed else None
@@ -168,7 +167,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                     continue
                 following = batch[i + 1] if i + 1 < len(batch) else None
 
-                def claim_following(session: Session, result, following=following, current=row, bounced=bounced,
+                def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
                                     ahead=ahead) -> None:  # fmt: skip
                     """The next row is claimed in the transaction that records this one: one commit per message."""
                     nonlocal held_until
@@ -215,10 +214,10 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
     from engine.delivery.compose import Composer
 
     with db.read_session() as session:
-        rows = session.scalars(
-            select(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == "queued", Delivery.job_id == job_id)
-            .order_by(Delivery.id)
+        # Plain rows, not ORM objects: read-only here, and read many times per message.
+        D = Delivery.__table__
+        rows = session.execute(
+            select(D).where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id).order_by(D.c.id)
         ).all()
         rule_ids = {r.rule_id for r in rows}
         paused = set(session.scalars(select(RuleState.rule_id).where(RuleState.paused.is_(True), RuleState.rule_id.in_(rule_ids))))
@@ -300,25 +299,27 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
     An in-app nudge is stored in the same transaction that marks it sent: nothing can fall between."""
     from engine.delivery.channels import store_nudge
 
-    def record(session: Session, result):
+    def record(session: outbox.Tx, result):
         _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
         then(session, result)
         return result
 
     if name == "in_app":
-        return _write(db, lambda session: record(session, store_nudge(session, message)))
+        return _write(db, lambda session: record(session, store_nudge(session, message)), orm=True)
     with keeper.sending(row.id):
         result = channel.send(message)
-    return _write(db, lambda session: record(session, result))
+    # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
+    return _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
 
 
-def _write(db: Database, action):
-    """Run ``action(session)`` in a write transaction, waiting out a busy database: an outcome
-    the provider already gave must not be lost to a lock held by a long rule cycle."""
+def _write(db: Database, action, orm: bool = False):
+    """Run ``action(tx)`` in a write transaction, waiting out a busy database: an outcome
+    the provider already gave must not be lost to a lock held by a long rule cycle.
+    ``tx`` is a bare connection (outbox statements), or with ``orm`` a session."""
     for attempt in range(WRITE_TRIES):
         try:
-            with db.session() as session:
-                return action(session)
+            with db.session() if orm else db.transaction() as tx:
+                return action(tx)
         except OperationalError:
             if attempt == WRITE_TRIES - 1:
                 raise
@@ -326,7 +327,7 @@ def _write(db: Database, action):
     return None
 
 
-def _record(session: Session, row: Delivery, attempts: int, message_id: str, result, now: datetime,
+def _record(session: outbox.Tx, row: Delivery, attempts: int, message_id: str, result, now: datetime,
             report: BatchReport, job_id: str) -> None:  # fmt: skip
     from engine.compliance import suppress
 

@@ -4,6 +4,7 @@ every header value on one line whatever the template or the data held."""
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def build_email(message: OutgoingMessage, default_from: str) -> Envelope:
     except AddressError as err:
         raise MessageRefused(f"invalid recipient: {err}") from None
     try:
-        from_name, from_addr = parse_mailbox(message.from_addr or default_from)
+        from_name, from_addr = _sender(message.from_addr or default_from)
     except AddressError as err:
         raise MessageRefused(f"invalid sender: {err}") from None
     if message.message_id and not _MESSAGE_ID.match(message.message_id):
@@ -148,6 +149,12 @@ def _boundary(parts: list[_Part]) -> str:
         boundary = f"=_{secrets.token_hex(12)}"
         if not any(boundary.encode("ascii") in part.payload for part in parts):
             return boundary
+
+
+@functools.lru_cache(maxsize=64)
+def _sender(value: str) -> tuple[str, str]:
+    # Every message of an instance has the same sender: parsed once.
+    return parse_mailbox(value)
 
 
 def _header(value: str) -> str | Header:

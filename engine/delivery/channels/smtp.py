@@ -176,10 +176,12 @@ class EmailChannel(Channel):
     def _transaction(self, envelope: Envelope) -> SendResult:
         smtp = self._smtp
         assert smtp is not None
-        code, reply = self._command("MAIL FROM", lambda: smtp.mail(envelope.mail_from))
+        # The addresses are checked addr-specs (build_email): smtplib's mail() and rcpt() would
+        # parse each again with the email package, a tenth of the client's time per message.
+        code, reply = self._command("MAIL FROM", lambda: smtp.docmd("MAIL", f"FROM:<{envelope.mail_from}>"))
         if code != 250:
             return self._refused("MAIL FROM", code, reply)
-        code, reply = self._command("RCPT TO", lambda: smtp.rcpt(envelope.rcpt_to))
+        code, reply = self._command("RCPT TO", lambda: smtp.docmd("RCPT", f"TO:<{envelope.rcpt_to}>"))
         if code not in (250, 251):
             return self._refused("RCPT TO", code, reply, recipient=True)
         code, reply = self._command("DATA", lambda: smtp.docmd("DATA"))
@@ -243,7 +245,8 @@ def _is_hard_bounce(code: int, reply: str) -> bool:
 
 def _dot_stuffed(data: bytes) -> bytes:
     """CRLF line ends, leading dots doubled, and the terminating dot line."""
-    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):  # counted in C
+        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
     data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"

@@ -1,0 +1,45 @@
+"""SQLite writers: BEGIN IMMEDIATE waits for the write lock, first in short steps, then SQLite's way."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+
+from engine.db import LOCK_SPIN, SQLITE_BUSY_TIMEOUT_MS, Database, begin_immediate
+
+
+def test_a_writer_waits_out_a_lock_held_longer_than_the_short_steps_and_keeps_its_busy_timeout(tmp_path):
+    path = tmp_path / "lock.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release_later():
+        # Held well past the short steps, so the wait ends in SQLite's own busy handler.
+        time.sleep(sum(LOCK_SPIN) * 10)
+        holder.execute("INSERT INTO t VALUES (1)")
+        holder.execute("COMMIT")
+
+    db = Database(f"sqlite:///{path}")
+    threading.Thread(target=release_later, daemon=True).start()
+    with db.session() as s:  # blocks until the holder commits
+        s.execute(text("INSERT INTO t VALUES (2)"))
+        assert s.execute(text("PRAGMA busy_timeout")).scalar() == SQLITE_BUSY_TIMEOUT_MS
+    with db.read_session() as s:
+        assert sorted(s.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
+    db.dispose()
+    holder.close()
+
+
+def test_an_error_other_than_a_busy_lock_is_raised_at_once(tmp_path):
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    conn.execute("BEGIN")  # a transaction already open: BEGIN IMMEDIATE is an error, not a wait
+    with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+        begin_immediate(conn)
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_MS
+    conn.close()

@@ -15,27 +15,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import (
-    OPERATIONAL,
-    list_unsubscribe_headers,
-    preferences_url,
-    unsubscribe_token,
-    unsubscribe_url,
-)
+from engine.compliance import OPERATIONAL, list_unsubscribe_headers, preferences_url, unsubscribe_token, unsubscribe_url
 from engine.delivery.message import OutgoingMessage, message_id_for
 from engine.models import Account, Contact, Delivery, RuleVersion
 from engine.rules.schema import Action, Rule
 from engine.rules.versions import validate_content
 from engine.settings import Settings
 from engine.sqlutil import chunks
-from engine.templates import (
-    ContextError,
-    RenderError,
-    TemplateLibrary,
-    context_for,
-    locale_chain,
-    rule_record,
-)
+from engine.templates import ContextError, RenderError, TemplateLibrary, context_for, locale_chain, rule_record
 from engine.templates.context import Record, usage_many
 
 
@@ -49,7 +36,8 @@ class Composer:
     """Composes the deliveries of one batch (one template library, one clock)."""
 
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
-        self.session, self.settings, self.now = session, settings, now
+        self.session: Session | None = session
+        self.settings, self.now = settings, now
         self.library = shared_library(settings.templates_dir)
         self.domain = message_domain(settings)
         self._rules: dict[int, Rule | None] = {}
@@ -62,12 +50,24 @@ class Composer:
         self._usage: dict[int, dict] = {}
 
     def prefetch(self, rows: list[Delivery]) -> None:
-        """Load a batch's accounts, contacts and usage in a few queries, not a few per message."""
+        """Load a batch's accounts, contacts, usage and rule versions in a few queries, not a
+        few per message: composing these rows then reads nothing more (see ``detach``)."""
         self.load({r.account_id for r in rows}, {r.contact_id for r in rows if r.contact_id is not None})
+        for version_id in {r.rule_version_id for r in rows}:
+            self.rule_version(version_id)
+        for row in rows:
+            if row.channel != "email":
+                self._action(row)  # parsed now, while the session is open
+
+    def detach(self) -> None:
+        """The session is closing: compose only what ``prefetch`` loaded from now on."""
+        self.session = None
 
     def load(self, account_ids: set[int], contact_ids: set[int]) -> None:
         """Load these accounts (with their usage) and contacts, those not loaded yet."""
         account_ids, contact_ids = account_ids - self._accounts.keys(), contact_ids - self._contacts.keys()
+        if account_ids or contact_ids:
+            self._reader()
         for part in chunks(sorted(account_ids), 500):
             self._accounts.update((a.id, a) for a in self.session.scalars(select(Account).where(Account.id.in_(part))))
         for part in chunks(sorted(contact_ids), 500):
@@ -79,9 +79,14 @@ class Composer:
         for contact_id in contact_ids:
             self._contacts.setdefault(contact_id, None)
 
+    def _reader(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("composing a row that was not prefetched, after the session was closed")
+        return self.session
+
     def rule_version(self, version_id: int) -> RuleVersion | None:
         if version_id not in self._versions:
-            self._versions[version_id] = self.session.get(RuleVersion, version_id)
+            self._versions[version_id] = self._reader().get(RuleVersion, version_id)
         return self._versions[version_id]
 
     def _rule(self, version_id: int) -> Record:

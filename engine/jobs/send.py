@@ -103,11 +103,7 @@ def send_batch(job_id: str, ids: list[int]) -> dict[str, int]:
 
 
 def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
-    from engine.delivery.channels import (
-        ChannelConfigError,
-        config_from_settings,
-        get_channel,
-    )
+    from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
 
     report = BatchReport()
     lease = timedelta(seconds=settings.send_lease_seconds)
@@ -156,7 +152,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                         report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
                                                             "suppressed: bounced (in this batch)")  # fmt: skip
                     continue
-                composed = messages[row.id]
+                composed = messages.get(row)
                 if composed.error is not None:  # could not be rendered: never sent half-made
                     if claim(row) is not None:
                         _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
@@ -175,7 +171,10 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                     if clock() > held_until - lease / 2:
                         held_until = clock() + lease
                         outbox.hold(session, sorted(remaining), job_id, held_until)
-                    if following is None or result.channel_down or messages[following.id].error is not None:
+                    if following is None or result.channel_down:
+                        return
+                    ready = messages.composed(following)
+                    if ready is None or ready.error is not None:
                         return
                     if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
                         return
@@ -184,9 +183,13 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                         ahead[following.id] = got[0].attempts
                         report.claimed += 1
 
+                meanwhile = (lambda f=following: messages.prepare(f)) if following is not None else None
+                if meanwhile is not None and not channel.overlaps:
+                    meanwhile()  # now, before the write transaction that records this one
+                    meanwhile = None
                 try:
                     result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report,
-                                   claim_following, keeper)  # fmt: skip
+                                   claim_following, keeper, meanwhile)  # fmt: skip
                 except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
                     log.exception("delivery %s: sending failed unexpectedly", row.id)
                     _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
@@ -222,7 +225,8 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
         rule_ids = {r.rule_id for r in rows}
         paused = set(session.scalars(select(RuleState.rule_id).where(RuleState.paused.is_(True), RuleState.rule_id.in_(rule_ids))))
         rows = [r for r in rows if r.rule_id not in paused] if paused else rows
-        held = [r_id for r_id in ids if r_id not in {r.id for r in rows}]
+        kept = {r.id for r in rows}
+        held = [r_id for r_id in ids if r_id not in kept]
         # Suppression is checked again at send time: an unsubscribe may have come since dispatch.
         stopped: dict[int, str] = {}
         for category in {r.category for r in rows if r.channel == "email"}:
@@ -233,14 +237,40 @@ def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], cloc
         now = clock()
         composer = Composer(session, settings, now)
         composer.prefetch(rows)
-        messages = {row.id: composer.compose(row) for row in rows}
+        composer.detach()
     if held or stopped:
         with db.session() as session:
             outbox.release(session, held, job_id, now, "pending", "waiting: its rule was paused after it was queued")
             for delivery_id, why in stopped.items():
                 outbox.release(session, [delivery_id], job_id, now, "suppressed", f"suppressed: {why}")
         report.suppressed += len(stopped)
-    return rows, messages
+    return rows, Messages(composer)
+
+
+class Messages:
+    """The batch's messages, each composed when first needed. The send loop composes the
+    next one while the provider works on the current one (``meanwhile``, see the SMTP
+    channel): the two overlap instead of adding up."""
+
+    def __init__(self, composer) -> None:
+        self._composer = composer
+        self._done: dict[int, Any] = {}
+
+    def get(self, row: Delivery):
+        if row.id not in self._done:
+            self._done[row.id] = self._composer.compose(row)
+        return self._done[row.id]
+
+    def composed(self, row: Delivery):
+        """The message if it is composed already, else None (not composed inside a write transaction)."""
+        return self._done.get(row.id)
+
+    def prepare(self, row: Delivery) -> None:
+        """Compose ``row`` ahead of its turn; a failure is left for its turn to raise."""
+        try:
+            self.get(row)
+        except Exception:  # noqa: BLE001 -- raised again, where it is handled, when the row's turn comes
+            log.debug("delivery %s: composing ahead failed", row.id, exc_info=True)
 
 
 class LeaseKeeper:
@@ -292,7 +322,7 @@ class LeaseKeeper:
 
 
 def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
-          report: BatchReport, then, keeper: LeaseKeeper) -> Any:  # fmt: skip
+          report: BatchReport, then, keeper: LeaseKeeper, meanwhile=None) -> Any:  # fmt: skip
     """Hand one message to the channel and record the outcome right after, in its own transaction
     (with ``then(session, result)``, which claims the next row).
 
@@ -307,7 +337,7 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
     if name == "in_app":
         return _write(db, lambda session: record(session, store_nudge(session, message)), orm=True)
     with keeper.sending(row.id):
-        result = channel.send(message)
+        result = channel.send(message, meanwhile=meanwhile) if meanwhile is not None else channel.send(message)
     # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
     return _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
 

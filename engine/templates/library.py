@@ -201,11 +201,19 @@ class TemplateLibrary:
 
     def _part(self, template: Template, values: dict[str, Any], name: str, locale: str, part: str, budget: Budget) -> str:
         out: list[str] = []
-        size = 0
+        size, exact = 0, False
         stream = template.generate(values)
         try:
             for chunk in stream:
-                size += len(chunk.encode("utf-8"))
+                # Counted as 4 bytes a character (UTF-8's most) until that passes the limit;
+                # from then on, exactly: encoding every chunk cost a tenth of the rendering.
+                if exact:
+                    size += len(chunk.encode("utf-8"))
+                else:
+                    size += len(chunk) * 4
+                    if size > self.limits.max_part_bytes:
+                        exact = True
+                        size = sum(len(c.encode("utf-8")) for c in out) + len(chunk.encode("utf-8"))
                 if size > self.limits.max_part_bytes:
                     raise LimitExceeded(f"the {part} part is larger than {self.limits.max_part_bytes} bytes")
                 budget.charge(0)  # checks the clock between chunks

@@ -88,6 +88,10 @@ class Channel(ABC):
     config_schema: ClassVar[dict[str, Any]]
     # config key -> the TOUCHLINE_* variable it is read from, for error messages.
     settings_variables: ClassVar[dict[str, str]] = {}
+    # True: ``send(message, meanwhile=f)`` calls ``f()`` once while the provider works on
+    # the message (after it was handed over, before the answer is read), so the caller's
+    # next piece of work overlaps the wait. ``f`` must not raise.
+    overlaps: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = validate_config(type(self), config)

@@ -9,15 +9,19 @@ a batch never sends one message twice.
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.delivery.channels.base import Channel, SendResult
 from engine.delivery.channels.mime import Envelope, MessageRefused, build_email
 from engine.delivery.message import OutgoingMessage
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -43,6 +47,7 @@ class _Dropped(Exception):
 
 class EmailChannel(Channel):
     name = "email"
+    overlaps = True
     config_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -109,19 +114,20 @@ class EmailChannel(Channel):
             except (smtplib.SMTPException, OSError):
                 smtp.close()
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> SendResult:
         try:
             envelope = build_email(message, self.config["mail_from"])
         except MessageRefused as err:
             return SendResult("permanent", str(err))
         reused = self._smtp is not None
+        waiting = [meanwhile] if meanwhile is not None else []  # called once, even if the send is retried
         for attempt in (1, 2):
             if self._smtp is None:
                 failure = self._connect()
                 if failure is not None:
                     return failure
             try:
-                return self._transaction(envelope)
+                return self._transaction(envelope, waiting)
             except _Dropped as drop:
                 self._discard()
                 what = f"connection lost at {drop.step}: {_describe(drop.error)}"
@@ -173,7 +179,7 @@ class EmailChannel(Channel):
         if smtp is not None:
             smtp.close()
 
-    def _transaction(self, envelope: Envelope) -> SendResult:
+    def _transaction(self, envelope: Envelope, waiting: list[Callable[[], None]]) -> SendResult:
         smtp = self._smtp
         assert smtp is not None
         # The addresses are checked addr-specs (build_email): smtplib's mail() and rcpt() would
@@ -193,6 +199,11 @@ class EmailChannel(Channel):
             # Part of the message may have gone; without the final dot the
             # server discards it, so nothing was delivered.
             raise _Dropped("message content", err, handed_over=False) from None
+        while waiting:  # the server is taking the message in: the caller's work meanwhile
+            try:
+                waiting.pop()()
+            except Exception:  # noqa: BLE001 -- must not lose this message's answer
+                log.exception("work done while waiting for the mail server failed")
         try:
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:

@@ -113,6 +113,10 @@ def test_output_size_is_capped_per_part(tmp_path):
     small = Limits(max_part_bytes=10_000)
     assert len(render(tmp_path, "{{ 'x' * 3000 }}", small).html) > 3000
     refused(tmp_path, "{{ 'あ' * 3400 }}", "larger than 10000 bytes", small)
+    # Exact near the cap, whether it is reached in one chunk or many: 3,000 of them is 9,000 bytes.
+    assert len(render(tmp_path, "{{ 'あ' * 3000 }}", small).html) >= 3000
+    assert len(render(tmp_path, "{% for i in range(30) %}{{ 'あ' * 100 }}{% endfor %}", small).html) >= 3000
+    refused(tmp_path, "{% for i in range(34) %}{{ 'あ' * 100 }}{% endfor %}", "larger than 10000 bytes", small)
 
 
 def test_time_is_bounded(tmp_path):

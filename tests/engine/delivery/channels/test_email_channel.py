@@ -196,3 +196,33 @@ def test_messages_without_any_body_or_with_a_bad_message_id_are_refused(smtp_ser
 def test_send_result_refuses_unknown_statuses():
     with pytest.raises(ValueError, match="expected sent, transient or permanent"):
         SendResult("maybe", "")
+
+
+def test_work_given_for_meanwhile_runs_once_while_the_server_takes_the_message_in():
+    """``meanwhile`` runs after the content went out and before the answer is read: here
+    the server answers only once it has run, and would give up waiting otherwise."""
+    import asyncio
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    ran = threading.Event()
+
+    class Waits:
+        waited: list[bool] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            self.waited.append(await asyncio.get_running_loop().run_in_executor(None, ran.wait, 5))
+            return "250 OK"
+
+    server = Controller(Waits(), hostname="127.0.0.1", port=free_port())
+    server.start()
+    calls: list[int] = []
+    try:
+        with channel_for(server) as channel:
+            result = channel.send(message(1), meanwhile=lambda: (calls.append(1), ran.set()))
+            failing = channel.send(message(2), meanwhile=lambda: 1 / 0)  # must not cost the answer
+    finally:
+        server.stop()
+    assert result.status == "sent" and calls == [1] and Waits.waited[0] is True
+    assert failing.status == "sent"

@@ -4,8 +4,11 @@ loopback, SQLite files (or PostgreSQL when TOUCHLINE_TEST_DATABASE_URL is set)."
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -295,3 +298,56 @@ def deliveries_with_one_lost(db):
             assert outbox.sweep(s, now + outbox.LEASE * 2).unknown == 1
 
     return make
+
+
+class Receiver:
+    """A loopback HTTP server that records each POST and answers from ``replies``
+    (status codes, or ("sleep", seconds)); 200 once they run out."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.replies: list = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                reply = receiver.replies.pop(0) if receiver.replies else 200
+                if isinstance(reply, tuple):
+                    time.sleep(reply[1])
+                    reply = 200
+                self.send_response(reply)
+                if 300 <= reply < 400:
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                payload = b'{"ok": true}' if reply < 300 else b"nope, try later" if reply >= 429 else b"bad request"
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except BrokenPipeError:
+                    pass  # the client gave up waiting (the timeout test)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cs"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A loopback HTTP server recording each POST (see Receiver)."""
+    with Receiver() as receiver:
+        yield receiver

@@ -149,6 +149,7 @@ class Composer:
             contact_id=row.contact_id,
             expires_at=expires,
             url=action.url if (action := self._action(row)) is not None and row.channel == "webhook" else None,
+            format=action.format if action is not None and row.channel == "webhook" else None,
             data={"rule": row.rule_id, "template": row.template, "account": account.external_id,
                   "category": row.category, "delivery": row.id},  # fmt: skip
         )

@@ -29,6 +29,7 @@ class OutgoingMessage:
     contact_id: int | None = None
     expires_at: datetime | None = None  # in_app: when the nudge stops showing; None = never
     url: str | None = None  # webhook: the rule's endpoint; None = the channel's default
+    format: str | None = None  # webhook: the rule's payload format; None = the channel's default
     data: dict[str, Any] = field(default_factory=dict)  # webhook: extra JSON fields (rule, template, account...)
 
 

@@ -198,6 +198,7 @@ def _action(channel: str) -> dict[str, Any]:
         settings["expires_in"] = {**_ref("duration"), "description": "how long the nudge stays visible"}
     if channel == "webhook":
         settings["url"] = {"type": "string", "pattern": validate.URL.pattern}
+        settings["format"] = {"enum": list(validate.WEBHOOK_FORMATS), "description": "json (signed) or slack; else the instance's"}
     return {
         "type": "object",
         "required": [channel],

@@ -68,6 +68,7 @@ class Action:
     to: Audience
     expires_in: int | None = None  # in_app: days the nudge stays visible
     url: str | None = None  # webhook: where to post (else the instance default)
+    format: str | None = None  # webhook: json or slack (else the instance default)
 
 
 @dataclass(frozen=True)

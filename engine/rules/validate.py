@@ -31,10 +31,11 @@ REQUIRED = ("id", "name", "when", "actions")
 LEVELS = ("account", "contact")
 TRIGGERS = ("on_enter", "while_matching", "on_event")
 CHANNELS = ("email", "in_app", "webhook")
+WEBHOOK_FORMATS = ("json", "slack")  # engine/delivery/channels/webhook.py
 ACTION_KEYS = {
     "email": ("template", "to"),
     "in_app": ("template", "to", "expires_in"),
-    "webhook": ("template", "to", "url"),
+    "webhook": ("template", "to", "url", "format"),
 }
 LIMIT_KEYS = ("per_account", "per_contact")
 SEND_WINDOW_KEYS = ("days", "hours", "timezone")
@@ -328,6 +329,12 @@ class _RuleReader:
         if "url" in settings:
             extra["url"] = p.text(settings["url"], (*where, "url"), "URL", URL, "use http:// or https://")
             ok = ok and extra["url"] is not None
+        if "format" in settings:
+            extra["format"] = settings["format"] if settings["format"] in WEBHOOK_FORMATS else None
+            if extra["format"] is None:
+                p.add((*where, "format"), f"expected one of {', '.join(WEBHOOK_FORMATS)}, got {describe(settings['format'])}",
+                      suggest(str(settings["format"]), WEBHOOK_FORMATS))  # fmt: skip
+                ok = False
         if not ok or template is None or to is None:
             return None
         return Action(channel, template, to, **extra)

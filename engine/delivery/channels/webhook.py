@@ -8,7 +8,8 @@ delivery id, the same on every retry, for the receiver to drop duplicates.
 
 Format ``slack`` posts ``{"text": ...}`` to a Slack-compatible incoming
 webhook (owner alerts); those URLs are secrets themselves, so no signature is
-required, but one is sent when a secret is configured.
+required, but one is sent when a secret is configured. The format is the
+instance's (TOUCHLINE_WEBHOOK_FORMAT) unless the rule's action names one.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class WebhookChannel(Channel):
         return config
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
-        if self.config["format"] == "slack":
+        if (message.format or self.config["format"]) == "slack":
             return {"text": slack_text(message)}
         return {
             "delivery_id": message.delivery_id,
@@ -127,6 +128,9 @@ class WebhookChannel(Channel):
             valid = False
         if not valid or any(c in url for c in "\r\n \t"):
             return SendResult("permanent", f"invalid webhook URL {url!r}: expected http:// or https://")
+        if (message.format or self.config["format"]) == "json" and not self.config.get("secret"):
+            # The instance posts Slack alerts unsigned; a rule asking for JSON needs the secret its receiver checks.
+            return SendResult("permanent", "format json is signed: set TOUCHLINE_WEBHOOK_SECRET (the rule asks for json)")
         body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":"), default=str).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",

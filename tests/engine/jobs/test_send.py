@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import json
 from datetime import timedelta
 
 import pytest
@@ -288,3 +289,29 @@ def test_a_message_a_slow_server_holds_past_the_lease_is_not_judged_lost(db, pen
         sender.join()
     assert statuses(db)["email:ann@acme.test"] == "sent"
     assert [m["to"] for m in server.handler.messages].count(["ann@acme.test"]) == 1
+
+
+def test_an_owner_alert_goes_to_the_rules_webhook_in_the_rules_format(db, webhook_receiver):
+    text = f"""\
+id: owner-alert
+name: Owner alert
+category: operational
+when:
+  account.plan: trial
+actions:
+  - webhook: {{template: alerts/owner-changed, to: owner, format: slack, url: "{webhook_receiver.url}"}}
+"""
+    rule = validate_text(text, "owner-alert.yaml", expected_id="owner-alert").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, text)], author="test")
+        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial", "owner": "maria@cs.test"}])
+    with db.read_session() as s:
+        run_cycle(db, active_rules(s), utcnow(), only_due=False)
+    # The instance default is signed JSON to elsewhere; the rule's own URL and format win.
+    settings = dataclasses.replace(load_settings(), webhook_url="http://127.0.0.1:1/unused", webhook_secret="s" * 32)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    run_jobs(db, settings, jobs)
+    assert statuses(db) == {"webhook:maria@cs.test": "sent"}
+    [request] = webhook_receiver.requests
+    assert list(json.loads(request["body"])) == ["text"] and "Acme" in json.loads(request["body"])["text"]

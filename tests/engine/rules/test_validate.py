@@ -304,6 +304,7 @@ def test_header_problems(extra, piece):
         ("actions:\n  - in_app: {template: a, to: owner}\n", "send owner alerts by email or webhook"),
         ("actions:\n  - in_app: {template: a, to: contacts, expires_in: 7}\n", "write 7d"),
         ("actions:\n  - webhook: {template: a, to: owner, url: 'ftp://x'}\n", "'ftp://x' is not a valid URL; use http:// or https://"),
+        ("actions:\n  - webhook: {template: a, to: owner, format: slak}\n", "expected one of json, slack, got the text 'slak' (did you mean 'slack'?)"),
         ("actions:\n  - email: {template: Bad Name, to: owner}\n", "is not a valid template name"),
         ("actions:\n  - email: {template: a, to: owner}\n    in_app: {template: a, to: contacts}\n", "one channel per action"),
     ],
@@ -323,9 +324,10 @@ when: {contact.role: admin}
 trigger: {on_event: {events: [login, report_run]}}
 actions:
   - email: {template: a, to: contact}
-  - webhook: {template: alerts/x, to: owner, url: "https://hooks.example.com/x"}
+  - webhook: {template: alerts/x, to: owner, url: "https://hooks.example.com/x", format: slack}
 """
     rule = validate_text(text, "rules/r.yaml", expected_id="r").rule
+    assert rule.actions[1].format == "slack" and rule.actions[0].format is None
     assert rule.trigger == OnEvent(("login", "report_run"))
     assert rule.actions[0].to == Audience("contact")
     assert rule.actions[1].url == "https://hooks.example.com/x"

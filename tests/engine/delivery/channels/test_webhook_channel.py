@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,56 +19,9 @@ from engine.embedded.process import free_port
 SECRET = "a-webhook-secret-for-tests"
 
 
-class Receiver:
-    """A loopback HTTP server that records each POST and answers from ``replies``
-    (status codes, or ("sleep", seconds)); 200 once they run out."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.replies: list = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                reply = receiver.replies.pop(0) if receiver.replies else 200
-                if isinstance(reply, tuple):
-                    time.sleep(reply[1])
-                    reply = 200
-                self.send_response(reply)
-                if 300 <= reply < 400:
-                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                payload = b'{"ok": true}' if reply < 300 else b"nope, try later" if reply >= 429 else b"bad request"
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except BrokenPipeError:
-                    pass  # the client gave up waiting (the timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cs"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
+def receiver(webhook_receiver):
+    return webhook_receiver
 
 
 def msg(**overrides) -> OutgoingMessage:
@@ -159,3 +109,18 @@ def test_a_json_webhook_needs_a_secret():
         get_channel("webhook", {"url": "http://127.0.0.1/x"})
     with pytest.raises(ChannelConfigError, match="format"):
         get_channel("webhook", {"url": "http://127.0.0.1/x", "format": "xml", "secret": SECRET})
+
+
+def test_a_rule_can_ask_for_another_format_than_the_instance(receiver):
+    # The instance posts signed JSON; this rule's alerts go to a Slack-compatible URL.
+    with get_channel("webhook", {"url": receiver.url, "secret": SECRET}) as channel:
+        assert channel.send(msg(format="slack")).status == "sent"
+        assert channel.send(msg()).status == "sent"
+    slack, plain = (json.loads(r["body"]) for r in receiver.requests)
+    assert slack == {"text": "*Owner changed at Acme*\nMaria is the new admin."}
+    assert plain["delivery_id"] == 42
+    # And the other way round: JSON is signed, so it needs the secret the instance lacks.
+    with get_channel("webhook", {"url": receiver.url, "format": "slack"}) as channel:
+        refused = channel.send(msg(format="json"))
+    assert refused.status == "permanent" and "TOUCHLINE_WEBHOOK_SECRET" in refused.provider_response
+    assert len(receiver.requests) == 2

@@ -536,7 +536,7 @@ def profile(deliveries: int) -> None:
     from engine.delivery.dispatch import dispatch
     from engine.delivery.gates import standard_gates
     from engine.embedded.process import free_port
-    from engine.jobs.send import send_claimed
+    from engine.delivery.batch import send_claimed
     from engine.models import utcnow
     from engine.settings import load_settings
 

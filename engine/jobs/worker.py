@@ -53,7 +53,7 @@ def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool
     _forked_children_die_with_worker()
     for module in PRELOAD:
         importlib.import_module(module)
-    from engine.jobs.send import warm_up
+    from engine.delivery.batch import warm_up
 
     warm_up(load_settings())
     # Everything loaded so far lives as long as the worker: out of the collector's sight,

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from engine.compliance import suppressed_addresses
 from engine.db import Database
 from engine.delivery import outbox
+from engine.delivery.batch import send_claimed
 from engine.delivery.dispatch import dispatch
 from engine.delivery.gates import standard_gates
 from engine.ingest import upsert_accounts, upsert_contacts
-from engine.jobs.send import send_claimed
 from engine.models import Delivery
 from engine.rules.cycle import run_cycle
 from engine.rules.validate import validate_text

@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from engine.compliance import suppress
 from engine.db import Database
+from engine.delivery.batch import send_claimed
 from engine.delivery.dispatch import dispatch
 from engine.delivery.gates import standard_gates
 from engine.ingest import upsert_accounts, upsert_contacts
-from engine.jobs.send import dispatch_tick, send_claimed
+from engine.jobs.send import dispatch_tick
 from engine.jobs.worker import make_worker
 from engine.models import Delivery, Nudge, utcnow
 from engine.rules.cycle import run_cycle
@@ -222,7 +223,7 @@ def test_the_worker_warm_up_compiles_the_send_path_before_forking_and_changes_no
     from sqlalchemy.engine.interfaces import CacheStats
 
     from engine.db import get_database
-    from engine.jobs.send import warm_up
+    from engine.delivery.batch import warm_up
 
     settings = settings_for(smtp_server)
     shared = get_database(settings.database_url)  # the one a work-horse inherits
@@ -254,7 +255,7 @@ def test_the_worker_warm_up_compiles_the_send_path_before_forking_and_changes_no
 
 
 def test_a_warm_up_that_fails_leaves_the_worker_running(monkeypatch, tmp_path, caplog):
-    from engine.jobs.send import warm_up
+    from engine.delivery.batch import warm_up
 
     monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'not-migrated.db'}")
     warm_up(load_settings())

@@ -1,0 +1,366 @@
+"""Sending one batch of deliveries (the work of an RQ send job, engine.jobs.send).
+
+The batch carries delivery ids only. The rows still queued under its job id
+are read (so a duplicate or late job finds nothing) and settled where sending
+is decided already; then, over one connection for the batch, each row is
+claimed just before it is handed to the channel and its outcome recorded in
+a short transaction right after the provider answered: a worker killed
+mid-batch leaves at most one row whose fate is unknown. Messages are composed
+as they go, the next one while the provider takes the current one in. See
+engine.delivery.outbox for the states.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from engine.db import Database, get_database
+from engine.delivery import outbox
+from engine.models import Delivery, RuleState, utcnow
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    sent: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    failed: int = 0
+    suppressed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
+    from engine.delivery.channels import (
+        ChannelConfigError,
+        config_from_settings,
+        get_channel,
+    )
+
+    report = BatchReport()
+    lease = timedelta(seconds=settings.send_lease_seconds)
+    rows, messages = _prepare(db, settings, job_id, ids, clock, report)
+    # The rows this job carries are held while it runs (the sweeper leaves them alone), renewed
+    # at half the lease: a long batch is not mistaken for a lost one.
+    held_until = clock() + lease
+    with db.session() as session:
+        outbox.hold(session, [r.id for r in rows], job_id, held_until)
+    remaining = {r.id for r in rows}
+
+    def claim(row: Delivery) -> int | None:
+        """Each row is claimed just before it is sent, so a worker that dies
+        holds one row in 'sending' (judged ``unknown``): the rest of its batch
+        is still 'queued' and goes out with a new job."""
+        with db.transaction() as session:
+            claimed = outbox.claim(session, [row.id], job_id, clock(), lease)
+        report.claimed += len(claimed)
+        return claimed[0].attempts if claimed else None
+
+    for name in sorted({row.channel for row in rows}):
+        batch = [row for row in rows if row.channel == name]
+        try:
+            channel = get_channel(name, config_from_settings(name, settings))
+        except ChannelConfigError as exc:  # the instance is not set up for this channel: wait, use no attempt
+            until = clock() + CONFIG_RETRY
+            with db.session() as session:
+                report.deferred += outbox.postpone(session, [r.id for r in batch], job_id, clock(), until,
+                                                   f"not tried: {exc}")  # fmt: skip
+            continue
+        with channel, LeaseKeeper(db, job_id, lease, clock) as keeper:
+            down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
+            bounced: set[str] = set()  # addresses that hard-bounced in this batch
+            ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
+            for i, row in enumerate(batch):
+                if down is not None:
+                    # The channel failed for the whole batch: the rest waits as long as the
+                    # message that found it down, without using an attempt it never made.
+                    error, until = down
+                    reason = f"not tried, retry at {until:%Y-%m-%d %H:%M:%S}Z: the channel failed for another message: {error}"
+                    with db.session() as session:
+                        report.deferred += outbox.postpone(session, [row.id], job_id, clock(), until, reason)
+                    continue
+                if row.recipient in bounced:
+                    with db.session() as session:
+                        report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
+                                                            "suppressed: bounced (in this batch)")  # fmt: skip
+                    continue
+                composed = messages.get(row)
+                if composed.error is not None:  # could not be rendered: never sent half-made
+                    if claim(row) is not None:
+                        _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
+                        report.failed += 1
+                    continue
+                attempts = ahead.pop(row.id, None) or claim(row)
+                if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
+                    continue
+                following = batch[i + 1] if i + 1 < len(batch) else None
+
+                def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
+                                    ahead=ahead) -> None:  # fmt: skip
+                    """The next row is claimed in the transaction that records this one: one commit per message."""
+                    nonlocal held_until
+                    remaining.discard(current.id)
+                    if clock() > held_until - lease / 2:
+                        held_until = clock() + lease
+                        outbox.hold(session, sorted(remaining), job_id, held_until)
+                    if following is None or result.channel_down:
+                        return
+                    ready = messages.composed(following)
+                    if ready is None or ready.error is not None:
+                        return
+                    if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
+                        return
+                    got = outbox.claim(session, [following.id], job_id, clock(), lease)
+                    if got:
+                        ahead[following.id] = got[0].attempts
+                        report.claimed += 1
+
+                meanwhile = (lambda f=following: messages.prepare(f)) if following is not None else None
+                if meanwhile is not None and not channel.overlaps:
+                    meanwhile()  # now, before the write transaction that records this one
+                    meanwhile = None
+                try:
+                    result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report,
+                                   claim_following, keeper, meanwhile)  # fmt: skip
+                except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
+                    log.exception("delivery %s: sending failed unexpectedly", row.id)
+                    _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
+                        s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
+                    report.deferred += 1
+                    continue
+                if result.hard_bounce:
+                    bounced.add(row.recipient)
+                if result.channel_down:
+                    down = (result.provider_response, outbox.retry_at(attempts, clock()))
+    return report.as_dict()
+
+
+# A channel the instance is not configured for is tried again after this, without using an attempt.
+CONFIG_RETRY = timedelta(minutes=5)
+# Writing an outcome waits out a busy database this many times (SQLite's busy timeout each).
+WRITE_TRIES = 4
+
+
+def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], clock, report: BatchReport):
+    """The rows this job still carries, settled first where sending is already decided
+    (their rule paused since they were queued; their address suppressed since), and
+    the others composed."""
+    from engine.compliance import suppressed_addresses
+    from engine.delivery.compose import Composer
+
+    with db.read_session() as session:
+        # Plain rows, not ORM objects: read-only here, and read many times per message.
+        D = Delivery.__table__
+        rows = session.execute(
+            select(D).where(D.c.id.in_(ids), D.c.status == "queued", D.c.job_id == job_id).order_by(D.c.id)
+        ).all()
+        rule_ids = {r.rule_id for r in rows}
+        paused = set(session.scalars(select(RuleState.rule_id).where(RuleState.paused.is_(True), RuleState.rule_id.in_(rule_ids))))
+        rows = [r for r in rows if r.rule_id not in paused] if paused else rows
+        kept = {r.id for r in rows}
+        held = [r_id for r_id in ids if r_id not in kept]
+        # Suppression is checked again at send time: an unsubscribe may have come since dispatch.
+        stopped: dict[int, str] = {}
+        for category in {r.category for r in rows if r.channel == "email"}:
+            mine = [r for r in rows if r.channel == "email" and r.category == category]
+            found = suppressed_addresses(session, {r.recipient for r in mine}, category)
+            stopped.update({r.id: found[r.recipient] for r in mine if r.recipient in found})
+        rows = [r for r in rows if r.id not in stopped]
+        now = clock()
+        composer = Composer(session, settings, now)
+        composer.prefetch(rows)
+        composer.detach()
+    if held or stopped:
+        with db.session() as session:
+            outbox.release(session, held, job_id, now, "pending", "waiting: its rule was paused after it was queued")
+            for delivery_id, why in stopped.items():
+                outbox.release(session, [delivery_id], job_id, now, "suppressed", f"suppressed: {why}")
+        report.suppressed += len(stopped)
+    return rows, Messages(composer)
+
+
+class Messages:
+    """The batch's messages, each composed when first needed. The send loop composes the
+    next one while the provider works on the current one (``meanwhile``, see the SMTP
+    channel): the two overlap instead of adding up."""
+
+    def __init__(self, composer) -> None:
+        self._composer = composer
+        self._done: dict[int, Any] = {}
+
+    def get(self, row: Delivery):
+        if row.id not in self._done:
+            self._done[row.id] = self._composer.compose(row)
+        return self._done[row.id]
+
+    def composed(self, row: Delivery):
+        """The message if it is composed already, else None (not composed inside a write transaction)."""
+        return self._done.get(row.id)
+
+    def prepare(self, row: Delivery) -> None:
+        """Compose ``row`` ahead of its turn; a failure is left for its turn to raise."""
+        try:
+            self.get(row)
+        except Exception:  # noqa: BLE001 -- raised again, where it is handled, when the row's turn comes
+            log.debug("delivery %s: composing ahead failed", row.id, exc_info=True)
+
+
+class LeaseKeeper:
+    """Renews the lease of the message being handed over while its provider takes long.
+
+    A provider's timeout applies to each step (SMTP: connecting, each reply), so a
+    slow server can hold one message longer than the lease, and the sweeper would
+    judge a message still on its way lost. One thread per batch, writing only for a
+    message that has been on its way for a third of the lease. It dies with the
+    worker, so a dead worker's lease still runs out; the job timeout bounds the rest."""
+
+    def __init__(self, db: Database, job_id: str, lease: timedelta, clock) -> None:
+        self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
+        self.every = lease.total_seconds() / 3
+        self._current: tuple[int, float] | None = None  # the row on its way, since when (monotonic)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def sending(self, delivery_id: int) -> Iterator[None]:
+        with self._lock:
+            self._current = (delivery_id, time.monotonic())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every / 2):
+            with self._lock:
+                current = self._current
+            if current is None or time.monotonic() - current[1] < self.every:
+                continue
+            try:
+                with self.db.session() as session:
+                    outbox.renew(session, current[0], self.job_id, self.clock() + self.lease)
+            except Exception:  # noqa: BLE001 -- the next round tries again; the outcome is what matters
+                log.warning("delivery %s: lease not renewed", current[0], exc_info=True)
+
+
+def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
+          report: BatchReport, then, keeper: LeaseKeeper, meanwhile=None) -> Any:  # fmt: skip
+    """Hand one message to the channel and record the outcome right after, in its own transaction
+    (with ``then(session, result)``, which claims the next row).
+
+    An in-app nudge is stored in the same transaction that marks it sent: nothing can fall between."""
+    from engine.delivery.channels import store_nudge
+
+    def record(session: outbox.Tx, result):
+        _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
+        then(session, result)
+        return result
+
+    if name == "in_app":
+        return _write(db, lambda session: record(session, store_nudge(session, message)), orm=True)
+    with keeper.sending(row.id):
+        result = channel.send(message, meanwhile=meanwhile) if meanwhile is not None else channel.send(message)
+    # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
+    return _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
+
+
+def _write(db: Database, action, orm: bool = False):
+    """Run ``action(tx)`` in a write transaction, waiting out a busy database: an outcome
+    the provider already gave must not be lost to a lock held by a long rule cycle.
+    ``tx`` is a bare connection (outbox statements), or with ``orm`` a session."""
+    for attempt in range(WRITE_TRIES):
+        try:
+            with db.session() if orm else db.transaction() as tx:
+                return action(tx)
+        except OperationalError:
+            if attempt == WRITE_TRIES - 1:
+                raise
+            time.sleep(2**attempt)
+    return None
+
+
+def _record(session: outbox.Tx, row: Delivery, attempts: int, message_id: str, result, now: datetime,
+            report: BatchReport, job_id: str) -> None:  # fmt: skip
+    from engine.compliance import suppress
+
+    if result.status == "sent":
+        outbox.mark_sent(session, row.id, now, message_id or None, result.provider_response, job_id=job_id)
+        report.sent += 1
+    elif result.status == "transient":
+        if result.maybe_delivered and row.category not in outbox.RESEND_CATEGORIES:
+            reason = f"unknown: the connection was lost after the message was handed over ({result.provider_response})"
+            outbox.mark_failed(session, row.id, now, reason, status="unknown", job_id=job_id)
+            report.unknown += 1
+            return
+        status = outbox.mark_transient(session, row.id, attempts, now, result.provider_response, job_id=job_id)
+        report.deferred += status == "deferred"
+        report.failed += status == "failed"
+    elif result.hard_bounce:
+        suppress(session, row.recipient, "bounced", None, source=f"delivery {row.id}")
+        outbox.mark_failed(session, row.id, now, f"hard bounce, address suppressed: {result.provider_response}",
+                           status="suppressed", job_id=job_id)  # fmt: skip
+        report.suppressed += 1
+    else:
+        outbox.mark_failed(session, row.id, now, f"permanent error: {result.provider_response}", job_id=job_id)
+        report.failed += 1
+
+
+WARM_UP_JOB = "touchline-warm-up"  # a job id no dispatch gives out
+
+
+def warm_up(settings: Settings) -> None:
+    """Do once, in the worker before it forks work-horses (which inherit it), what every
+    send job would otherwise start with: compile the templates, set up the database engine
+    and compile the send path's statements into its cache (they match no row: nothing
+    changes). Without it each job of 100 messages spent about 100 ms on this. A failure
+    (a database not migrated yet) is logged and left to the jobs to meet."""
+    from sqlalchemy.orm import configure_mappers
+
+    from engine.compliance import suppressed_addresses
+    from engine.delivery.compose import Composer, warm_templates
+
+    warm_templates(settings)
+    configure_mappers()
+    db = get_database(settings.database_url)
+    now = utcnow()
+    try:
+        _prepare(db, settings, WARM_UP_JOB, [0], lambda: now, BatchReport())
+        with db.read_session() as session:
+            suppressed_addresses(session, ["warm-up@invalid.invalid"], "marketing")
+            composer = Composer(session, settings, now)
+            composer.load({0}, {0})
+            composer.rule_version(0)
+        with db.transaction() as session:
+            outbox.hold(session, [0], WARM_UP_JOB, now)
+            outbox.claim(session, [0], WARM_UP_JOB, now)
+            outbox.mark_sent(session, 0, now, None, "", job_id=WARM_UP_JOB)
+    except Exception as exc:  # noqa: BLE001 -- an optimisation only
+        log.warning("send path not warmed up: %s", exc)
+
+
+__all__ = ["BatchReport", "send_claimed", "warm_up"]

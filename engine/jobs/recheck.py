@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from engine.db import get_database
-from engine.jobs.queues import get_queue, redis_connection
+from engine.jobs.queues import CLIENT_OPTIONS, get_queue, redis_connection
 from engine.models import utcnow
 from engine.rules.cycle import recheck_accounts
 from engine.rules.schema import OnEvent
@@ -65,7 +65,7 @@ def _quick_connection(url: str | None) -> redis.Redis:
         return redis_connection()  # raises the clear "not configured" error
     conn = _quick.get(url)
     if conn is None:
-        conn = _quick[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        conn = _quick[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, **CLIENT_OPTIONS)
     return conn
 
 

@@ -159,7 +159,7 @@ WRITE_TRIES = 4
 def _prepare(db: Database, settings: Settings, job_id: str, ids: list[int], clock, report: BatchReport):
     """The rows this job still carries, settled first where sending is already decided
     (their rule paused since they were queued; their address suppressed since), and
-    the others composed."""
+    what composing the others needs, loaded in a few queries (Messages composes them)."""
     from engine.compliance import suppressed_addresses
     from engine.delivery.compose import Composer
 

@@ -75,7 +75,7 @@ def redis_connection(settings: Settings | None = None) -> redis.Redis:
 # two round trips), and recent versions look the version up in the installed packages'
 # metadata each time. A work-horse opens its connections anew after every fork: this was
 # about 5 ms of every job. Nothing reads that information; it is not sent.
-CLIENT_OPTIONS = {"lib_name": None, "lib_version": None}
+CLIENT_OPTIONS = {"driver_info": None} if hasattr(redis, "DriverInfo") else {"lib_name": None, "lib_version": None}
 
 
 def queue_name(name: str, settings: Settings | None = None) -> str:

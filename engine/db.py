@@ -64,34 +64,39 @@ def _configure_sqlite(engine: Engine) -> None:
         if conn.get_execution_options().get(READ_ONLY_OPTION):
             conn.exec_driver_sql("BEGIN")
         else:
-            begin_immediate(conn.connection.dbapi_connection)
+            if not spin_for_write_lock(conn.connection.dbapi_connection):
+                # Waited SQLite's way, up to the busy timeout; through SQLAlchemy, so that a
+                # lock never released raises its OperationalError, which callers retry on.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # Waits for the write lock before SQLite's own busy handler takes over, in seconds.
 LOCK_SPIN = (0.0001,) * 10 + (0.0002,) * 20 + (0.0005,) * 20  # about 15 ms in all
 
 
-def begin_immediate(dbapi_conn) -> None:
-    """BEGIN IMMEDIATE, retried in short steps while another writer holds the lock.
+def spin_for_write_lock(dbapi_conn) -> bool:
+    """BEGIN IMMEDIATE, retried in short steps while another writer holds the lock; False
+    if it is still taken after LOCK_SPIN (or the attempt failed otherwise): then the caller
+    begins SQLite's way, which waits up to the busy timeout (or raises the error).
 
     SQLite's busy handler sleeps 1 ms, then 2, 5, 10 ms...: two processes taking turns
     at short transactions (send jobs record every message in one of about 0.3 ms) found
     the lock taken one time in seven and slept a millisecond or more for a lock free
-    again within a fraction of one. Past LOCK_SPIN it waits SQLite's way, up to the
-    busy timeout."""
+    again within a fraction of one."""
     dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
         for delay in LOCK_SPIN:
             try:
                 dbapi_conn.execute("BEGIN IMMEDIATE")
-                return
+                return True
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
-                    raise
+                # Extended codes too (SQLITE_BUSY_RECOVERY, _SNAPSHOT...): the low byte is the primary one.
+                if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    return False
             time.sleep(delay)
+        return False
     finally:
         dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    dbapi_conn.execute("BEGIN IMMEDIATE")
 
 
 def _dispose_after_fork(engine: Engine) -> None:

@@ -44,6 +44,10 @@ class BatchReport:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def add(self, other: BatchReport) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
 
 def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
     from engine.delivery.channels import (
@@ -81,7 +85,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                 report.deferred += outbox.postpone(session, [r.id for r in batch], job_id, clock(), until,
                                                    f"not tried: {exc}")  # fmt: skip
             continue
-        with channel, LeaseKeeper(db, job_id, lease, clock) as keeper:
+        with channel, LeaseKeeper(db, job_id, lease, clock, remaining) as keeper:
             down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
             ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
@@ -111,38 +115,51 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                 following = batch[i + 1] if i + 1 < len(batch) else None
 
                 def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
-                                    ahead=ahead) -> None:  # fmt: skip
-                    """The next row is claimed in the transaction that records this one: one commit per message."""
-                    nonlocal held_until
-                    remaining.discard(current.id)
-                    if clock() > held_until - lease / 2:
-                        held_until = clock() + lease
-                        outbox.hold(session, sorted(remaining), job_id, held_until)
+                                    held=held_until) -> Following:  # fmt: skip
+                    """In the transaction that records this row (one commit per message): the next
+                    row claimed, and the hold on the rest renewed when it is half gone."""
+                    renewed = None
+                    if clock() > held - lease / 2:
+                        renewed = clock() + lease
+                        outbox.hold(session, sorted(remaining - {current.id}), job_id, renewed)
                     if following is None or result.channel_down:
-                        return
+                        return Following(None, renewed)
                     ready = messages.composed(following)
                     if ready is None or ready.error is not None:
-                        return
+                        return Following(None, renewed)
                     if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
-                        return
+                        return Following(None, renewed)
                     got = outbox.claim(session, [following.id], job_id, clock(), lease)
-                    if got:
-                        ahead[following.id] = got[0].attempts
-                        report.claimed += 1
+                    return Following((following.id, got[0].attempts) if got else None, renewed)
 
                 meanwhile = (lambda f=following: messages.prepare(f)) if following is not None else None
                 if meanwhile is not None and not channel.overlaps:
                     meanwhile()  # now, before the write transaction that records this one
                     meanwhile = None
                 try:
-                    result = _send(db, channel, name, composed.message, row, attempts, job_id, clock, report,
-                                   claim_following, keeper, meanwhile)  # fmt: skip
+                    result, after, recorded = _send(db, channel, name, composed.message, row, attempts, job_id,
+                                                           clock, claim_following, keeper, meanwhile)  # fmt: skip
+                except OutcomeNotRecorded:
+                    # The provider took the message, the database would not take the answer
+                    # (after WRITE_TRIES busy timeouts). The row stays 'sending': the sweeper
+                    # settles it after its lease (unknown for marketing, sent again for
+                    # operational), never retried here. The rest of the batch waits too.
+                    log.exception("delivery %s: the provider's answer could not be recorded", row.id)
+                    raise
                 except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
                     log.exception("delivery %s: sending failed unexpectedly", row.id)
                     _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
                         s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
                     report.deferred += 1
                     continue
+                # As of the transaction that committed (it may have been tried more than once).
+                report.add(recorded)
+                remaining.discard(row.id)
+                if after.held_until is not None:
+                    held_until = after.held_until
+                if after.claimed is not None:
+                    ahead[after.claimed[0]] = after.claimed[1]
+                    report.claimed += 1
                 if result.hard_bounce:
                     bounced.add(row.recipient)
                 if result.channel_down:
@@ -226,11 +243,13 @@ class LeaseKeeper:
     A provider's timeout applies to each step (SMTP: connecting, each reply), so a
     slow server can hold one message longer than the lease, and the sweeper would
     judge a message still on its way lost. One thread per batch, writing only for a
-    message that has been on its way for a third of the lease. It dies with the
-    worker, so a dead worker's lease still runs out; the job timeout bounds the rest."""
+    message that has been on its way for a third of the lease (and the hold on the rest
+    of the batch with it). It dies with the worker, so a dead worker's lease still runs
+    out; the job timeout bounds the rest."""
 
-    def __init__(self, db: Database, job_id: str, lease: timedelta, clock) -> None:
+    def __init__(self, db: Database, job_id: str, lease: timedelta, clock, remaining: set[int]) -> None:
         self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
+        self.remaining = remaining  # the batch's rows not done yet, held with the one on its way
         self.every = lease.total_seconds() / 3
         self._current: tuple[int, float] | None = None  # the row on its way, since when (monotonic)
         self._lock = threading.Lock()
@@ -263,30 +282,51 @@ class LeaseKeeper:
                 continue
             try:
                 with self.db.session() as session:
-                    outbox.renew(session, current[0], self.job_id, self.clock() + self.lease)
+                    until = self.clock() + self.lease
+                    outbox.renew(session, current[0], self.job_id, until)
+                    outbox.hold(session, sorted(set(self.remaining) - {current[0]}), self.job_id, until)
             except Exception:  # noqa: BLE001 -- the next round tries again; the outcome is what matters
                 log.warning("delivery %s: lease not renewed", current[0], exc_info=True)
 
 
-def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock,
-          report: BatchReport, then, keeper: LeaseKeeper, meanwhile=None) -> Any:  # fmt: skip
+@dataclass(frozen=True)
+class Following:
+    claimed: tuple[int, int] | None  # the next row, claimed: (id, attempts)
+    held_until: datetime | None  # the hold on the batch's remaining rows, if renewed
+
+
+class OutcomeNotRecorded(RuntimeError):
+    """The provider answered, and the database would not take the answer."""
+
+
+def _send(db: Database, channel, name: str, message, row: Delivery, attempts: int, job_id: str, clock, then,
+          keeper: LeaseKeeper, meanwhile=None) -> tuple[Any, Following, BatchReport]:  # fmt: skip
     """Hand one message to the channel and record the outcome right after, in its own transaction
-    (with ``then(session, result)``, which claims the next row).
+    (with ``then(session, result)``, which claims the next row): (the result, the next row claimed,
+    the counts recorded), as of the transaction that committed.
 
     An in-app nudge is stored in the same transaction that marks it sent: nothing can fall between."""
     from engine.delivery.channels import store_nudge
 
+    committed: dict[str, Any] = {}
+
     def record(session: outbox.Tx, result):
-        _record(session, row, attempts, message.message_id, result, clock(), report, job_id)
-        then(session, result)
+        counts = BatchReport()  # anew on each try: only the try that commits counts
+        _record(session, row, attempts, message.message_id, result, clock(), counts, job_id)
+        committed.update(counts=counts, next=then(session, result))
         return result
 
     if name == "in_app":
-        return _write(db, lambda session: record(session, store_nudge(session, message)), orm=True)
+        result = _write(db, lambda session: record(session, store_nudge(session, message)), orm=True)
+        return result, committed["next"], committed["counts"]
     with keeper.sending(row.id):
         result = channel.send(message, meanwhile=meanwhile) if meanwhile is not None else channel.send(message)
-    # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
-    return _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
+    try:
+        # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
+        _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
+    except Exception as exc:
+        raise OutcomeNotRecorded(f"delivery {row.id}: {result.status} ({result.provider_response}) not recorded") from exc
+    return result, committed["next"], committed["counts"]
 
 
 def _write(db: Database, action, orm: bool = False):
@@ -308,7 +348,12 @@ def _record(session: outbox.Tx, row: Delivery, attempts: int, message_id: str, r
             report: BatchReport, job_id: str) -> None:  # fmt: skip
     from engine.compliance import suppress
 
-    if result.status == "sent":
+    if result.unconfigured:
+        until = now + CONFIG_RETRY
+        outbox.unclaim(session, row.id, now, until, f"{result.provider_response}; tried again at {until:%Y-%m-%d %H:%M}Z",
+                       job_id=job_id)  # fmt: skip
+        report.deferred += 1
+    elif result.status == "sent":
         outbox.mark_sent(session, row.id, now, message_id or None, result.provider_response, job_id=job_id)
         report.sent += 1
     elif result.status == "transient":

@@ -145,6 +145,13 @@ def mark_sent(session: Tx, delivery_id: int, now: datetime, message_id: str | No
     return session.execute(_MARK_SENT, params).rowcount == 1
 
 
+def unclaim(session: Tx, delivery_id: int, now: datetime, until: datetime, reason: str, *, job_id: str) -> bool:
+    """sending -> deferred to ``until``, giving back the attempt: it was not tried (the
+    instance lacks a setting the message needs)."""
+    return _leave_sending(session, delivery_id, job_id, now, status="deferred", due_at=until, reason=reason[:MAX_REASON],
+                          lease_until=None, attempts=D.c.attempts - 1)  # fmt: skip
+
+
 def mark_transient(session: Tx, delivery_id: int, attempts: int, now: datetime, error: str, *,
                    job_id: str) -> str:  # fmt: skip
     """Retry later with backoff, or fail once the retries are used up; the status written."""

@@ -58,6 +58,7 @@ def run_worker(queues: Sequence[str] = QUEUE_NAMES, burst: bool = False) -> bool
     warm_up(load_settings())
     # Everything loaded so far lives as long as the worker: out of the collector's sight,
     # a work-horse's collections do not walk (and copy, page by page) the parent's heap.
+    gc.collect()  # what the warm-up left behind is not kept for the worker's life
     gc.freeze()
     worker = make_worker(queues)
     # with_scheduler: this worker also moves due delayed/retried jobs onto

@@ -233,7 +233,13 @@ class TemplateLibrary:
             raise RenderError(name, locale, part, reason, path=path or f"{name}/{locale}.html", line=line) from None
         finally:
             stream.close()
-        return "".join(out)
+        text = "".join(out)
+        try:
+            text.encode("utf-8")  # once per part: the size estimate above never encodes
+        except UnicodeEncodeError as exc:
+            raise RenderError(name, locale, part, f"the output is not valid text ({exc.reason} at character {exc.start})",
+                              path=f"{name}/{locale}.html") from None  # fmt: skip
+        return text
 
     # -- checking --
 

@@ -30,6 +30,8 @@ class SendResult:
     the batch would fail the same way, so the caller may stop and defer it.
     ``maybe_delivered``: the connection was lost after the whole message was
     handed over and before the server answered; it may have been accepted.
+    ``unconfigured``: not tried, because the instance lacks a setting this
+    message needs (a webhook URL, the secret a JSON webhook is signed with).
     """
 
     status: SendStatus
@@ -37,6 +39,7 @@ class SendResult:
     hard_bounce: bool = False
     channel_down: bool = False
     maybe_delivered: bool = False
+    unconfigured: bool = False  # not tried: a setting this message needs is missing; it waits without using an attempt
 
     def __post_init__(self) -> None:
         if self.status not in ("sent", "transient", "permanent"):

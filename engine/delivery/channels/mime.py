@@ -8,6 +8,7 @@ import functools
 import re
 import secrets
 from dataclasses import dataclass
+from email import quoprimime
 from email._policybase import Compat32
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -58,7 +59,13 @@ def build_email(message: OutgoingMessage, default_from: str) -> Envelope:
         raise MessageRefused(f"invalid Message-ID {message.message_id!r}: expected <id@domain>")
     if not message.text and not message.html:
         raise MessageRefused("the message has neither a text nor an HTML body")
+    try:
+        return _build(message, to_addr, from_name, from_addr)
+    except UnicodeEncodeError as err:  # a lone surrogate, which no mail can carry
+        raise MessageRefused(f"the message holds text that is not valid Unicode: {err.reason} at {err.start}") from None
 
+
+def _build(message: OutgoingMessage, to_addr: str, from_name: str, from_addr: str) -> Envelope:
     headers: list[tuple[str, str | Header]] = [
         ("From", _mailbox(from_name, from_addr)),
         ("To", _mailbox(clean_header_text(message.to_name), to_addr)),
@@ -130,12 +137,16 @@ def _part(body: str, subtype: str) -> _Part:
             payload = b"\n".join(payload[i : i + _BASE64_LINE] for i in range(0, len(payload), _BASE64_LINE))
         else:
             encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
+            if max(map(len, payload.split(b"\n"))) > _QP_LINE:
+                # binascii can end a line with an encoded space past 76 characters (RFC 2045 6.7).
+                payload = quoprimime.body_encode(body.encode("utf-8").decode("latin-1")).encode("ascii")
     headers = [("Content-Type", f'text/{subtype}; charset="{charset}"'), ("Content-Transfer-Encoding", encoding)]
     return _Part(headers, payload.replace(b"\n", b"\r\n"))
 
 
 _LINE_ENDS = re.compile(r"\r\n?")
 _BASE64_LINE = 76
+_QP_LINE = 76
 
 
 def _headers(headers: list[tuple[str, str | Header]]) -> bytes:

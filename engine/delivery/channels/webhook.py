@@ -74,9 +74,6 @@ class WebhookChannel(Channel):
             "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
             "format": {"enum": ["json", "slack"], "default": "json"},
         },
-        # An unsigned JSON webhook would let anyone who finds the URL forge messages.
-        "if": {"properties": {"format": {"const": "json"}}},
-        "then": {"required": ["secret"]},
     }
     settings_variables = {
         "url": "TOUCHLINE_WEBHOOK_URL",
@@ -119,7 +116,8 @@ class WebhookChannel(Channel):
     def send(self, message: OutgoingMessage) -> SendResult:
         url = message.url or self.config["url"]
         if not url:
-            return SendResult("permanent", "no webhook URL: the rule gives none and TOUCHLINE_WEBHOOK_URL is not set")
+            return SendResult("transient", "not tried: no webhook URL: the rule gives none and TOUCHLINE_WEBHOOK_URL "
+                              "is not set", unconfigured=True)  # fmt: skip
         try:
             parts = urlsplit(url)
             _ = parts.port  # raises ValueError for a port that is not a number
@@ -129,8 +127,9 @@ class WebhookChannel(Channel):
         if not valid or any(c in url for c in "\r\n \t"):
             return SendResult("permanent", f"invalid webhook URL {url!r}: expected http:// or https://")
         if (message.format or self.config["format"]) == "json" and not self.config.get("secret"):
-            # The instance posts Slack alerts unsigned; a rule asking for JSON needs the secret its receiver checks.
-            return SendResult("permanent", "format json is signed: set TOUCHLINE_WEBHOOK_SECRET (the rule asks for json)")
+            # An unsigned JSON webhook would let anyone who finds the URL forge messages.
+            return SendResult("transient", "not tried: JSON webhooks are signed: set TOUCHLINE_WEBHOOK_SECRET",
+                              unconfigured=True)  # fmt: skip
         body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":"), default=str).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",

@@ -284,8 +284,12 @@ def test_a_message_a_slow_server_holds_past_the_lease_is_not_judged_lost(db, pen
             time.sleep(0.02)
         time.sleep(3.5)  # past the lease it was claimed with; the server takes 5.4 s
         with db.session() as s:
-            swept = outbox.sweep(s, utcnow())
+            # No grace for queued rows: ken's, waiting its turn, counts as lost unless still held.
+            swept = outbox.sweep(s, utcnow(), queue_grace=timedelta(0))
         assert swept.unknown == 0 and statuses(db)["email:ann@acme.test"] == "sending"
+        with db.read_session() as s:
+            ken = s.scalars(select(Delivery.id).where(Delivery.recipient == "ken@kaisha.test", Delivery.channel == "email")).one()
+        assert statuses(db)["email:ken@kaisha.test"] == "queued" and ken not in swept.stale
     finally:
         sender.join()
     assert statuses(db)["email:ann@acme.test"] == "sent"
@@ -316,3 +320,53 @@ actions:
     assert statuses(db) == {"webhook:maria@cs.test": "sent"}
     [request] = webhook_receiver.requests
     assert list(json.loads(request["body"])) == ["text"] and "Acme" in json.loads(request["body"])["text"]
+
+
+def test_an_answer_the_database_will_not_take_leaves_the_row_to_the_sweeper(db, pending, smtp_server, monkeypatch):
+    """Never 'deferred' (and so sent again) after the server took it: the row stays
+    'sending', the job stops, and the sweeper settles it after its lease."""
+    from sqlalchemy.exc import OperationalError
+
+    from engine.delivery import batch
+
+    def locked(*args, **kwargs):
+        raise OperationalError("UPDATE deliveries ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(batch, "WRITE_TRIES", 1)
+    monkeypatch.setattr(batch.outbox, "mark_sent", locked)
+    settings = settings_for(smtp_server)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    with db.read_session() as s:
+        emails = set(s.scalars(select(Delivery.id).where(Delivery.channel == "email")))
+    email_job = next((j, ids) for j, ids in jobs if set(ids) == emails)
+    with pytest.raises(batch.OutcomeNotRecorded, match="sent .* not recorded"):
+        send_claimed(db, settings, *email_job)
+    assert len(smtp_server.handler.messages) == 1
+    assert sorted(statuses(db)[k] for k in ("email:ann@acme.test", "email:ken@kaisha.test")) == ["queued", "sending"]
+
+
+def test_a_webhook_with_no_url_anywhere_waits_without_using_an_attempt(db):
+    text = """\
+id: owner-alert
+name: Owner alert
+category: operational
+when:
+  account.plan: trial
+actions:
+  - webhook: {template: alerts/owner-changed, to: owner, format: slack}
+"""
+    rule = validate_text(text, "owner-alert.yaml", expected_id="owner-alert").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, text)], author="test")
+        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial", "owner": "maria@cs.test"}])
+    with db.read_session() as s:
+        run_cycle(db, active_rules(s), utcnow(), only_due=False)
+    settings = dataclasses.replace(load_settings(), webhook_url=None)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    run_jobs(db, settings, jobs)
+    with db.read_session() as s:
+        row = s.scalars(select(Delivery)).one()
+    assert (row.status, row.attempts) == ("deferred", 0)
+    assert row.reason.startswith("not tried: no webhook URL") and row.due_at > utcnow()

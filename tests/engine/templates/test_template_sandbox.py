@@ -119,6 +119,10 @@ def test_output_size_is_capped_per_part(tmp_path):
     refused(tmp_path, "{% for i in range(34) %}{{ 'あ' * 100 }}{% endfor %}", "larger than 10000 bytes", small)
 
 
+def test_output_that_is_not_valid_text_is_a_render_error(tmp_path):
+    refused(tmp_path, "{{ '\\ud800' }}", "html: the output is not valid text")
+
+
 def test_time_is_bounded(tmp_path):
     limits = Limits(max_seconds=0.2, max_operations=10**9)
     started = time.monotonic()

@@ -60,3 +60,25 @@ def test_a_header_written_as_it_is_is_what_compat32_folding_would_write(name, va
 
     slow = compat32.clone(linesep="\r\n")
     assert _WIRE.fold_binary(name, value) == slow.fold_binary(name, value)
+
+
+def test_quoted_printable_lines_stay_within_76_characters_even_with_trailing_whitespace():
+    # binascii alone ends this line with an encoded tab at 78 characters.
+    text = "é" + "a" * 69 + "\t\nb"
+    data = build_email(message(text, "<p>x</p>"), "Touchline <cs@example.com>").data
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"quoted-printable" in body
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    mail = message_from_bytes(data, policy=default)
+    assert lines(mail.get_body(("plain",)).get_content()) == lines(text)
+
+
+def test_text_that_is_not_valid_unicode_is_refused_not_sent():
+    import pytest
+
+    from engine.delivery.channels.mime import MessageRefused
+
+    for fields in ({"text": "lone \ud800 surrogate"}, {"subject": "lone \udfff"}):
+        msg = message(**{"text": "t", "html": "<p>h</p>", **fields})
+        with pytest.raises(MessageRefused, match="not valid Unicode"):
+            build_email(msg, "Touchline <cs@example.com>")

@@ -97,16 +97,23 @@ def test_nobody_listening_is_transient():
     assert "refused" in result.provider_response.lower()
 
 
-def test_no_url_or_a_bad_url_is_permanent():
+def test_a_bad_url_is_permanent_and_no_url_at_all_waits_for_one():
     with get_channel("webhook", {"secret": SECRET}) as channel:
-        assert channel.send(msg()).status == "permanent"
+        missing = channel.send(msg())
+        assert (missing.status, missing.unconfigured) == ("transient", True)
+        assert "TOUCHLINE_WEBHOOK_URL" in missing.provider_response
         assert channel.send(msg(url="ftp://example.com/x")).status == "permanent"
         assert channel.send(msg(url="http://example.com/x\r\nX-Evil: 1")).status == "permanent"
 
 
-def test_a_json_webhook_needs_a_secret():
-    with pytest.raises(ChannelConfigError, match="secret: required, missing \\(set TOUCHLINE_WEBHOOK_SECRET\\)"):
-        get_channel("webhook", {"url": "http://127.0.0.1/x"})
+def test_a_json_webhook_needs_a_secret(receiver):
+    # Not an error of the whole channel: a rule's Slack alert needs none.
+    with get_channel("webhook", {"url": receiver.url}) as channel:
+        unsigned = channel.send(msg())
+        assert channel.send(msg(format="slack")).status == "sent"
+    assert (unsigned.status, unsigned.unconfigured) == ("transient", True)
+    assert "set TOUCHLINE_WEBHOOK_SECRET" in unsigned.provider_response
+    assert len(receiver.requests) == 1
     with pytest.raises(ChannelConfigError, match="format"):
         get_channel("webhook", {"url": "http://127.0.0.1/x", "format": "xml", "secret": SECRET})
 
@@ -122,5 +129,6 @@ def test_a_rule_can_ask_for_another_format_than_the_instance(receiver):
     # And the other way round: JSON is signed, so it needs the secret the instance lacks.
     with get_channel("webhook", {"url": receiver.url, "format": "slack"}) as channel:
         refused = channel.send(msg(format="json"))
-    assert refused.status == "permanent" and "TOUCHLINE_WEBHOOK_SECRET" in refused.provider_response
+    assert (refused.status, refused.unconfigured) == ("transient", True)
+    assert "TOUCHLINE_WEBHOOK_SECRET" in refused.provider_response
     assert len(receiver.requests) == 2

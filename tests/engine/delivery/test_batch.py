@@ -296,7 +296,9 @@ def test_a_message_a_slow_server_holds_past_the_lease_is_not_judged_lost(db, pen
     assert [m["to"] for m in server.handler.messages].count(["ann@acme.test"]) == 1
 
 
-def test_an_owner_alert_goes_to_the_rules_webhook_in_the_rules_format(db, webhook_receiver):
+def owner_alert(db, webhook: str) -> None:
+    """An operational rule alerting the owner of a trial account (Acme, maria@cs.test)
+    with the given webhook action settings, applied and evaluated: one pending delivery."""
     text = f"""\
 id: owner-alert
 name: Owner alert
@@ -304,7 +306,7 @@ category: operational
 when:
   account.plan: trial
 actions:
-  - webhook: {{template: alerts/owner-changed, to: owner, format: slack, url: "{webhook_receiver.url}"}}
+  - webhook: {{template: alerts/owner-changed, to: owner, {webhook}}}
 """
     rule = validate_text(text, "owner-alert.yaml", expected_id="owner-alert").rule
     with db.session() as s:
@@ -312,6 +314,10 @@ actions:
         upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial", "owner": "maria@cs.test"}])
     with db.read_session() as s:
         run_cycle(db, active_rules(s), utcnow(), only_due=False)
+
+
+def test_an_owner_alert_goes_to_the_rules_webhook_in_the_rules_format(db, webhook_receiver):
+    owner_alert(db, f'format: slack, url: "{webhook_receiver.url}"')
     # The instance default is signed JSON to elsewhere; the rule's own URL and format win.
     settings = dataclasses.replace(load_settings(), webhook_url="http://127.0.0.1:1/unused", webhook_secret="s" * 32)
     jobs: list = []
@@ -347,21 +353,7 @@ def test_an_answer_the_database_will_not_take_leaves_the_row_to_the_sweeper(db, 
 
 
 def test_a_webhook_with_no_url_anywhere_waits_without_using_an_attempt(db):
-    text = """\
-id: owner-alert
-name: Owner alert
-category: operational
-when:
-  account.plan: trial
-actions:
-  - webhook: {template: alerts/owner-changed, to: owner, format: slack}
-"""
-    rule = validate_text(text, "owner-alert.yaml", expected_id="owner-alert").rule
-    with db.session() as s:
-        apply_rules(s, [(rule, text)], author="test")
-        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial", "owner": "maria@cs.test"}])
-    with db.read_session() as s:
-        run_cycle(db, active_rules(s), utcnow(), only_due=False)
+    owner_alert(db, "format: slack")
     settings = dataclasses.replace(load_settings(), webhook_url=None)
     jobs: list = []
     dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))

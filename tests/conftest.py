@@ -235,12 +235,22 @@ class FaultyHandler:
         return "250 2.0.0 Message accepted"
 
 
+class PipeliningHandler(FaultyHandler):
+    """A FaultyHandler whose server offers PIPELINING (RFC 2920): aiosmtpd reads commands
+    one line at a time, so commands sent together are answered in turn, as the RFC asks."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802 (aiosmtpd's name)
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 @pytest.fixture
 def faulty_smtp():
     """Start a fault-injecting SMTP server on loopback: ``faulty_smtp(script,
-    **controller_kwargs)`` returns a running aiosmtpd Controller (``.hostname``,
-    ``.port``, ``.handler``: a FaultyHandler, see its docstring for the script).
-    Extra keyword arguments go to aiosmtpd (``tls_context``, ``require_starttls``,
+    pipelining=False, **controller_kwargs)`` returns a running aiosmtpd Controller
+    (``.hostname``, ``.port``, ``.handler``: a FaultyHandler, see its docstring for
+    the script; with ``pipelining`` the server offers PIPELINING). Extra keyword
+    arguments go to aiosmtpd (``tls_context``, ``require_starttls``,
     ``ssl_context``, ``authenticator``, ``auth_required``...). All are stopped
     after the test."""
     from aiosmtpd.controller import Controller
@@ -249,8 +259,9 @@ def faulty_smtp():
 
     started: list[Controller] = []
 
-    def start(script: dict | None = None, **controller_kwargs) -> Controller:
-        controller = Controller(FaultyHandler(script), hostname="127.0.0.1", port=free_port(), **controller_kwargs)
+    def start(script: dict | None = None, pipelining: bool = False, **controller_kwargs) -> Controller:
+        handler = (PipeliningHandler if pipelining else FaultyHandler)(script)
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **controller_kwargs)
         controller.start()
         started.append(controller)
         return controller

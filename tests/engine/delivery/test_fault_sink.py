@@ -132,8 +132,9 @@ def message_id(data: bytes) -> str:
     return found.group(1).decode()
 
 
-def test_a_campaign_into_a_faulty_server_is_retried_settled_and_fully_accounted_for(db, campaign, faulty_smtp):
-    server = faulty_smtp(script())
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_a_campaign_into_a_faulty_server_is_retried_settled_and_fully_accounted_for(db, campaign, faulty_smtp, pipelining):
+    server = faulty_smtp(script(), pipelining=pipelining)
     settings = dataclasses.replace(load_settings(), smtp_url=f"smtp://127.0.0.1:{server.port}")
     backoff_cap = max(outbox.BACKOFF)
     history: dict[str, list[tuple[datetime, Row]]] = {r: [] for r in campaign}  # each attempt's outcome

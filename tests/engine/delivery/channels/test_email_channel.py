@@ -3,6 +3,7 @@ and fault-injecting ones that refuse, stall or hang up at each step."""
 
 from __future__ import annotations
 
+import functools
 from email import message_from_bytes
 from email.policy import default
 
@@ -26,6 +27,13 @@ def message(n: int = 1, **overrides) -> OutgoingMessage:
     )
     fields.update(overrides)
     return OutgoingMessage(**fields)
+
+
+@pytest.fixture(params=[False, True], ids=["one-command-at-a-time", "pipelining"])
+def faulty_smtp(request, faulty_smtp):
+    """Every fault script against a server without PIPELINING, and against one with it
+    (MAIL, RCPT and DATA then go in one write and their replies are read in turn)."""
+    return functools.partial(faulty_smtp, pipelining=request.param)
 
 
 def channel_for(server, **config) -> EmailChannel:
@@ -226,3 +234,52 @@ def test_work_given_for_meanwhile_runs_once_while_the_server_takes_the_message_i
         server.stop()
     assert result.status == "sent" and calls == [1] and Waits.waited[0] is True
     assert failing.status == "sent"
+
+
+def test_a_server_offering_pipelining_gets_the_envelope_in_one_write(faulty_smtp, monkeypatch):
+    import smtplib
+
+    server = faulty_smtp()
+    pipelining = type(server.handler).__name__ == "PipeliningHandler"
+    sent: list[bytes] = []
+    original = smtplib.SMTP.send
+    with channel_for(server) as channel:
+        channel.send(message(1))  # connects (EHLO) first
+        monkeypatch.setattr(smtplib.SMTP, "send", lambda self, data: (sent.append(data), original(self, data))[1])
+        assert channel.send(message(2)).status == "sent"
+        # MAIL, RCPT, DATA and the content; or the three commands together, then the content.
+        assert len(sent) == (2 if pipelining else 4)
+    assert [m["to"] for m in server.handler.messages] == [["user1@example.com"], ["user2@example.com"]]
+
+
+def test_a_pipelining_server_that_takes_data_after_refusing_the_recipient_gets_an_empty_message_ended_at_once():
+    """RFC 2920 asks a server to refuse DATA without a recipient; for one that answers 354
+    anyway, the client ends an empty message at once, and the recipient's refusal is the outcome."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 sloppy ESMTP\r\n")
+            replies = {b"EHLO": b"250-sloppy\r\n250 PIPELINING\r\n", b"MAIL": b"250 OK\r\n",
+                       b"RCPT": b"550 5.1.1 No such user\r\n", b"DATA": b"354 Go on\r\n", b".": b"554 No valid recipients\r\n",
+                       b"RSET": b"250 OK\r\n", b"QUIT": b"221 Bye\r\n"}  # fmt: skip
+            for line in lines:
+                seen.append(line.strip())
+                word = line.split()[0].upper() if line.strip() else b""
+                conn.sendall(replies.get(word, b"500 What\r\n"))
+                if word == b"QUIT":
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    channel = get_channel("email", {"host": "127.0.0.1", "port": listener.getsockname()[1], "timeout": 5})
+    with channel:
+        result = channel.send(message(1))
+    listener.close()
+    assert (result.status, result.hard_bounce) == ("permanent", True) and "RCPT TO 550" in result.provider_response
+    commands = [s.split(b":")[0].split()[0].upper() for s in seen]
+    assert commands == [b"EHLO", b"MAIL", b"RCPT", b"DATA", b".", b"RSET", b"QUIT"]

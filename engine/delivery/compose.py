@@ -132,10 +132,10 @@ class Composer:
                               usage=self._usage[row.account_id])  # fmt: skip
         locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
-        expires = None
-        if row.channel == "in_app":
-            days = self._action(row).expires_in if self._action(row) is not None else None
-            expires = self.now + timedelta(days=days) if days else None
+        # In-app and webhook messages take settings from their rule's action; email none.
+        action = self._action(row) if row.channel != "email" else None
+        days = action.expires_in if action is not None and row.channel == "in_app" else None
+        expires = self.now + timedelta(days=days) if days else None
         return OutgoingMessage(
             delivery_id=row.id,
             to_addr=row.recipient,
@@ -148,7 +148,7 @@ class Composer:
             account_id=row.account_id,
             contact_id=row.contact_id,
             expires_at=expires,
-            url=action.url if (action := self._action(row)) is not None and row.channel == "webhook" else None,
+            url=action.url if action is not None and row.channel == "webhook" else None,
             format=action.format if action is not None and row.channel == "webhook" else None,
             data={"rule": row.rule_id, "template": row.template, "account": account.external_id,
                   "category": row.category, "delivery": row.id},  # fmt: skip

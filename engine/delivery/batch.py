@@ -50,11 +50,7 @@ class BatchReport:
 
 
 def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], clock=utcnow) -> dict[str, int]:
-    from engine.delivery.channels import (
-        ChannelConfigError,
-        config_from_settings,
-        get_channel,
-    )
+    from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
 
     report = BatchReport()
     lease = timedelta(seconds=settings.send_lease_seconds)

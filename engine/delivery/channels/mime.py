@@ -3,6 +3,7 @@ every header value on one line whatever the template or the data held."""
 
 from __future__ import annotations
 
+import base64
 import binascii
 import functools
 import re
@@ -123,7 +124,7 @@ class _Part:
 def _part(body: str, subtype: str) -> _Part:
     """7-bit on the wire, so no server needs 8BITMIME: plain 7bit for short-lined
     ASCII, quoted-printable for mostly-ASCII text (still readable raw), base64 for,
-    say, Japanese. (The encoders are binascii's, in C: the email package's generator
+    say, Japanese. (The encoders are in C: the email package's generator
     and quoted-printable encoder were half the cost of a message.)"""
     body = _LINE_ENDS.sub("\n", body)
     if body.isascii() and all(len(line) <= _MAX_LINE for line in body.split("\n")):
@@ -133,8 +134,8 @@ def _part(body: str, subtype: str) -> _Part:
         non_ascii = len(body) - len(body.encode("ascii", "ignore"))  # counted in C
         if non_ascii * 3 > len(body):
             # Text travels in canonical form: base64 hides its line ends from the conversion below.
-            encoding, payload = "base64", binascii.b2a_base64(body.replace("\n", "\r\n").encode("utf-8"), newline=False)
-            payload = b"\n".join(payload[i : i + _BASE64_LINE] for i in range(0, len(payload), _BASE64_LINE))
+            # encodebytes: lines of 76 characters, as RFC 2045 asks.
+            encoding, payload = "base64", base64.encodebytes(body.replace("\n", "\r\n").encode("utf-8")).rstrip(b"\n")
         else:
             encoding, payload = "quoted-printable", binascii.b2a_qp(body.encode("utf-8"), istext=True)
             if max(map(len, payload.split(b"\n"))) > _QP_LINE:
@@ -145,7 +146,6 @@ def _part(body: str, subtype: str) -> _Part:
 
 
 _LINE_ENDS = re.compile(r"\r\n?")
-_BASE64_LINE = 76
 _QP_LINE = 76
 
 

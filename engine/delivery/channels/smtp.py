@@ -184,21 +184,11 @@ class EmailChannel(Channel):
         assert smtp is not None
         # The addresses are checked addr-specs (build_email): smtplib's mail() and rcpt() would
         # parse each again with the email package, a tenth of the client's time per message.
-        mail, rcpt = f"MAIL FROM:<{envelope.mail_from}>", f"RCPT TO:<{envelope.rcpt_to}>"
-        if smtp.has_extn("pipelining"):
-            refused = self._pipelined(smtp, mail, rcpt)
-            if refused is not None:
-                return refused
-        else:
-            code, reply = self._command("MAIL FROM", lambda: smtp.docmd(mail))
-            if code != 250:
-                return self._refused("MAIL FROM", code, reply)
-            code, reply = self._command("RCPT TO", lambda: smtp.docmd(rcpt))
-            if code not in (250, 251):
-                return self._refused("RCPT TO", code, reply, recipient=True)
-            code, reply = self._command("DATA", lambda: smtp.docmd("DATA"))
-            if code != 354:
-                return self._refused("DATA", code, reply)
+        commands = (f"MAIL FROM:<{envelope.mail_from}>", f"RCPT TO:<{envelope.rcpt_to}>", "DATA")
+        send_envelope = self._pipelined if smtp.has_extn("pipelining") else self._one_at_a_time
+        refused = send_envelope(smtp, commands)
+        if refused is not None:
+            return refused
         try:
             smtp.send(_dot_stuffed(envelope.data))
         except (smtplib.SMTPServerDisconnected, OSError) as err:
@@ -218,29 +208,36 @@ class EmailChannel(Channel):
             return self._refused("end of DATA", code, reply)
         return SendResult("sent", f"{code} {_text(reply)}")
 
-    def _pipelined(self, smtp: smtplib.SMTP, mail: str, rcpt: str) -> SendResult | None:
-        """MAIL, RCPT and DATA in one write, their replies read in turn (RFC 2920, for a
-        server that offers PIPELINING): one round trip where there were three. None when
-        the server is ready for the content; the refusal otherwise."""
-        self._command("MAIL FROM", lambda: smtp.send(f"{mail}\r\n{rcpt}\r\nDATA\r\n"))
-        replies: list[tuple[str, int, bytes]] = []
-        for step in ("MAIL FROM", "RCPT TO", "DATA"):
+    def _one_at_a_time(self, smtp: smtplib.SMTP, commands: tuple[str, ...]) -> SendResult | None:
+        """MAIL, RCPT and DATA, each sent once the previous one was accepted. None when the
+        server is ready for the content; the refusal otherwise."""
+        for (step, accepted, recipient), command in zip(_ENVELOPE, commands, strict=True):
+            code, reply = self._command(step, lambda c=command: smtp.docmd(c))
+            if code not in accepted:
+                return self._refused(step, code, reply, recipient=recipient)
+        return None
+
+    def _pipelined(self, smtp: smtplib.SMTP, commands: tuple[str, ...]) -> SendResult | None:
+        """The same in one write, their replies read in turn (RFC 2920, for a server that
+        offers PIPELINING): one round trip where there were three."""
+        self._command("MAIL FROM", lambda: smtp.send("".join(f"{c}\r\n" for c in commands)))
+        replies: list[tuple[int, bytes]] = []
+        for step, _accepted, _recipient in _ENVELOPE:
             code, reply = self._command(step, smtp.getreply)
-            replies.append((step, code, reply))
             if code == 421:  # closing: no more replies come
                 return self._refused(step, code, reply)
-        (_, mail_code, mail_reply), (_, rcpt_code, rcpt_reply), (_, data_code, data_reply) = replies
-        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
-            # DATA accepted without a sender or recipient (a server should refuse it): an empty
-            # message, ended at once, which it then refuses or drops.
+            replies.append((code, reply))
+        refusals = [(step, code, reply, recipient)
+                    for (step, accepted, recipient), (code, reply) in zip(_ENVELOPE, replies, strict=True)
+                    if code not in accepted]  # fmt: skip
+        if not refusals:
+            return None
+        if replies[-1][0] == 354:
+            # DATA accepted after the sender or recipient was refused (a server should refuse it):
+            # an empty message, ended at once, which it then refuses or drops.
             self._command("DATA", lambda: (smtp.send(".\r\n"), smtp.getreply()))
-        if mail_code != 250:
-            return self._refused("MAIL FROM", mail_code, mail_reply)
-        if rcpt_code not in (250, 251):
-            return self._refused("RCPT TO", rcpt_code, rcpt_reply, recipient=True)
-        if data_code != 354:
-            return self._refused("DATA", data_code, data_reply)
-        return None
+        step, code, reply, recipient = refusals[0]
+        return self._refused(step, code, reply, recipient=recipient)
 
     def _command(self, step: str, call) -> tuple[int, bytes]:
         try:
@@ -274,6 +271,10 @@ class EmailChannel(Channel):
                 self._discard()
         except (smtplib.SMTPException, OSError):
             self._discard()
+
+
+# The envelope's steps: the replies that let it go on, and whether a refusal is the recipient's.
+_ENVELOPE = (("MAIL FROM", (250,), False), ("RCPT TO", (250, 251), True), ("DATA", (354,), False))
 
 
 def _is_hard_bounce(code: int, reply: str) -> bool:

@@ -16,6 +16,10 @@ from engine.settings import SettingsError
 @click.version_option(package_name="touchline")
 def cli() -> None:
     """Touchline: tech-touch customer success engine."""
+    from engine.embedded.process import exit_when_orphaned
+
+    # A child of ``touchline up`` never outlives it, even if its own stop hangs.
+    exit_when_orphaned()
 
 
 for module in (db_cmds, admin_cmds, import_cmds, demo_cmds, run_cmds, up_cmds, rules_cmds, apply_cmds, template_cmds,

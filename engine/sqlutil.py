@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+Tx = Session | Connection
 
 
 def insert_for(session: Session, table):
@@ -20,3 +27,83 @@ def chunks(items: list, size: int):
     """Slices of ``items`` small enough for SQLite's bound-parameter limit."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run straight on the DBAPI cursor of
+    the connection's transaction.
+
+    For the few statements a hot loop runs once per item (a send job records each
+    message in its own transaction): SQLAlchemy's per-execution work (parameters,
+    execution context, result set-up) costs several times what SQLite spends running
+    such a statement. The SQL, the parameter order and the bind processors (UTC
+    datetimes) are still SQLAlchemy's. Limits: no expanding (``IN``) parameters, and
+    rows come back as the driver gives them, so RETURNING only columns that need no
+    result processing (integers, strings).
+    """
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self._plans: dict[tuple[type, str], tuple[str, list[tuple[str | None, Any, Any]], bool]] = {}
+
+    def _plan(self, dialect):
+        key = (type(dialect), dialect.paramstyle)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._compile(dialect)
+        return plan
+
+    def _compile(self, dialect):
+        compiled = self.statement.compile(dialect=dialect)
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}  # as rendered in the SQL
+        if any(bind.expanding for bind in by_name.values()):
+            raise ValueError("Prepared takes no expanding (IN) parameters")
+        positional = bool(compiled.positional)
+        names = list(compiled.positiontup) if positional else sorted(by_name)
+        # Each slot: (the caller's key, or None for a value fixed in the statement; the fixed
+        # value; the bind processor).
+        slots: list[tuple[str | None, Any, Any]] = []
+        for name in names:
+            bind = by_name[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                slots.append((bind.key, None, process))
+            else:
+                value = bind.effective_value
+                slots.append((None, process(value) if process is not None and value is not None else value, None))
+        return compiled.string, list(zip(names, slots)), positional
+
+    def execute(self, tx: Tx, params: Mapping[str, Any]):
+        """Run with ``params`` in ``tx``'s transaction; the DBAPI cursor (close it)."""
+        conn = tx.connection() if isinstance(tx, Session) else tx
+        sql, slots, positional = self._plan(conn.dialect)
+        values = []
+        for _name, (key, fixed, process) in slots:
+            if key is None:
+                values.append(fixed)
+            else:
+                value = params[key]
+                values.append(process(value) if process is not None and value is not None else value)
+        bound = values if positional else dict(zip((name for name, _ in slots), values))
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, bound)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            # As SQLAlchemy would raise it (an OperationalError for a busy database, say).
+            raise DBAPIError.instance(sql, bound, exc, conn.dialect.loaded_dbapi.Error) from exc
+        return cursor
+
+    def rowcount(self, tx: Tx, params: Mapping[str, Any]) -> int:
+        cursor = self.execute(tx, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def rows(self, tx: Tx, params: Mapping[str, Any]) -> list[tuple]:
+        cursor = self.execute(tx, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import Delivery
+from engine.sqlutil import Prepared
 
 D = Delivery.__table__
 Tx = Session | Connection  # the send path writes through a bare connection
@@ -91,6 +92,15 @@ _CLAIM = (
 )
 
 
+# One row, as the send job claims them: run on the driver's cursor (engine.sqlutil.Prepared).
+_CLAIM_ONE = Prepared(
+    update(D)
+    .where(D.c.id == bindparam("delivery_id"), D.c.status == "queued", D.c.job_id == bindparam("job"))
+    .values(status="sending", lease_until=bindparam("until"), attempts=D.c.attempts + 1, updated_at=bindparam("now"))
+    .returning(D.c.id, D.c.attempts, D.c.category)
+)
+
+
 def claim(session: Tx, ids: Sequence[int], job_id: str, now: datetime, lease: timedelta = LEASE) -> list[Claimed]:
     """queued -> sending with a lease, for the rows this job still carries; the rest is left alone.
 
@@ -99,6 +109,9 @@ def claim(session: Tx, ids: Sequence[int], job_id: str, now: datetime, lease: ti
     """
     if not ids:
         return []
+    if len(ids) == 1:
+        got = _CLAIM_ONE.rows(session, {"delivery_id": ids[0], "job": job_id, "until": now + lease, "now": now})
+        return [Claimed(*row) for row in got]
     rows = session.execute(_CLAIM, {"ids": list(ids), "job": job_id, "until": now + lease, "now": now})
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
@@ -124,11 +137,12 @@ def _leave_sending(session: Tx, delivery_id: int, job_id: str, now: datetime, **
     return session.execute(stmt).rowcount == 1
 
 
-_MARK_SENT = (
+_MARK_SENT = Prepared(
     update(D)
     .where(
         D.c.id == bindparam("delivery_id"),
-        or_(and_(D.c.job_id == bindparam("job"), D.c.status.in_(("sending", "unknown"))), D.c.status == "queued"),
+        # Spelled out, not IN: a Prepared statement takes no IN lists.
+        or_(and_(D.c.job_id == bindparam("job"), or_(D.c.status == "sending", D.c.status == "unknown")), D.c.status == "queued"),
     )
     .values(status="sent", sent_at=bindparam("now"), message_id=bindparam("mid"),
             provider_response=bindparam("response"), lease_until=None, reason=None, updated_at=bindparam("now"))  # fmt: skip
@@ -142,7 +156,7 @@ def mark_sent(session: Tx, delivery_id: int, now: datetime, message_id: str | No
     resend that has not been claimed yet) -- which also stops that resend."""
     params = {"delivery_id": delivery_id, "job": job_id, "now": now, "mid": message_id,
               "response": response[:MAX_REASON]}  # fmt: skip
-    return session.execute(_MARK_SENT, params).rowcount == 1
+    return _MARK_SENT.rowcount(session, params) == 1
 
 
 def unclaim(session: Tx, delivery_id: int, now: datetime, until: datetime, reason: str, *, job_id: str) -> bool:

@@ -233,11 +233,12 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
             rows.append(base | {"contact_id": firing.contact_id, "recipient": NO_RECIPIENT, "status": "skipped",
                                 "reason": reason, "dedupe_key": key})  # fmt: skip
             continue
-        seen: set[str] = set()
+        seen: dict[str, int | None] = {}  # address -> the contact whose message it gets
         for r in resolved.recipients.get(subject, []):
-            if r.address in seen:  # two contacts sharing one address get one message
+            if r.address in seen:  # two contacts sharing one address get one message; the other says why
+                rows.append(base | _duplicate(rule.id, index, firing.occurrence, r, seen[r.address]))
                 continue
-            seen.add(r.address)
+            seen[r.address] = r.contact_id
             key = dedupe_key(rule.id, index, r.address, firing.occurrence)
             if firing.account_id in held:  # the control group: recorded, never sent
                 status, why = "held_out", f"holdout: in the rule's {rule.holdout:g}% control group"
@@ -246,6 +247,15 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
             rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": status,
                                 "reason": why, "dedupe_key": key})  # fmt: skip
     return rows
+
+
+def _duplicate(rule_id: str, index: int, occurrence: str, recipient, first: int | None) -> dict[str, Any]:
+    """The skipped row of a contact whose address another contact of the firing already gets."""
+    # Keyed by the contact, not the address: the address's own key is the message's.
+    key = dedupe_key(rule_id, index, f"duplicate:contact:{recipient.contact_id}", occurrence)
+    reason = f"skipped: duplicate: {recipient.address} already gets this message (as contact #{first})"
+    return {"contact_id": recipient.contact_id, "recipient": recipient.address[:320], "status": "skipped",
+            "reason": reason, "dedupe_key": key}  # fmt: skip
 
 
 def dedupe_key(rule_id: str, action_index: int, recipient: str, occurrence: str) -> str:

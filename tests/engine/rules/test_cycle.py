@@ -159,6 +159,24 @@ def test_contacts_without_an_email_and_accounts_without_an_owner_are_skipped_wit
     assert [d.status for d in deliveries(world, account_id=account_id(world, "acme"), action_index=1)] == ["skipped"]
 
 
+def test_a_contact_sharing_an_address_gets_a_skipped_duplicate_row_not_a_second_message(world: Database) -> None:
+    contacts(world, {"id": "ann2", "account_id": "acme", "email": "ann@acme.test", "role": "admin"})
+    rules = [activate(world, make_rule())]
+    outcome = run_cycle(world, rules, T0).by_rule()["trial-nudge"]
+    acme = account_id(world, "acme")
+    with world.read_session() as s:
+        ids = {e: i for e, i in s.execute(select(Contact.external_id, Contact.id))}
+    rows = {d.contact_id: d for d in deliveries(world, account_id=acme, channel="email")}
+    first, second = sorted(rows)
+    assert (rows[first].status, rows[first].recipient) == ("pending", "ann@acme.test")
+    assert (rows[second].status, rows[second].recipient) == ("skipped", "ann@acme.test")
+    assert rows[second].reason == f"skipped: duplicate: ann@acme.test already gets this message (as contact #{first})"
+    assert {first, second} == {ids["ann"], ids["ann2"]}
+    assert (outcome.deliveries, outcome.skipped_deliveries) == (1, 2)  # the duplicate, and beta's admin-less email
+    run_cycle(world, rules, T0 + HOUR, only_due=False)  # nothing new on the next pass
+    assert len(deliveries(world, account_id=acme, channel="email")) == 2
+
+
 def test_a_second_run_at_the_same_time_writes_nothing_new(world: Database) -> None:
     rules = [activate(world, make_rule(actions=EMAIL_ADMIN + IN_APP_ALL))]
     run_cycle(world, rules, T0)

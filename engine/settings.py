@@ -223,6 +223,15 @@ class Settings:
     # message may stay 'sending', and a job 'queued', before the sweeper acts.
     send_lease_seconds: int = 90
     queue_grace_seconds: int = 90
+    # How often the scheduler runs the dispatch (and its sweeper); with the lease and
+    # the grace it bounds how long a lost job goes unnoticed (loss_noticed_within).
+    dispatch_seconds: int = 30
+
+    @property
+    def loss_noticed_within(self) -> int:
+        """Seconds after a worker or Redis lost a job by which the sweeper has put its messages
+        back: the lease or grace runs out, then the next dispatch finds them."""
+        return max(self.send_lease_seconds, self.queue_grace_seconds) + self.dispatch_seconds
 
     @property
     def production(self) -> bool:
@@ -310,6 +319,7 @@ def _pipeline_settings(smtp_timeout: int, webhook_timeout: int) -> dict:
     return {
         "send_lease_seconds": lease,
         "queue_grace_seconds": _int("TOUCHLINE_QUEUE_GRACE_SECONDS", 90, minimum=1, maximum=24 * 3600),
+        "dispatch_seconds": _int("TOUCHLINE_DISPATCH_SECONDS", 30, minimum=1, maximum=3600),
     }
 
 

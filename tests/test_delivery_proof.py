@@ -2,9 +2,9 @@
 
 PostgreSQL, a real ``redis-server``, two ``touchline worker`` processes and
 ``touchline scheduler`` as separate processes, and an SMTP server in this
-process that counts what arrives. The dispatcher runs in a loop here: it is
-``dispatch_tick``, the code the scheduler's every-minute cron job runs, called
-every second so the test does not wait for the minute.
+process that counts what arrives. The scheduler runs the dispatch every second
+(TOUCHLINE_DISPATCH_SECONDS=1) so the test does not wait half a minute between
+passes; nothing else drives the pipeline.
 
 1. A campaign to 2,000 people: each gets exactly one email.
 2. A second campaign while the workers are killed with SIGKILL again and again
@@ -15,7 +15,8 @@ every second so the test does not wait for the minute.
 
 Runs on PostgreSQL only (TOUCHLINE_TEST_DATABASE_URL, as CI's PostgreSQL
 phase sets it); short leases (TOUCHLINE_SEND_LEASE_SECONDS,
-TOUCHLINE_QUEUE_GRACE_SECONDS) keep it to about a minute and a half.
+TOUCHLINE_QUEUE_GRACE_SECONDS) and that dispatch interval keep it to about a
+minute and a half.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -175,7 +175,7 @@ def campaign(db: Database, rule_id: str, template: str) -> None:
     with db.read_session() as s:
         rules = [r for r in active_rules(s) if r[2].id == rule_id]
     run_cycle(db, rules, utcnow(), only_due=False)
-    assert sum(counts(db, rule_id).values()) == RECIPIENTS  # the dispatch loop may have queued some already
+    assert sum(counts(db, rule_id).values()) == RECIPIENTS  # the dispatch may have queued some already
 
 
 def counts(db: Database, rule_id: str) -> dict[str, int]:
@@ -185,25 +185,6 @@ def counts(db: Database, rule_id: str) -> dict[str, int]:
 
 
 UNSETTLED = ("pending", "queued", "sending", "deferred")
-
-
-class DispatchLoop(threading.Thread):
-    """What the cron does every minute, every second: the dispatch tick, from this process."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
-        self.outcomes: list[dict] = []
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        from engine.jobs.send import dispatch_tick
-
-        while not self.stop.wait(1.0):
-            try:
-                self.outcomes.append(dispatch_tick())
-            except redis.exceptions.RedisError as exc:  # Redis restarting: the next pass tries again, as the cron would
-                self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def wait_settled(db: Database, rule_id: str, fleet: Fleet, deadline: float, during=None) -> None:
@@ -248,7 +229,6 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
     smtp.start()
     redis_server = RedisServer(tmp_path / "redis")
     redis_server.start()
-    loop = DispatchLoop()
     try:
         cwd = tmp_path / "run"
         (cwd / "rules").mkdir(parents=True)
@@ -267,10 +247,11 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
             "TOUCHLINE_WEBHOOK_TIMEOUT": "3",
             "TOUCHLINE_SEND_LEASE_SECONDS": str(LEASE),
             "TOUCHLINE_QUEUE_GRACE_SECONDS": str(GRACE),
+            "TOUCHLINE_DISPATCH_SECONDS": "1",
         }
         env.update(settings, PYTHONUNBUFFERED="1", PROOF_CWD=str(cwd))
         fleet.env = env
-        for key, value in settings.items():  # the dispatch loop in this process sees the same installation
+        for key, value in settings.items():  # this process applies the rules to the same installation
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(cwd)  # the fatigue policy is read from ./rules/policy.yaml
 
@@ -287,7 +268,7 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
         # 1. One campaign, nothing going wrong: each person gets exactly one email.
         campaign(db, "first", "onboarding/stalled")
         started = time.monotonic()
-        loop.start()
+
         def watch() -> None:
             fleet.note_all()
             for process in [*fleet.workers, fleet.scheduler]:
@@ -390,11 +371,9 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
         assert {(to, m) for to, m in sent.items()} <= set(second)
         print(f"\nfirst campaign {first_took:.1f}s; second {second_took:.1f}s with {len(kills)} kills, "
               f"a Redis restart, {len(unknown)} unknown ({len(missing)} of them not received); "
-              f"dispatch errors while Redis was away: {len(loop.errors)}; exited by themselves: {fleet.exits}")  # fmt: skip
+              f"exited by themselves: {fleet.exits}")  # fmt: skip
 
         # Nothing is left: the scheduler and workers stop on SIGTERM, and no process of theirs survives.
-        loop.stop.set()
-        loop.join(30)
         fleet.note_all()
         for process in [*fleet.workers, fleet.scheduler]:
             process.send_signal(signal.SIGTERM)
@@ -408,6 +387,5 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
         assert alive == {}, f"processes left behind: {alive}"
         assert any("worker" in cmd for _st, cmd in fleet.seen.values()) and len(fleet.seen) > 2 + KILLS
     finally:
-        loop.stop.set()
         smtp.stop()
         redis_server.stop()

@@ -51,7 +51,7 @@ def list_command(statuses: tuple[str, ...], rule_id: str | None, limit: int) -> 
 
 @click.command("dispatch")
 def dispatch_command() -> None:
-    """Sweep and dispatch once now (what the scheduler does every minute): needs Redis and a worker to send."""
+    """Sweep and dispatch once now (what the scheduler does every TOUCHLINE_DISPATCH_SECONDS): needs Redis and a worker to send."""
     from engine.jobs.send import dispatch_tick
 
     outcome = dispatch_tick()

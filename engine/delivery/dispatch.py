@@ -1,6 +1,6 @@
 """The dispatcher: due deliveries become RQ send jobs, and lost ones are found again.
 
-Run every minute by the scheduler (``touchline-dispatch``), apart from the
+Run every TOUCHLINE_DISPATCH_SECONDS by the scheduler (``touchline-dispatch``), apart from the
 rule-evaluation tick so that a long evaluation never delays sending. One
 pass:
 

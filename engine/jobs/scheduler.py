@@ -23,8 +23,6 @@ from engine.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-DISPATCH_CRON = "* * * * *"
-
 
 class JsonCronJob(CronJob):
     """RQ's CronJob enqueues with the default (pickle) serializer; our workers
@@ -68,14 +66,14 @@ def make_scheduler(settings: Settings | None = None, connection: redis.Redis | N
         ttl=max(60, TICK_TIMEOUT // 5),
         name="touchline-tick",
     )
-    # Sending runs apart from rule evaluation, every minute: a long evaluation
-    # never holds messages back, and the sweeper finds a lost job within two minutes.
+    # Sending runs apart from rule evaluation: a long evaluation never holds messages
+    # back, and the sweeper finds a lost job within settings.loss_noticed_within.
     scheduler.register(
         dispatch_tick,
         queue_name(CONTROL_QUEUE, settings),
-        cron=DISPATCH_CRON,
+        interval=settings.dispatch_seconds,
         job_timeout=DISPATCH_TIMEOUT,
-        ttl=60,
+        ttl=max(60, settings.dispatch_seconds),
         name="touchline-dispatch",
     )
     return scheduler

@@ -1,4 +1,4 @@
-"""The sending jobs: the dispatch tick (cron, every minute) and ``send_batch`` (one per
+"""The sending jobs: the dispatch tick (every TOUCHLINE_DISPATCH_SECONDS) and ``send_batch`` (one per
 batch of deliveries, carrying their ids only; engine.delivery.batch does the sending)."""
 
 from __future__ import annotations

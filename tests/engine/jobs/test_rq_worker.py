@@ -16,7 +16,7 @@ from engine.jobs.scheduler import JsonCronJob, make_scheduler
 from engine.jobs.tick import last_tick, tick
 from engine.jobs.worker import make_worker
 from engine.models import Account, utcnow
-from engine.settings import load_settings
+from engine.settings import Settings, load_settings
 
 
 pytestmark = pytest.mark.usefixtures("keep_signal_handlers")
@@ -84,8 +84,15 @@ def test_the_cron_jobs_enqueue_a_tick_and_a_dispatch_the_worker_can_run(db: Data
     job.refresh()
     assert job.is_finished
     assert last_tick(scheduler.connection)["status"] == "ok"
-    sent = dispatch_job.enqueue(scheduler.connection)  # the dispatch cron, every minute
+    assert dispatch_job.interval == settings.dispatch_seconds == 30 and dispatch_job.cron is None
+    sent = dispatch_job.enqueue(scheduler.connection)  # the dispatch, every 30 seconds
     assert sent.func_name == "engine.jobs.send.dispatch_tick"
     make_worker().work(burst=True)
     sent.refresh()
     assert sent.is_finished and sent.return_value()["status"] == "ok"
+
+
+def test_a_lost_job_is_noticed_within_two_minutes_by_default() -> None:
+    # A lease (or grace) running out, then the next dispatch: the sweeper has the messages back.
+    assert Settings().loss_noticed_within == 120
+    assert load_settings().loss_noticed_within <= 120

@@ -273,12 +273,11 @@ def sweep(session: Tx, now: datetime, queue_grace: timedelta = QUEUE_GRACE) -> S
             .values(status="unknown", reason=reason, updated_at=now)
         ).rowcount or 0  # fmt: skip
     if worn:
-        session.execute(
+        unknown += session.execute(
             update(D).where(D.c.id.in_(worn), *still_expired)
             .values(status="unknown", lease_until=None, updated_at=now,
                     reason=f"unknown: {len(BACKOFF) + 1} workers stopped while sending it; not sent again")
-        )  # fmt: skip
-        unknown += len(worn)
+        ).rowcount or 0  # fmt: skip
     if resend:
         session.execute(
             update(D)

@@ -72,7 +72,7 @@ def _run(settings: Settings, conn: redis.Redis) -> dict[str, Any]:
             outcome["purged_events"] = purge_expired_events(db, settings.event_retention_days)
         # The cycle's now is taken after the purge, which may take a while:
         # memberships must not be stamped earlier than the data they were read from.
-        outcome["rules"] = evaluate_rules(db, utcnow())
+        outcome["rules"] = evaluate_rules(db, utcnow(), settings)
         outcome["status"] = "ok"
     except Exception as exc:
         outcome["status"] = "error"
@@ -85,11 +85,21 @@ def _run(settings: Settings, conn: redis.Redis) -> dict[str, Any]:
     return outcome
 
 
-def evaluate_rules(db: Database, now: datetime) -> dict[str, Any]:
-    """Run the cycle for every active rule; a failing rule is counted, not fatal."""
+def evaluate_rules(db: Database, now: datetime, settings: Settings | None = None) -> dict[str, Any]:
+    """Run the cycle for every active rule; a failing rule is counted, not fatal. A rule the
+    circuit breaker paused is alerted to its owner and the admins (engine.delivery.alerts)."""
+    from engine.delivery.alerts import alert_circuit_breaker
+
     with db.read_session() as session:
         rules = active_rules(session)
-    return run_cycle(db, rules, now).summary()
+    report = run_cycle(db, rules, now)
+    summary = report.summary()
+    by_id = {rule.id: rule for _state, _version, rule in rules}
+    alerted = {o.rule_id: alert_circuit_breaker(db, settings or load_settings(), by_id[o.rule_id], o.reason or "").as_dict()
+               for o in report.rules if o.status == "tripped" and o.rule_id in by_id}  # fmt: skip
+    if alerted:
+        summary["alerted"] = alerted
+    return summary
 
 
 def last_tick(conn: redis.Redis, settings: Settings | None = None) -> dict[str, Any] | None:

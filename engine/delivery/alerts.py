@@ -1,0 +1,107 @@
+"""Alerts to the people who run Touchline (not to customers): a rule the circuit breaker paused.
+
+The alert goes to the rule's ``owner`` and every active admin user by email,
+and to the instance's webhook (TOUCHLINE_WEBHOOK_URL, Slack-compatible when
+TOUCHLINE_WEBHOOK_FORMAT is ``slack``), whichever of the two is set up. It is
+sent straight from the tick, not through the outbox: it is about the outbox's
+own rule being stopped, is operational, and must not wait behind the send
+window or the fatigue policy. A channel that fails is logged; the pause
+itself never depends on the alert getting through.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from engine.db import Database
+from engine.delivery.message import OutgoingMessage
+from engine.models import User
+from engine.rules.schema import Rule
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertReport:
+    sent: list[str]  # "email to a@x", "webhook"
+    failed: list[str]  # the same, with the error
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"sent": self.sent, "failed": self.failed}
+
+
+def recipients(db: Database, rule: Rule) -> list[str]:
+    """The rule's owner, then the active admins, each address once."""
+    with db.read_session() as session:
+        admins = session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True)).order_by(User.id))
+        found = [rule.owner] if rule.owner else []
+        found += list(admins)
+    seen: set[str] = set()
+    return [a for a in found if a and not (a.lower() in seen or seen.add(a.lower()))]
+
+
+def circuit_breaker_message(settings: Settings, rule: Rule, reason: str, to: str) -> OutgoingMessage:
+    from engine.delivery.compose import message_domain
+
+    subject = f"Touchline paused rule {rule.id}: circuit breaker"
+    text = (
+        f"The rule {rule.id} ({rule.name}) was about to send more messages in one cycle than it may, "
+        f"so it was paused and nothing was sent.\n\n{reason}\n\n"
+        f"See who it would contact: touchline plan {rule.id}\n"
+        f"Resume it once the condition is right: touchline rules resume {rule.id}\n\n"
+        f"Send log: {settings.public_url.rstrip('/')}/sendlog/"
+    )
+    stamp = int(time.time())
+    return OutgoingMessage(
+        delivery_id=0,
+        to_addr=to,
+        subject=subject,
+        text=text,
+        message_id=f"<touchline.alert.{rule.id}.{stamp}@{message_domain(settings)}>",
+        data={"alert": "circuit_breaker", "rule": rule.id, "reason": reason},
+    )
+
+
+def alert_circuit_breaker(db: Database, settings: Settings, rule: Rule, reason: str) -> AlertReport:
+    """Tell the rule's owner and the admins that ``rule`` was paused; never raises."""
+    from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
+
+    report = AlertReport([], [])
+    try:
+        addresses = recipients(db, rule)
+    except Exception as exc:  # noqa: BLE001 -- the alert is best effort; the pause stands
+        log.exception("rule %s: alert recipients not read", rule.id)
+        report.failed.append(f"recipients: {exc}")
+        addresses = []
+    targets: list[tuple[str, list[str]]] = []
+    if settings.smtp_url and addresses:
+        targets.append(("email", addresses))
+    if settings.webhook_url:
+        targets.append(("webhook", [addresses[0] if addresses else "admins"]))
+    for name, to in targets:
+        try:
+            channel = get_channel(name, config_from_settings(name, settings))
+        except ChannelConfigError as exc:
+            report.failed.append(f"{name}: {exc}")
+            continue
+        try:
+            with channel:
+                for address in to:
+                    label = f"email to {address}" if name == "email" else "webhook"
+                    result = channel.send(circuit_breaker_message(settings, rule, reason, address))
+                    (report.sent if result.status == "sent" else report.failed).append(
+                        label if result.status == "sent" else f"{label}: {result.provider_response}"
+                    )
+        except Exception as exc:  # noqa: BLE001 -- as above
+            log.exception("rule %s: %s alert not sent", rule.id, name)
+            report.failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    if not targets:
+        report.failed.append("no channel set up for alerts (TOUCHLINE_SMTP_URL, TOUCHLINE_WEBHOOK_URL)")
+    for failure in report.failed:
+        log.error("rule %s: circuit-breaker alert not delivered: %s", rule.id, failure)
+    return report

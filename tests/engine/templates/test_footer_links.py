@@ -1,0 +1,181 @@
+"""Every shipped email shows a visible unsubscribe link, unless it is operational.
+
+The delivery pipeline (``Composer._compose``) puts ``links.unsubscribe`` and
+``links.preferences`` in the context only for email whose category is not
+``operational``; the footer of ``_layouts/base.html`` prints them when they
+are there and a service-message line when they are not. Internal alerts
+(``_layouts/alert.html``) never carry an unsubscribe footer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from jinja2 import nodes
+
+from engine.rules.validate import check_paths
+from engine.templates import TemplateLibrary
+from engine.templates.context import Record, Usage
+
+ROOT = Path(__file__).resolve().parents[3]
+LIBRARY = TemplateLibrary(ROOT / "email_templates")
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+LOCALES = ("en", "ja")
+
+# Distinctive, and with an '&' so that the html part must escape it in the href.
+UNSUBSCRIBE = "https://unsub.example.test/u/tok-5f3a9c?c=onboarding&v=1"
+PREFERENCES = "https://prefs.example.test/preferences/tok-5f3a9c?v=1&x=2"
+APP = "https://app.example.test/"
+MARKETING_LINKS = {"app": APP, "unsubscribe": UNSUBSCRIBE, "preferences": PREFERENCES}
+OPERATIONAL_LINKS = {"app": APP}  # what Composer gives email in category "operational"
+
+SERVICE_LINE = {
+    "en": "This is a service message about your use of Touchline at",
+    "ja": "のご利用に関するサービスからのお知らせです。",
+}
+UNSUBSCRIBE_WORDS = {"en": ("Unsubscribe", "Email preferences"), "ja": ("配信停止", "配信設定")}
+
+
+def _layout(name: str, locale: str) -> str | None:
+    """The layout ``name/locale.html`` extends (None if it extends nothing static)."""
+    path = LIBRARY.root / name / f"{locale}.html"
+    tree = LIBRARY.env.parse(path.read_text(encoding="utf-8"), f"{name}/{locale}.html", str(path))
+    for node in tree.find_all(nodes.Extends):
+        if isinstance(node.template, nodes.Const) and isinstance(node.template.value, str):
+            return node.template.value
+    return None
+
+
+def _layouts(name: str) -> set[str | None]:
+    return {_layout(name, locale) for locale in LOCALES}
+
+
+ALL_NAMES = LIBRARY.names()
+# Every message under email_templates that is sent by email: all but the in-app nudges.
+EMAIL_NAMES = [n for n in ALL_NAMES if "_layouts/in_app.html" not in _layouts(n)]
+ALERT_NAMES = [n for n in EMAIL_NAMES if _layouts(n) == {"_layouts/alert.html"}]
+CUSTOMER_NAMES = [n for n in EMAIL_NAMES if n not in ALERT_NAMES]
+BASE_NAMES = [n for n in CUSTOMER_NAMES if _layouts(n) == {"_layouts/base.html"}]
+
+
+def _context(links: dict[str, str], *, alert: bool = False, account_name: str = "Acme & Co <Ltd>") -> dict:
+    account = Record(
+        "account",
+        name=account_name,
+        external_id="acme",
+        plan="pro",
+        tier="high",
+        mrr=Decimal("1200.50"),
+        arr=Decimal("14406.00"),
+        signup_at=datetime(2025, 1, 10, tzinfo=UTC),
+        renewal_at=datetime(2026, 4, 15, tzinfo=UTC),
+        owner="csm@touchline.test",
+        timezone="Asia/Tokyo",
+        locale="en",
+        traits={"industry": "retail"},
+    )
+    contact = None
+    if not alert:
+        contact = Record("contact", external_id="ann", name="Ann", email="ann@acme.test", role="admin", locale="en", traits={})
+    today = NOW.date()
+    usage = Usage(today, {"report_run": {today: 4, date(2026, 2, 1): 9}, "login": {today: 2}, "project_created": {today: 1}})
+    return {
+        "account": account,
+        "contact": contact,
+        "owner": Record("owner", email="csm@touchline.test"),
+        "usage": usage,
+        "rule": None,
+        "links": dict(links),
+        "now": NOW,
+        "timezone": "Asia/Tokyo",
+    }
+
+
+class _Hrefs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.hrefs += [value for key, value in attrs if key == "href" and value is not None]
+
+
+def _hrefs(html: str) -> list[str]:
+    parser = _Hrefs()
+    parser.feed(html)
+    parser.close()
+    return parser.hrefs
+
+
+def test_the_email_templates_are_found():
+    # The selection above must cover every template a rule sends by email, and no in-app nudge.
+    rules = check_paths([str(ROOT / "rules")]).rules
+    by_email = {a.template for r in rules for a in r.actions if a.channel == "email"}
+    in_app = {a.template for r in rules for a in r.actions if a.channel == "in_app"}
+    assert by_email and by_email <= set(EMAIL_NAMES)
+    assert in_app and not in_app & set(EMAIL_NAMES)
+    assert ALERT_NAMES and CUSTOMER_NAMES
+    # Each message uses one layout in every locale, so the exemption below is per template.
+    for name in EMAIL_NAMES:
+        assert len(_layouts(name)) == 1 and None not in _layouts(name), (name, _layouts(name))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", CUSTOMER_NAMES)
+def test_every_customer_email_shows_its_unsubscribe_link(name, locale):
+    r = LIBRARY.render(name, [locale], _context(MARKETING_LINKS))
+    assert r.locale == locale
+    hrefs = _hrefs(r.html)
+    assert UNSUBSCRIBE in hrefs, (name, locale, hrefs)
+    assert PREFERENCES in hrefs, (name, locale, hrefs)
+    assert UNSUBSCRIBE in r.text and PREFERENCES in r.text, (name, locale)
+    # The html part escapes the URL in its attribute; the text part prints it as is.
+    assert UNSUBSCRIBE.replace("&", "&amp;") in r.html and UNSUBSCRIBE not in r.html
+    # The wording of the marketing footer, and no service-message line.
+    for word in UNSUBSCRIBE_WORDS[locale]:
+        assert word in r.html and word in r.text, (name, locale, word)
+    assert SERVICE_LINE[locale] not in r.html + r.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", ALERT_NAMES)
+def test_alerts_render_without_unsubscribe_links(name, locale):
+    # Internal alerts to the account owner are operational by design: they must not need the links.
+    r = LIBRARY.render(name, [locale], _context(OPERATIONAL_LINKS, alert=True))
+    assert r.locale == locale and r.subject and r.html and r.text
+    assert APP in _hrefs(r.html) and APP in r.text
+    for word in UNSUBSCRIBE_WORDS[locale]:
+        assert word not in r.html + r.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", BASE_NAMES)
+def test_operational_email_on_the_base_layout_renders_without_links(name, locale):
+    r = LIBRARY.render(name, [locale], _context(OPERATIONAL_LINKS))
+    assert r.locale == locale and r.subject and r.html and r.text
+    assert SERVICE_LINE[locale] in r.html and SERVICE_LINE[locale] in r.text, (name, locale)
+    for word in UNSUBSCRIBE_WORDS[locale]:
+        assert word not in r.html and word not in r.text, (name, locale, word)
+    assert "/u/" not in r.text and "preferences" not in r.text.lower()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_service_line_is_escaped_in_html_only(locale):
+    name = BASE_NAMES[0]
+    r = LIBRARY.render(name, [locale], _context(OPERATIONAL_LINKS, account_name="Tom & Jerry <b>"))
+    footer = r.html[r.html.rindex('class="footer"') :]
+    assert "Tom &amp; Jerry &lt;b&gt;" in footer and "<b>" not in footer
+    assert "Tom & Jerry <b>" in r.text.split("\n--\n", 1)[1]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_preferences_link_alone_is_not_required(locale):
+    # Composer always sets both; a context with only an unsubscribe link still shows it.
+    r = LIBRARY.render(BASE_NAMES[0], [locale], _context({"app": APP, "unsubscribe": UNSUBSCRIBE}))
+    assert UNSUBSCRIBE in _hrefs(r.html) and UNSUBSCRIBE in r.text
+    assert UNSUBSCRIBE_WORDS[locale][1] not in r.html + r.text

@@ -33,7 +33,7 @@ class Suppression(Base):
     address: Mapped[str] = mapped_column(String(320))
     category: Mapped[str] = mapped_column(String(50))
     reason: Mapped[str] = mapped_column(String(16))
-    # Where it came from: "one-click", "unsubscribe-page", "preferences", "smtp-bounce", ...
+    # Where it came from: "one-click", "unsubscribe-page", "preferences", "delivery <id>" (a hard bounce), ...
     source: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -4,7 +4,7 @@ The delivery pipeline (``Composer._compose``) puts ``links.unsubscribe`` and
 ``links.preferences`` in the context only for email whose category is not
 ``operational``; the footer of ``_layouts/base.html`` prints them when they
 are there and a service-message line when they are not. Internal alerts
-(``_layouts/alert.html``) never carry an unsubscribe footer.
+(``_layouts/alert.html``) show a link to stop them when they have one.
 """
 
 from __future__ import annotations
@@ -144,8 +144,17 @@ def test_every_customer_email_shows_its_unsubscribe_link(name, locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("name", ALERT_NAMES)
+def test_an_alert_in_a_non_operational_category_shows_a_link_to_stop_it(name, locale):
+    r = LIBRARY.render(name, [locale], _context(MARKETING_LINKS, alert=True))
+    assert UNSUBSCRIBE in _hrefs(r.html) and UNSUBSCRIBE in r.text, (name, locale)
+    stop = "この通知を停止" if locale == "ja" else "Stop these alerts"
+    assert stop in r.html and stop in r.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", ALERT_NAMES)
 def test_alerts_render_without_unsubscribe_links(name, locale):
-    # Internal alerts to the account owner are operational by design: they must not need the links.
+    # An operational alert has no links: it must render without them.
     r = LIBRARY.render(name, [locale], _context(OPERATIONAL_LINKS, alert=True))
     assert r.locale == locale and r.subject and r.html and r.text
     assert APP in _hrefs(r.html) and APP in r.text

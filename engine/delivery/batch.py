@@ -128,7 +128,7 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                     got = outbox.claim(session, [following.id], job_id, clock(), lease)
                     return Following((following.id, got[0].attempts) if got else None, renewed)
 
-                meanwhile = (lambda f=following: messages.prepare(f)) if following is not None else None
+                meanwhile = (lambda f=following: messages.prepare(f, channel)) if following is not None else None
                 if meanwhile is not None and not channel.overlaps:
                     meanwhile()  # now, before the write transaction that records this one
                     meanwhile = None
@@ -225,10 +225,13 @@ class Messages:
         """The message if it is composed already, else None (not composed inside a write transaction)."""
         return self._done.get(row.id)
 
-    def prepare(self, row: Delivery) -> None:
-        """Compose ``row`` ahead of its turn; a failure is left for its turn to raise."""
+    def prepare(self, row: Delivery, channel=None) -> None:
+        """Compose ``row`` ahead of its turn, and let the channel build what it sends; a
+        failure is left for its turn to raise."""
         try:
-            self.get(row)
+            composed = self.get(row)
+            if channel is not None and composed.message is not None:
+                channel.prepare(composed.message)
         except Exception:  # noqa: BLE001 -- raised again, where it is handled, when the row's turn comes
             log.debug("delivery %s: composing ahead failed", row.id, exc_info=True)
 

@@ -110,7 +110,8 @@ class Composer:
             return Composed(None, f"not sent: {exc}")
 
     def _compose(self, row: Delivery) -> OutgoingMessage:
-        self.load({row.account_id}, {row.contact_id} if row.contact_id is not None else set())
+        if row.account_id not in self._accounts or (row.contact_id is not None and row.contact_id not in self._contacts):
+            self.load({row.account_id}, {row.contact_id} if row.contact_id is not None else set())
         account = self._accounts[row.account_id]
         contact = self._contacts[row.contact_id] if row.contact_id is not None else None
         if account is None:

@@ -113,6 +113,11 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: OutgoingMessage) -> SendResult: ...
 
+    def prepare(self, message: OutgoingMessage) -> None:
+        """Do now what sending ``message`` next would start with (the email channel builds its
+        MIME), so that it can overlap the wait for the message before. Never raises: a
+        problem is left for ``send`` to report."""
+
     def __enter__(self):
         self.open()
         return self

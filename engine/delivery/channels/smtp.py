@@ -105,6 +105,19 @@ class EmailChannel(Channel):
 
     def open(self) -> None:
         self._down = None
+        self._ready: tuple[OutgoingMessage, Envelope] | None = None
+
+    def prepare(self, message: OutgoingMessage) -> None:
+        try:
+            self._ready = (message, build_email(message, self.config["mail_from"]))
+        except Exception:  # noqa: BLE001 -- send builds it again and reports the problem
+            self._ready = None
+
+    def _envelope(self, message: OutgoingMessage) -> Envelope:
+        ready, self._ready = getattr(self, "_ready", None), None
+        if ready is not None and ready[0] is message:
+            return ready[1]
+        return build_email(message, self.config["mail_from"])
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -116,7 +129,7 @@ class EmailChannel(Channel):
 
     def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> SendResult:
         try:
-            envelope = build_email(message, self.config["mail_from"])
+            envelope = self._envelope(message)
         except MessageRefused as err:
             return SendResult("permanent", str(err))
         reused = self._smtp is not None

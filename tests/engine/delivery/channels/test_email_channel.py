@@ -67,6 +67,20 @@ def test_a_message_is_multipart_alternative_utf8_with_the_given_message_id(smtp_
     assert max(received["data"]) < 128
 
 
+def test_a_message_prepared_ahead_is_sent_as_built_and_only_for_itself(smtp_server):
+    first, second = message(1), message(2)
+    with channel_for(smtp_server) as channel:
+        channel.prepare(first)
+        assert channel.send(second).status == "sent"  # not the one prepared: built anew
+        channel.prepare(first)
+        assert channel.send(first).status == "sent"
+        channel.prepare(message(3, to_addr="not an address"))  # a problem is left for send to report
+        assert channel.send(message(3, to_addr="not an address")).status == "permanent"
+    got = [parsed(m["data"]) for m in smtp_server.handler.messages]
+    assert [m["Message-ID"] for m in got] == [second.message_id, first.message_id]
+    assert [m["To"].addresses[0].addr_spec for m in got] == ["user2@example.com", "user1@example.com"]
+
+
 def test_a_line_starting_with_a_dot_survives_the_smtp_transfer(smtp_server):
     with channel_for(smtp_server) as channel:
         assert channel.send(message(1, text=".\n..two\n")).status == "sent"

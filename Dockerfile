@@ -4,7 +4,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    TOUCHLINE_INSTANCE_DIR=/var/lib/touchline
+    TOUCHLINE_INSTANCE_DIR=/var/lib/touchline \
+    TOUCHLINE_TEMPLATES_DIR=/app/email_templates \
+    TOUCHLINE_POLICY_FILE=/app/rules/policy.yaml
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -208,6 +208,8 @@ class Settings:
     queue_prefix: str = "touchline"
     trusted_proxies: int = 0
     templates_dir: Path = field(default_factory=lambda: Path("email_templates"))
+    # The fatigue policy (docs/delivery.md), an absolute path; None: no file, no fatigue limits.
+    policy_file: Path | None = None
     # Where recipients reach this instance: unsubscribe and preference links.
     public_url: str = "http://127.0.0.1:8000"
     # Outgoing mail (engine/delivery/channels/smtp.py) and webhooks (webhook.py).
@@ -298,11 +300,25 @@ def load_settings() -> Settings:
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
         trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
         templates_dir=Path(_str("TOUCHLINE_TEMPLATES_DIR", "email_templates") or "email_templates").resolve(),
+        policy_file=_policy_file(),
         public_url=_public_url(host, port),
         **smtp,
         **webhook,
         **_pipeline_settings(smtp["smtp_timeout"], webhook["webhook_timeout"]),
     )
+
+
+def _policy_file() -> Path | None:
+    """TOUCHLINE_POLICY_FILE, else the project's rules/policy.yaml if there is one: an absolute path,
+    so every process reads the same file wherever it was started."""
+    raw = _str("TOUCHLINE_POLICY_FILE")
+    if raw is not None:
+        return Path(raw).resolve()  # named, so it must exist: the dispatch holds messages until it does
+    rules = Path(__file__).resolve().parent.parent / "rules"
+    if not rules.is_dir():  # an installed package, no project around it (the Docker image): where it runs
+        rules = Path("rules").resolve()
+    path = rules / "policy.yaml"
+    return path if path.is_file() else None
 
 
 def _pipeline_settings(smtp_timeout: int, webhook_timeout: int) -> dict:

@@ -248,12 +248,12 @@ def test_two_campaigns_reach_everyone_once_through_killed_workers_and_a_restarte
             "TOUCHLINE_SEND_LEASE_SECONDS": str(LEASE),
             "TOUCHLINE_QUEUE_GRACE_SECONDS": str(GRACE),
             "TOUCHLINE_DISPATCH_SECONDS": "1",
+            "TOUCHLINE_POLICY_FILE": str(cwd / "rules" / "policy.yaml"),
         }
         env.update(settings, PYTHONUNBUFFERED="1", PROOF_CWD=str(cwd))
         fleet.env = env
         for key, value in settings.items():  # this process applies the rules to the same installation
             monkeypatch.setenv(key, value)
-        monkeypatch.chdir(cwd)  # the fatigue policy is read from ./rules/policy.yaml
 
         with db.session() as s:
             upsert_accounts(s, [{"id": f"acc{a}", "name": f"Account {a}", "plan": "trial"} for a in range(ACCOUNTS)])

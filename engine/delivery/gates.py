@@ -3,11 +3,14 @@
 0. **its rule**: disabled (``enabled: false``) since, or its version no longer valid -> ``skipped``;
 1. **suppression** (email): the address unsubscribed from the category (or
    from all), bounced or complained -> ``suppressed``, with the reason;
-2. **send window**: outside its rule's window in the recipient's local time
-   -> ``deferred`` to the next opening (never dropped);
-3. **limits**: the rule's own ``limits`` and the fatigue policy
-   (rules/policy.yaml), higher priority first -> ``skipped`` with the limit
-   that stopped it.
+2. **the fatigue policy file** (``Settings.policy_file``), only while it
+   cannot be used: whatever it could limit (all but the exempt
+   ``operational``) -> ``deferred``, in its place, until the file is fixed;
+3. **send window**: outside its rule's window in the recipient's local time
+   -> ``deferred`` to the next opening (never dropped); a window that never
+   opens -> ``skipped``;
+4. **limits**: the rule's own ``limits`` and the fatigue policy, higher
+   priority first -> ``skipped`` with the limit that stopped it.
 
 Each gate reads what it needs for the whole chunk with a few set-wise
 queries. Holdout is decided earlier, when the cycle writes the row
@@ -16,8 +19,8 @@ queries. Holdout is decided earlier, when the cycle writes the row
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,19 +28,26 @@ from sqlalchemy.orm import Session
 from engine.compliance import suppressed_addresses
 from engine.delivery.dispatch import Due, Gate, Verdicts
 from engine.delivery.limits import Candidate, apply_limits, lookback, sent_counts
-from engine.delivery.policy import DEFAULT_PATH, Policy, load_policy
+from engine.delivery.policy import NO_POLICY, Fatigue, Policy, PolicyError, load_policy
 from engine.delivery.windows import is_open, next_opening, resolve_timezone
 from engine.models import Account, Contact
 from engine.rules.schema import Rule
 from engine.rules.versions import active_rules
 from engine.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def standard_gates(settings: Settings, policy_path: str | Path = DEFAULT_PATH) -> list[Gate]:
+
+def standard_gates(settings: Settings) -> list[Gate]:
     """Fresh gates for one dispatch pass (the rules and the policy file are read once per pass)."""
-    policy = load_policy(policy_path, missing_ok=True)
     rules = _Rules()
-    return [RuleGate(rules), suppression_gate, WindowGate(rules, policy), LimitGate(rules, policy)]
+    try:
+        policy = load_policy(settings.policy_file) if settings.policy_file is not None else NO_POLICY
+        hold: list[Gate] = []
+    except PolicyError as exc:
+        log.error("fatigue policy %s is invalid; holding the messages it limits:\n%s", settings.policy_file, exc)
+        policy, hold = NO_POLICY, [PolicyHold(exc)]
+    return [RuleGate(rules), suppression_gate, *hold, WindowGate(rules, policy), LimitGate(rules, policy)]
 
 
 class _Rules:
@@ -81,6 +91,23 @@ def suppression_gate(session: Session, due: list[Due], now: datetime, verdicts: 
                 verdicts.skipped[d.id] = ("suppressed", f"suppressed: {reason}")
 
 
+class PolicyHold:
+    """The policy file cannot be used: what it could limit waits in its place rather than go unlimited.
+    Its own exemptions are unknown, so the default ones (operational) go."""
+
+    EXEMPT = Fatigue().exempt_categories
+
+    def __init__(self, error: PolicyError) -> None:
+        first = str(error.problems[0]) if error.problems else "no details"
+        more = f" (and {len(error.problems) - 1} more: touchline rules check)" if len(error.problems) > 1 else ""
+        self.reason = f"waiting: the fatigue policy is invalid: {first}{more}; held until the file is fixed"
+
+    def __call__(self, session: Session, due: list[Due], now: datetime, verdicts: Verdicts) -> None:
+        for d in due:
+            if d.category not in self.EXEMPT:
+                verdicts.deferred[d.id] = (d.due_at, self.reason)  # due as before: the next pass tries again
+
+
 class WindowGate:
     def __init__(self, rules: _Rules, policy: Policy) -> None:
         self.rules, self.policy = rules, policy
@@ -101,7 +128,11 @@ class WindowGate:
                                     self.policy.default_timezone)  # fmt: skip
             if is_open(window, zone.zone, now):
                 continue
-            opens = next_opening(window, zone.zone, now)
+            try:
+                opens = next_opening(window, zone.zone, now)
+            except ValueError as exc:  # one rule's window, not the whole pass
+                verdicts.skipped[d.id] = ("skipped", f"skipped: its {exc}")
+                continue
             local = opens.astimezone(zone.zone)
             note = f"; {zone.note}" if zone.note else ""
             verdicts.deferred[d.id] = (opens, f"send window: opens {local:%a %Y-%m-%d %H:%M} {zone.name}{note}")

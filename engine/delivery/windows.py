@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.rules.schema import SendWindow
+from engine.rules.schema import WEEKDAYS, SendWindow
 
 # Two weeks: every weekday of the window comes round twice, so even a window
 # lost to a DST gap one week is found the next.
@@ -116,12 +116,13 @@ def next_opening(window: SendWindow, tz: ZoneInfo, now: datetime) -> datetime:
     """The first instant at or after ``now`` when the window is open: ``now``
     itself if it is open now. Returned in UTC (timezone-aware).
 
-    Raises ValueError for a window that never opens (no days, or start not
-    before end); rule validation refuses those.
+    Raises ValueError, naming the window, for one that never opens (no days,
+    or start not before end: rule validation refuses those) or does not open
+    within the days searched.
     """
     now = _aware(now)
     if not window.days or not 0 <= window.start_minute < window.end_minute <= 24 * 60:
-        raise ValueError(f"send window never opens: {window!r}")
+        raise ValueError(f"send window {describe_window(window)} never opens")
     if is_open(window, tz, now):
         return now.astimezone(UTC)
     today = now.astimezone(tz).date()
@@ -137,7 +138,23 @@ def next_opening(window: SendWindow, tz: ZoneInfo, now: datetime) -> datetime:
         ]  # fmt: skip
         if found:
             return min(found).astimezone(UTC)
-    raise ValueError(f"send window does not open within {_HORIZON_DAYS} days in {tz.key}: {window!r}")
+    raise ValueError(f"send window {describe_window(window)} never opens in {tz.key} within {_HORIZON_DAYS} days")
+
+
+def describe_window(window: SendWindow) -> str:
+    """As a rule file writes it, e.g. ``mon-fri 09:00-18:00``."""
+    runs: list[list[int]] = []
+    for day in sorted(window.days):
+        if runs and runs[-1][1] == day - 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    days = ",".join(WEEKDAYS[a] if a == b else f"{WEEKDAYS[a]}-{WEEKDAYS[b]}" for a, b in runs) or "no days"
+    return f"{days} {_clock(window.start_minute)}-{_clock(window.end_minute)}"
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _candidates(window: SendWindow, tz: ZoneInfo, day: date) -> list[datetime]:

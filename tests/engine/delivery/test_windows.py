@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.delivery.windows import ResolvedZone, is_open, next_opening, resolve_timezone
+from engine.delivery import windows
+from engine.delivery.windows import ResolvedZone, describe_window, is_open, next_opening, resolve_timezone
 from engine.rules.schema import SendWindow
 
 NY = ZoneInfo("America/New_York")
@@ -170,6 +171,20 @@ def test_a_window_that_never_opens_and_naive_times_are_refused():
         next_opening(SendWindow(frozenset()), PARIS, datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="naive"):
         next_opening(window(), PARIS, datetime(2026, 1, 1))
+
+
+def test_a_window_that_does_not_open_within_the_search_says_which(monkeypatch):
+    monkeypatch.setattr(windows, "_HORIZON_DAYS", 1)  # today only
+    saturday = local(TOKYO, 2026, 11, 21, 21, 0)
+    with pytest.raises(ValueError, match=r"^send window mon-fri 09:00-10:00 never opens in Asia/Tokyo within 1 days$"):
+        next_opening(window(WEEKDAYS, "09:00-10:00"), TOKYO, saturday)
+
+
+def test_describe_window_writes_it_as_a_rule_does():
+    assert describe_window(window()) == "mon-sun 09:00-18:00"
+    assert describe_window(window({FRI, SAT, SUN, MON}, "00:00-24:00")) == "mon,fri-sun 00:00-24:00"
+    assert describe_window(window({WED}, "08:30-09:05")) == "wed 08:30-09:05"
+    assert describe_window(SendWindow(frozenset())) == "no days 00:00-24:00"
 
 
 # -- which zone ------------------------------------------------------------------

@@ -114,7 +114,11 @@ def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate
         report.jobs += 1
     after: Due | None = None
     while True:
-        with db.session() as session:
+        # The gates read, then a short write transaction records their verdicts: send jobs
+        # record every message in a transaction of their own, and on SQLite they would
+        # wait out the gates of a whole chunk for the write lock. Each write is conditional
+        # on the row's status, so a row that changed in between is left as it is.
+        with db.read_session() as session:
             due = _due(session, now, after)
             if not due:
                 break
@@ -122,8 +126,9 @@ def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate
             verdicts = Verdicts()
             for gate in gates:
                 gate(session, [d for d in due if not verdicts.decided(d.id)], now, verdicts)
+        batches = _batches([(d.id, d.channel) for d in due if not verdicts.decided(d.id)], now)
+        with db.session() as session:
             _settle(session, verdicts, now, report)
-            batches = _batches([(d.id, d.channel) for d in due if not verdicts.decided(d.id)], now)
             for job_id, ids in batches:
                 report.queued += len(outbox.mark_queued(session, ids, job_id, now, ("pending", "deferred")))
         for job_id, ids in batches:  # after the commit: a job never runs before its rows say queued

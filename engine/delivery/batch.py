@@ -85,30 +85,44 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
             down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
             ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
+            late = LateClaims(db, job_id, lease, clock, report, remaining, held_until, claim)
             for i, row in enumerate(batch):
                 if down is not None:
                     # The channel failed for the whole batch: the rest waits as long as the
                     # message that found it down, without using an attempt it never made.
                     error, until = down
                     reason = f"not tried, retry at {until:%Y-%m-%d %H:%M:%S}Z: the channel failed for another message: {error}"
+                    late.flush()
                     with db.session() as session:
                         report.deferred += outbox.postpone(session, [row.id], job_id, clock(), until, reason)
                     continue
                 if row.recipient in bounced:
+                    late.flush()
                     with db.session() as session:
                         report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
                                                             "suppressed: bounced (in this batch)")  # fmt: skip
                     continue
                 composed = messages.get(row)
                 if composed.error is not None:  # could not be rendered: never sent half-made
+                    late.flush()
                     if claim(row) is not None:
                         _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
                         report.failed += 1
                     continue
+                following = batch[i + 1] if i + 1 < len(batch) else None
+                if channel.claims_late:
+                    meanwhile = (lambda f=following: messages.prepare(f, channel)) if following is not None else None
+                    sent = late.send(channel, row, composed.message, meanwhile, keeper)
+                    if sent is not None:
+                        result, attempts = sent
+                        if result.hard_bounce:
+                            bounced.add(row.recipient)
+                        if result.channel_down:
+                            down = (result.provider_response, outbox.retry_at(attempts, clock()))
+                    continue
                 attempts = ahead.pop(row.id, None) or claim(row)
                 if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
                     continue
-                following = batch[i + 1] if i + 1 < len(batch) else None
 
                 def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
                                     held=held_until) -> Following:  # fmt: skip
@@ -160,6 +174,8 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                     bounced.add(row.recipient)
                 if result.channel_down:
                     down = (result.provider_response, outbox.retry_at(attempts, clock()))
+            late.flush()
+            held_until = late.held_until
     return report.as_dict()
 
 
@@ -234,6 +250,111 @@ class Messages:
                 channel.prepare(composed.message)
         except Exception:  # noqa: BLE001 -- raised again, where it is handled, when the row's turn comes
             log.debug("delivery %s: composing ahead failed", row.id, exc_info=True)
+
+
+class LateClaims:
+    """Sending over a channel that claims late (email): each message is claimed in the
+    transaction that records the previous message's outcome, and that transaction runs
+    while the server answers the MAIL FROM of the message it claims, so the write overlaps
+    the wait instead of adding to it. Still one commit per message, and a worker that dies
+    leaves at most one message in doubt: the previous one's answer came and its record had
+    not committed, or this one's claim committed and its content had not gone out (both
+    are 'sending': unknown for marketing, sent again for operational)."""
+
+    def __init__(self, db: Database, job_id: str, lease: timedelta, clock, report: BatchReport, remaining: set[int],
+                 held_until: datetime, claim_now) -> None:  # fmt: skip
+        self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
+        self.report, self.remaining, self.held_until, self.claim_now = report, remaining, held_until, claim_now
+        self.pending: tuple[Delivery, int, str, Any] | None = None  # sent, its outcome not recorded yet
+
+    def _record(self, tx: outbox.Tx) -> BatchReport | None:
+        if self.pending is None:
+            return None
+        row, attempts, message_id, result = self.pending
+        counts = BatchReport()  # anew on each try: only the try that commits counts
+        _record(tx, row, attempts, message_id, result, self.clock(), counts, self.job_id)
+        return counts
+
+    def _write(self, action):
+        """``action(tx)`` with the pending outcome recorded in the same transaction."""
+        orm = self.pending is not None and self.pending[3].hard_bounce  # a hard bounce adds to the suppressions
+        try:
+            return _write(self.db, action, orm=orm)
+        except Exception as exc:
+            if self.pending is None:
+                raise _NotClaimed(str(exc)) from exc
+            row, _a, _m, result = self.pending
+            log.exception("delivery %s: the provider's answer could not be recorded", row.id)
+            raise OutcomeNotRecorded(f"delivery {row.id}: {result.status} ({result.provider_response}) not recorded") from exc
+
+    def _recorded(self, counts: BatchReport | None) -> None:
+        if counts is not None and self.pending is not None:
+            self.report.add(counts)
+            self.remaining.discard(self.pending[0].id)
+            self.pending = None
+
+    def flush(self) -> None:
+        """Record the pending outcome now (the next row is not sent, or there is none)."""
+        if self.pending is not None:
+            self._recorded(self._write(self._record))
+
+    def send(self, channel, row: Delivery, message, meanwhile, keeper: LeaseKeeper):
+        """Hand ``row``'s message to the channel, claiming it on the way; (result, attempts), or
+        None when it was not sent (claimed elsewhere meanwhile, or settled here already)."""
+        from engine.delivery.channels import Withdrawn
+
+        claimed: list[int] = []
+
+        def claim() -> None:
+            def txn(tx):
+                counts = self._record(tx)
+                got = outbox.claim(tx, [row.id], self.job_id, self.clock(), self.lease)
+                renewed = None
+                if self.clock() > self.held_until - self.lease / 2:  # the hold on the rest, when half gone
+                    renewed = self.clock() + self.lease
+                    outbox.hold(tx, sorted(self.remaining - {row.id}), self.job_id, renewed)
+                return counts, got, renewed
+
+            counts, got, renewed = self._write(txn)
+            self._recorded(counts)
+            if renewed is not None:
+                self.held_until = renewed
+            if not got:  # re-queued elsewhere (the sweeper thought this job lost)
+                raise Withdrawn(row.id)
+            self.report.claimed += 1
+            claimed.append(got[0].attempts)
+
+        try:
+            with keeper.sending(row.id):
+                result = channel.send(message, meanwhile=meanwhile, claim=claim)
+        except Withdrawn:
+            return None
+        except (OutcomeNotRecorded, _NotClaimed):
+            raise
+        except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
+            log.exception("delivery %s: sending failed unexpectedly", row.id)
+            self.flush()
+            if claimed:
+                _write(self.db, lambda s: outbox.mark_transient(
+                    s, row.id, claimed[0], self.clock(), f"internal error: {type(exc).__name__}: {exc}", job_id=self.job_id))
+                self.report.deferred += 1
+            return None
+        if not claimed:
+            # Nothing was handed over (no connection, or refused before the first command):
+            # claimed now and recorded at once, using an attempt as any try does.
+            self.flush()
+            attempts = self.claim_now(row)
+            if attempts is None:
+                return None
+            self.pending = (row, attempts, message.message_id, result)
+            self.flush()
+            return result, attempts
+        self.pending = (row, claimed[0], message.message_id, result)
+        return result, claimed[0]
+
+
+class _NotClaimed(RuntimeError):
+    """The claim's transaction failed (nothing was pending): the job stops, its rows stay queued."""
 
 
 class LeaseKeeper:

@@ -20,6 +20,7 @@ from engine.delivery.channels.base import (
     ChannelConfigError,
     SendResult,
     SendStatus,
+    Withdrawn,
     validate_config,
 )
 from engine.delivery.channels.in_app import InAppChannel, store_nudge
@@ -59,6 +60,7 @@ __all__ = [
     "SendResult",
     "SendStatus",
     "WebhookChannel",
+    "Withdrawn",
     "config_from_settings",
     "get_channel",
     "store_nudge",

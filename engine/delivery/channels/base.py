@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 SendStatus = Literal["sent", "transient", "permanent"]
 
 
+class Withdrawn(Exception):
+    """The caller took the message back before any of it was handed over (its claim failed)."""
+
+
 @dataclass(frozen=True)
 class SendResult:
     """What became of one message.
@@ -95,6 +99,12 @@ class Channel(ABC):
     # the message (after it was handed over, before the answer is read), so the caller's
     # next piece of work overlaps the wait. ``f`` must not raise.
     overlaps: ClassVar[bool] = False
+    # True: ``send(message, claim=c)`` calls ``c()`` exactly once before any of the message's
+    # content is handed over (the email channel: while the server answers MAIL FROM), so the
+    # caller's write transaction overlaps that wait. ``c`` raising Withdrawn means "do not
+    # send it": the channel undoes what it started and raises Withdrawn; anything else ``c``
+    # raises is raised as it is. A result returned with ``c`` never called was not tried.
+    claims_late: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = validate_config(type(self), config)

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine.delivery.channels.base import Channel, SendResult
+from engine.delivery.channels.base import Channel, SendResult, Withdrawn
 from engine.delivery.channels.mime import Envelope, MessageRefused, build_email
 from engine.delivery.message import OutgoingMessage
 
@@ -48,6 +48,7 @@ class _Dropped(Exception):
 class EmailChannel(Channel):
     name = "email"
     overlaps = True
+    claims_late = True
     config_schema = {
         "type": "object",
         "additionalProperties": False,
@@ -127,20 +128,22 @@ class EmailChannel(Channel):
             except (smtplib.SMTPException, OSError):
                 smtp.close()
 
-    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> SendResult:
+    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None,
+             claim: Callable[[], None] | None = None) -> SendResult:  # fmt: skip
         try:
             envelope = self._envelope(message)
         except MessageRefused as err:
             return SendResult("permanent", str(err))
         reused = self._smtp is not None
         waiting = [meanwhile] if meanwhile is not None else []  # called once, even if the send is retried
+        claiming = [claim] if claim is not None else []  # the same
         for attempt in (1, 2):
             if self._smtp is None:
                 failure = self._connect()
                 if failure is not None:
                     return failure
             try:
-                return self._transaction(envelope, waiting)
+                return self._transaction(envelope, waiting, claiming)
             except _Dropped as drop:
                 self._discard()
                 what = f"connection lost at {drop.step}: {_describe(drop.error)}"
@@ -192,14 +195,20 @@ class EmailChannel(Channel):
         if smtp is not None:
             smtp.close()
 
-    def _transaction(self, envelope: Envelope, waiting: list[Callable[[], None]]) -> SendResult:
+    def _transaction(self, envelope: Envelope, waiting: list[Callable[[], None]],
+                     claiming: list[Callable[[], None]]) -> SendResult:  # fmt: skip
         smtp = self._smtp
         assert smtp is not None
         # The addresses are checked addr-specs (build_email): smtplib's mail() and rcpt() would
         # parse each again with the email package, a tenth of the client's time per message.
         commands = (f"MAIL FROM:<{envelope.mail_from}>", f"RCPT TO:<{envelope.rcpt_to}>", "DATA")
-        send_envelope = self._pipelined if smtp.has_extn("pipelining") else self._one_at_a_time
-        refused = send_envelope(smtp, commands)
+        if smtp.has_extn("pipelining"):
+            # DATA goes in the same write: the claim cannot wait for the server there.
+            while claiming:
+                claiming.pop()()
+            refused = self._pipelined(smtp, commands)
+        else:
+            refused = self._one_at_a_time(smtp, commands, claiming)
         if refused is not None:
             return refused
         try:
@@ -221,11 +230,21 @@ class EmailChannel(Channel):
             return self._refused("end of DATA", code, reply)
         return SendResult("sent", f"{code} {_text(reply)}")
 
-    def _one_at_a_time(self, smtp: smtplib.SMTP, commands: tuple[str, ...]) -> SendResult | None:
+    def _one_at_a_time(self, smtp: smtplib.SMTP, commands: tuple[str, ...],
+                       claiming: list[Callable[[], None]]) -> SendResult | None:  # fmt: skip
         """MAIL, RCPT and DATA, each sent once the previous one was accepted. None when the
-        server is ready for the content; the refusal otherwise."""
+        server is ready for the content; the refusal otherwise. The caller's claim runs
+        while the server answers MAIL FROM."""
         for (step, accepted, recipient), command in zip(_ENVELOPE, commands, strict=True):
-            code, reply = self._command(step, lambda c=command: smtp.docmd(c))
+            self._command(step, lambda c=command: smtp.putcmd(c))
+            try:
+                while claiming:
+                    claiming.pop()()
+            except BaseException:
+                # Withdrawn, or the caller's own failure: the conversation is left clean either way.
+                self._abandon(smtp, step)
+                raise
+            code, reply = self._command(step, smtp.getreply)
             if code not in accepted:
                 return self._refused(step, code, reply, recipient=recipient)
         return None
@@ -251,6 +270,16 @@ class EmailChannel(Channel):
             self._command("DATA", lambda: (smtp.send(".\r\n"), smtp.getreply()))
         step, code, reply, recipient = refusals[0]
         return self._refused(step, code, reply, recipient=recipient)
+
+    def _abandon(self, smtp: smtplib.SMTP, step: str) -> None:
+        """Read the reply to a command already sent and RSET, so the next message starts clean;
+        a connection that fails meanwhile is dropped (the next message opens a new one)."""
+        try:
+            self._command(step, smtp.getreply)
+        except _Dropped:
+            self._discard()
+            return
+        self._reset()
 
     def _command(self, step: str, call) -> tuple[int, bytes]:
         try:

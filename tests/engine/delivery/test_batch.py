@@ -92,6 +92,32 @@ def test_due_deliveries_reach_the_smtp_server_once_with_their_headers(db, pendin
     assert texts and any(ord(ch) > 0x3000 for ch in texts[0])  # the Japanese variant was chosen
 
 
+def test_a_row_queued_again_elsewhere_before_its_claim_is_not_sent_and_the_batch_goes_on(db, pending, smtp_server,
+                                                                                       monkeypatch):  # fmt: skip
+    from engine.delivery import outbox
+
+    settings = settings_for(smtp_server)
+    jobs: list = []
+    dispatch(db, utcnow(), lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    with db.read_session() as s:
+        ann = s.scalars(select(Delivery.id).where(Delivery.recipient == "ann@acme.test")).one()
+    real_claim = outbox.claim
+
+    def claim(tx, ids, job_id, now, lease=outbox.LEASE):
+        if list(ids) == [ann]:  # the sweeper gave it to another job just before this one claimed it
+            tx.execute(outbox.update(outbox.D).where(outbox.D.c.id == ann).values(job_id="send-another"))
+        return real_claim(tx, ids, job_id, now, lease)
+
+    monkeypatch.setattr(outbox, "claim", claim)
+    email_job = next((j, ids) for j, ids in jobs if ann in ids)
+    report = send_claimed(db, settings, *email_job)
+    assert [m["to"] for m in smtp_server.handler.messages] == [["ken@kaisha.test"]]
+    assert report["sent"] == 1 and report["claimed"] == 1
+    with db.read_session() as s:
+        row = s.get(Delivery, ann)
+        assert (row.status, row.job_id, row.attempts) == ("queued", "send-another", 0)
+
+
 def test_a_suppressed_address_is_not_sent_and_says_why(db, pending, smtp_server):
     settings = settings_for(smtp_server)
     with db.session() as s:

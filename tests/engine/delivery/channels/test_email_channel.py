@@ -297,3 +297,46 @@ def test_a_pipelining_server_that_takes_data_after_refusing_the_recipient_gets_a
     assert (result.status, result.hard_bounce) == ("permanent", True) and "RCPT TO 550" in result.provider_response
     commands = [s.split(b":")[0].split()[0].upper() for s in seen]
     assert commands == [b"EHLO", b"MAIL", b"RCPT", b"DATA", b".", b"RSET", b"QUIT"]
+
+
+def test_the_claim_runs_once_before_the_content_even_when_the_connection_is_reopened(faulty_smtp):
+    # The server hangs up at the second message's MAIL FROM: it is sent on a new connection,
+    # claimed once (its claim ran before the drop), and the claim came before the content.
+    server = faulty_smtp({"mail": [None, "drop"]})
+    claims: list[tuple[int, int]] = []  # (message, messages the server had accepted by then)
+    with channel_for(server) as channel:
+        for n in (1, 2, 3):
+            result = channel.send(message(n), claim=lambda n=n: claims.append((n, len(server.handler.messages))))
+            assert result.status == "sent"
+    assert claims == [(1, 0), (2, 1), (3, 2)]
+    assert [m["to"][0] for m in server.handler.messages] == ["user1@example.com", "user2@example.com", "user3@example.com"]
+
+
+def test_a_withdrawn_message_is_not_sent_and_leaves_the_conversation_clean(faulty_smtp):
+    from engine.delivery.channels import Withdrawn
+
+    server = faulty_smtp()
+
+    def withdraw() -> None:
+        raise Withdrawn(1)
+
+    with channel_for(server) as channel:
+        with pytest.raises(Withdrawn):
+            channel.send(message(1), claim=withdraw)
+        with pytest.raises(ZeroDivisionError):  # the caller's own failure: raised as it is, cleaned up too
+            channel.send(message(2), claim=lambda: 1 / 0)
+        assert channel.send(message(3), claim=lambda: None).status == "sent"
+    assert [m["to"] for m in server.handler.messages] == [["user3@example.com"]]
+    assert len(server.handler.peers) == 1  # RSET after each, the same connection
+
+
+def test_a_message_refused_before_the_first_command_is_returned_unclaimed(faulty_smtp):
+    server = faulty_smtp()
+    claims: list[int] = []
+    with channel_for(server) as channel:
+        result = channel.send(message(1, to_addr="not an address"), claim=lambda: claims.append(1))
+    assert result.status == "permanent" and claims == []
+    refused = get_channel("email", {"host": "127.0.0.1", "port": free_port(), "timeout": 2})
+    with refused:
+        result = refused.send(message(2), claim=lambda: claims.append(2))
+    assert (result.status, result.channel_down, claims) == ("transient", True, [])

@@ -3,11 +3,12 @@
 The batch carries delivery ids only. The rows still queued under its job id
 are read (so a duplicate or late job finds nothing) and settled where sending
 is decided already; then, over one connection for the batch, each row is
-claimed just before it is handed to the channel and its outcome recorded in
-a short transaction right after the provider answered: a worker killed
-mid-batch leaves at most one row whose fate is unknown. Messages are composed
-as they go, the next one while the provider takes the current one in. See
-engine.delivery.outbox for the states.
+claimed before it is handed to the channel and its outcome recorded in a
+short transaction right after the provider answered: a worker killed
+mid-batch leaves at most one row whose fate is unknown. For email the two
+share one transaction, run while the server answers the next MAIL FROM
+(LateClaims). Messages are composed as they go, the next one while the
+provider takes the current one in. See engine.delivery.outbox for the states.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from engine.db import Database
 from engine.models import RuleState, RuleVersion, SegmentMembership, utcnow
 from engine.rules.changes import Since, changed_accounts, event_watermark, incremental_reason
 from engine.rules.compiler import ONLY_CHUNK, matching_sets
-from engine.rules.firing import CircuitBreakerTripped, fire
+from engine.rules.firing import CircuitBreakerTripped, fire, written_since
 from engine.rules.schema import Rule
 from engine.rules.versions import pause_rule
 from engine.sqlutil import chunks, insert_for
@@ -307,7 +307,9 @@ def _run_rule(
     outcome.exited = _close(session, rule.id, sorted(open_keys.keys() - matching.keys()), now)
     entering = sorted(matching.keys() - open_keys)
     outcome.entered = _open(session, rule.id, [(key, matching[key]) for key in entering], now)
-    fire(session, version, rule, now, outcome)
+    # A re-check is a slice of the cycle: the breaker counts what the rule wrote since its last one.
+    already = written_since(session, rule.id, state.last_evaluated_at, now) if not record else 0
+    fire(session, version, rule, now, outcome, already)
     bump = {"generation": RuleState.generation + 1}
     if not record:  # a partial look (recheck_accounts): the rule's own schedule goes on as before
         session.execute(update(RuleState).where(RuleState.rule_id == rule.id).values(**bump))

@@ -49,8 +49,11 @@ class Firing:
     occurrence: str
 
 
-def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outcome: RuleOutcome) -> None:
-    """Write the deliveries of every occurrence due at ``now`` and mark the memberships fired."""
+def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outcome: RuleOutcome,
+         already: int = 0) -> None:  # fmt: skip
+    """Write the deliveries of every occurrence due at ``now`` and mark the memberships fired.
+    ``already``: messages this rule wrote earlier in the same cycle (on_event re-checks), which
+    count against the circuit breaker's ceiling with these."""
     dwell = timedelta(days=rule.min_dwell or 0)
     trigger = rule.trigger
     cond = [SM.c.rule_id == rule.id, SM.c.exited_at.is_(None), SM.c.entered_at <= now - dwell]
@@ -96,7 +99,7 @@ def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outc
             outcome.debounced += 1
             continue
         firings.append(Firing(mid, account_id, contact_id, occurrence))
-    write_deliveries(session, version, rule, now, firings, outcome)
+    write_deliveries(session, version, rule, now, firings, outcome, already)
     for part in chunks(marks, BATCH):
         session.execute(update(SegmentMembership), part)
     outcome.fired += len(firings)
@@ -124,7 +127,8 @@ def _aware(value: datetime | str) -> datetime:
 
 
 def write_deliveries(
-    session: Session, version: RuleVersion, rule: Rule, now: datetime, firings: list[Firing], outcome: RuleOutcome
+    session: Session, version: RuleVersion, rule: Rule, now: datetime, firings: list[Firing], outcome: RuleOutcome,
+    already: int = 0,
 ) -> None:
     """One delivery per action and recipient of each firing, a batch of firings at a time
     (explanations, recipients, rows), so memory stays flat however many fire."""
@@ -134,7 +138,7 @@ def write_deliveries(
         .returning(DELIVERIES.c.status)
     )
     ceiling = message_ceiling(rule, version)
-    written = 0
+    written = already
     for part in chunks(firings, BATCH):
         explanations = _explanations(session, rule, now, part)
         held = _held_out(session, rule, part)
@@ -158,6 +162,21 @@ def write_deliveries(
                     outcome.deliveries += 1
 
 
+def written_since(session: Session, rule_id: str, since: datetime | None, now: datetime) -> int:
+    """Messages the rule wrote after ``since`` (its last scheduled evaluation; else the last
+    CYCLE_WINDOW): the on_event re-checks between two cycles are one cycle to the breaker,
+    so a runaway condition spread over many small re-checks still trips it."""
+    start = since if since is not None and since > now - CYCLE_WINDOW else now - CYCLE_WINDOW
+    return session.scalar(
+        select(func.count()).select_from(DELIVERIES).where(
+            DELIVERIES.c.rule_id == rule_id, DELIVERIES.c.created_at > start,
+            DELIVERIES.c.status.not_in(("skipped", "held_out")),
+        )
+    ) or 0  # fmt: skip
+
+
+# A re-check counts the messages of at most this long ago as the same cycle's.
+CYCLE_WINDOW = timedelta(hours=1)
 # The circuit breaker's default ceiling: this many times what the plan predicted
 # when the version was applied, and never below the floor; without a
 # prediction (applied without planning), the floor alone.

@@ -140,3 +140,27 @@ def test_a_recheck_between_a_ticks_read_and_its_write_is_not_undone(db, world):
     assert len(stays) == 1 and stays[0].exited_at is None
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_re_checks_between_two_cycles_count_together_against_the_circuit_breaker(db, redis_url):
+    from engine.models import RuleState
+    from engine.rules import cycle
+
+    text = RULE.replace("trigger:", "max_messages_per_cycle: 2\ntrigger:")
+    rule = validate_text(text, "export-tip.yaml", expected_id="export-tip").rule
+    names = ("a1", "a2", "a3")
+    with db.session() as s:
+        apply_rules(s, [(rule, text)], author="test")
+        upsert_accounts(s, [{"id": a, "name": a, "plan": "pro"} for a in names])
+        upsert_contacts(s, [{"id": f"{a}-admin", "account_id": a, "email": f"admin@{a}.test", "role": "admin"}
+                            for a in names])  # fmt: skip
+    tick_cycle(db, utcnow())  # all three enter; nobody has exported yet
+    with db.read_session() as s:
+        rules = active_rules(s)
+    outcomes = [cycle.recheck_accounts(db, rules, export(db, a, f"e-{a}"), utcnow()).by_rule()["export-tip"] for a in names]
+    # One message each time, within the ceiling each time; the third makes three since the cycle.
+    assert [o.status for o in outcomes] == ["evaluated", "evaluated", "tripped"]
+    assert "more than 2 messages" in outcomes[2].reason
+    assert len(deliveries(db)) == 2
+    with db.read_session() as s:
+        assert s.get(RuleState, "export-tip").paused

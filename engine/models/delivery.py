@@ -29,11 +29,13 @@ class Delivery(Base):
         Index("ix_deliveries_status_due", "status", "due_at"),
         # The rule condition "received" looks up one account's sends of one rule in a time range.
         Index("ix_deliveries_account_rule_sent", "account_id", "rule_id", "sent_at"),
+        # What a rule wrote since a time (the circuit breaker, on every on_event re-check).
+        Index("ix_deliveries_rule_created", "rule_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
     rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id"))
     action_index: Mapped[int]
     channel: Mapped[str] = mapped_column(String(16))

@@ -87,95 +87,99 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
             ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
             late = LateClaims(db, job_id, lease, clock, report, remaining, held_until, claim)
-            for i, row in enumerate(batch):
-                if down is not None:
-                    # The channel failed for the whole batch: the rest waits as long as the
-                    # message that found it down, without using an attempt it never made.
-                    error, until = down
-                    reason = f"not tried, retry at {until:%Y-%m-%d %H:%M:%S}Z: the channel failed for another message: {error}"
-                    late.flush()
-                    with db.session() as session:
-                        report.deferred += outbox.postpone(session, [row.id], job_id, clock(), until, reason)
-                    continue
-                if row.recipient in bounced:
-                    late.flush()
-                    with db.session() as session:
-                        report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
-                                                            "suppressed: bounced (in this batch)")  # fmt: skip
-                    continue
-                composed = messages.get(row)
-                if composed.error is not None:  # could not be rendered: never sent half-made
-                    late.flush()
-                    if claim(row) is not None:
-                        _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
-                        report.failed += 1
-                    continue
-                following = batch[i + 1] if i + 1 < len(batch) else None
-                if channel.claims_late:
+            try:
+                for i, row in enumerate(batch):
+                    if down is not None:
+                        # The channel failed for the whole batch: the rest waits as long as the
+                        # message that found it down, without using an attempt it never made.
+                        error, until = down
+                        reason = f"not tried, retry at {until:%Y-%m-%d %H:%M:%S}Z: the channel failed for another message: {error}"
+                        late.flush()
+                        with db.session() as session:
+                            report.deferred += outbox.postpone(session, [row.id], job_id, clock(), until, reason)
+                        continue
+                    if row.recipient in bounced:
+                        late.flush()
+                        with db.session() as session:
+                            report.suppressed += outbox.release(session, [row.id], job_id, clock(), "suppressed",
+                                                                "suppressed: bounced (in this batch)")  # fmt: skip
+                        continue
+                    composed = messages.get(row)
+                    if composed.error is not None:  # could not be rendered: never sent half-made
+                        late.flush()
+                        if claim(row) is not None:
+                            _write(db, lambda s, r=row, e=composed.error: outbox.mark_failed(s, r.id, clock(), e, job_id=job_id))
+                            report.failed += 1
+                        continue
+                    following = batch[i + 1] if i + 1 < len(batch) else None
+                    if channel.claims_late:
+                        meanwhile = (lambda f=following: messages.prepare(f, channel)) if following is not None else None
+                        sent = late.send(channel, row, composed.message, meanwhile, keeper)
+                        if sent is not None:
+                            result, attempts = sent
+                            if result.hard_bounce:
+                                bounced.add(row.recipient)
+                            if result.channel_down:
+                                down = (result.provider_response, outbox.retry_at(attempts, clock()))
+                        continue
+                    attempts = ahead.pop(row.id, None) or claim(row)
+                    if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
+                        continue
+
+                    def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
+                                        held=held_until) -> Following:  # fmt: skip
+                        """In the transaction that records this row (one commit per message): the next
+                        row claimed, and the hold on the rest renewed when it is half gone."""
+                        renewed = None
+                        if clock() > held - lease / 2:
+                            renewed = clock() + lease
+                            outbox.hold(session, sorted(remaining - {current.id}), job_id, renewed)
+                        if following is None or result.channel_down:
+                            return Following(None, renewed)
+                        ready = messages.composed(following)
+                        if ready is None or ready.error is not None:
+                            return Following(None, renewed)
+                        if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
+                            return Following(None, renewed)
+                        got = outbox.claim(session, [following.id], job_id, clock(), lease)
+                        return Following((following.id, got[0].attempts) if got else None, renewed)
+
                     meanwhile = (lambda f=following: messages.prepare(f, channel)) if following is not None else None
-                    sent = late.send(channel, row, composed.message, meanwhile, keeper)
-                    if sent is not None:
-                        result, attempts = sent
-                        if result.hard_bounce:
-                            bounced.add(row.recipient)
-                        if result.channel_down:
-                            down = (result.provider_response, outbox.retry_at(attempts, clock()))
-                    continue
-                attempts = ahead.pop(row.id, None) or claim(row)
-                if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
-                    continue
-
-                def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
-                                    held=held_until) -> Following:  # fmt: skip
-                    """In the transaction that records this row (one commit per message): the next
-                    row claimed, and the hold on the rest renewed when it is half gone."""
-                    renewed = None
-                    if clock() > held - lease / 2:
-                        renewed = clock() + lease
-                        outbox.hold(session, sorted(remaining - {current.id}), job_id, renewed)
-                    if following is None or result.channel_down:
-                        return Following(None, renewed)
-                    ready = messages.composed(following)
-                    if ready is None or ready.error is not None:
-                        return Following(None, renewed)
-                    if following.recipient in bounced or (result.hard_bounce and following.recipient == current.recipient):
-                        return Following(None, renewed)
-                    got = outbox.claim(session, [following.id], job_id, clock(), lease)
-                    return Following((following.id, got[0].attempts) if got else None, renewed)
-
-                meanwhile = (lambda f=following: messages.prepare(f, channel)) if following is not None else None
-                if meanwhile is not None and not channel.overlaps:
-                    meanwhile()  # now, before the write transaction that records this one
-                    meanwhile = None
-                try:
-                    result, after, recorded = _send(db, channel, name, composed.message, row, attempts, job_id,
-                                                           clock, claim_following, keeper, meanwhile)  # fmt: skip
-                except OutcomeNotRecorded:
-                    # The provider took the message, the database would not take the answer
-                    # (after WRITE_TRIES busy timeouts). The row stays 'sending': the sweeper
-                    # settles it after its lease (unknown for marketing, sent again for
-                    # operational), never retried here. The rest of the batch waits too.
-                    log.exception("delivery %s: the provider's answer could not be recorded", row.id)
-                    raise
-                except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
-                    log.exception("delivery %s: sending failed unexpectedly", row.id)
-                    _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
-                        s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
-                    report.deferred += 1
-                    continue
-                # As of the transaction that committed (it may have been tried more than once).
-                report.add(recorded)
-                remaining.discard(row.id)
-                if after.held_until is not None:
-                    held_until = after.held_until
-                if after.claimed is not None:
-                    ahead[after.claimed[0]] = after.claimed[1]
-                    report.claimed += 1
-                if result.hard_bounce:
-                    bounced.add(row.recipient)
-                if result.channel_down:
-                    down = (result.provider_response, outbox.retry_at(attempts, clock()))
-            late.flush()
+                    if meanwhile is not None and not channel.overlaps:
+                        meanwhile()  # now, before the write transaction that records this one
+                        meanwhile = None
+                    try:
+                        result, after, recorded = _send(db, channel, name, composed.message, row, attempts, job_id,
+                                                               clock, claim_following, keeper, meanwhile)  # fmt: skip
+                    except OutcomeNotRecorded:
+                        # The provider took the message, the database would not take the answer
+                        # (after WRITE_TRIES busy timeouts). The row stays 'sending': the sweeper
+                        # settles it after its lease (unknown for marketing, sent again for
+                        # operational), never retried here. The rest of the batch waits too.
+                        log.exception("delivery %s: the provider's answer could not be recorded", row.id)
+                        raise
+                    except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
+                        log.exception("delivery %s: sending failed unexpectedly", row.id)
+                        _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
+                            s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
+                        report.deferred += 1
+                        continue
+                    # As of the transaction that committed (it may have been tried more than once).
+                    report.add(recorded)
+                    remaining.discard(row.id)
+                    if after.held_until is not None:
+                        held_until = after.held_until
+                    if after.claimed is not None:
+                        ahead[after.claimed[0]] = after.claimed[1]
+                        report.claimed += 1
+                    if result.hard_bounce:
+                        bounced.add(row.recipient)
+                    if result.channel_down:
+                        down = (result.provider_response, outbox.retry_at(attempts, clock()))
+                late.flush()
+            except BaseException as exc:
+                late.salvage(exc)
+                raise
             held_until = late.held_until
     return report.as_dict()
 
@@ -299,6 +303,16 @@ class LateClaims:
         if self.pending is not None:
             self._recorded(self._write(self._record))
 
+    def salvage(self, error: BaseException) -> None:
+        """The batch is failing: the provider's answer still waiting to be recorded is recorded,
+        if the database will take it (the error was not that it would not)."""
+        if self.pending is None or isinstance(error, OutcomeNotRecorded):
+            return
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 -- the row stays 'sending' for the sweeper; the first error is raised
+            log.exception("delivery %s: outcome not recorded while the batch failed", self.pending[0].id)
+
     def send(self, channel, row: Delivery, message, meanwhile, keeper: LeaseKeeper):
         """Hand ``row``'s message to the channel, claiming it on the way; (result, attempts), or
         None when it was not sent (claimed elsewhere meanwhile, or settled here already)."""
@@ -325,8 +339,10 @@ class LateClaims:
             self.report.claimed += 1
             claimed.append(got[0].attempts)
 
+        # The previous row's lease runs on too until this claim records it (a reconnect may take long).
+        on_its_way = (row.id, self.pending[0].id) if self.pending is not None else (row.id,)
         try:
-            with keeper.sending(row.id):
+            with keeper.sending(*on_its_way):
                 result = channel.send(message, meanwhile=meanwhile, claim=claim)
         except Withdrawn:
             return None
@@ -335,9 +351,10 @@ class LateClaims:
         except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
             log.exception("delivery %s: sending failed unexpectedly", row.id)
             self.flush()
-            if claimed:
+            attempts = claimed[0] if claimed else self.claim_now(row)  # an attempt, as any try
+            if attempts is not None:
                 _write(self.db, lambda s: outbox.mark_transient(
-                    s, row.id, claimed[0], self.clock(), f"internal error: {type(exc).__name__}: {exc}", job_id=self.job_id))
+                    s, row.id, attempts, self.clock(), f"internal error: {type(exc).__name__}: {exc}", job_id=self.job_id))
                 self.report.deferred += 1
             return None
         if not claimed:
@@ -372,7 +389,7 @@ class LeaseKeeper:
         self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
         self.remaining = remaining  # the batch's rows not done yet, held with the one on its way
         self.every = lease.total_seconds() / 3
-        self._current: tuple[int, float] | None = None  # the row on its way, since when (monotonic)
+        self._current: tuple[tuple[int, ...], float] | None = None  # the rows on their way, since when (monotonic)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
@@ -386,9 +403,9 @@ class LeaseKeeper:
         self._thread.join()
 
     @contextmanager
-    def sending(self, delivery_id: int) -> Iterator[None]:
+    def sending(self, *delivery_ids: int) -> Iterator[None]:
         with self._lock:
-            self._current = (delivery_id, time.monotonic())
+            self._current = (delivery_ids, time.monotonic())
         try:
             yield
         finally:
@@ -401,13 +418,15 @@ class LeaseKeeper:
                 current = self._current
             if current is None or time.monotonic() - current[1] < self.every:
                 continue
+            ids = current[0]
             try:
                 with self.db.session() as session:
                     until = self.clock() + self.lease
-                    outbox.renew(session, current[0], self.job_id, until)
-                    outbox.hold(session, sorted(set(self.remaining) - {current[0]}), self.job_id, until)
+                    for delivery_id in ids:
+                        outbox.renew(session, delivery_id, self.job_id, until)
+                    outbox.hold(session, sorted(set(self.remaining) - set(ids)), self.job_id, until)
             except Exception:  # noqa: BLE001 -- the next round tries again; the outcome is what matters
-                log.warning("delivery %s: lease not renewed", current[0], exc_info=True)
+                log.warning("deliveries %s: lease not renewed", ids, exc_info=True)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-Tx = Session | Connection
+Tx = Session | Connection  # what writers take: the send path writes through a bare connection
 
 
 def insert_for(session: Session, table):
@@ -44,7 +44,8 @@ class Prepared:
 
     def __init__(self, statement) -> None:
         self.statement = statement
-        self._plans: dict[tuple[type, str], tuple[str, list[tuple[str | None, Any, Any]], bool]] = {}
+        # (dialect class, paramstyle) -> (SQL, slots, positional): see _compile.
+        self._plans: dict[tuple[type, str], tuple[str, list[tuple[str, str | None, Any, Any]], bool]] = {}
 
     def _plan(self, dialect):
         key = (type(dialect), dialect.paramstyle)
@@ -60,31 +61,31 @@ class Prepared:
             raise ValueError("Prepared takes no expanding (IN) parameters")
         positional = bool(compiled.positional)
         names = list(compiled.positiontup) if positional else sorted(by_name)
-        # Each slot: (the caller's key, or None for a value fixed in the statement; the fixed
-        # value; the bind processor).
-        slots: list[tuple[str | None, Any, Any]] = []
+        # Each slot: (the name in the SQL; the caller's key, or None for a value fixed in the
+        # statement; the fixed value, processed already; the bind processor of the caller's value).
+        slots: list[tuple[str, str | None, Any, Any]] = []
         for name in names:
             bind = by_name[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if bind.required:
-                slots.append((bind.key, None, process))
+                slots.append((name, bind.key, None, process))
             else:
                 value = bind.effective_value
-                slots.append((None, process(value) if process is not None and value is not None else value, None))
-        return compiled.string, list(zip(names, slots)), positional
+                slots.append((name, None, process(value) if process is not None and value is not None else value, None))
+        return compiled.string, slots, positional
 
     def execute(self, tx: Tx, params: Mapping[str, Any]):
         """Run with ``params`` in ``tx``'s transaction; the DBAPI cursor (close it)."""
         conn = tx.connection() if isinstance(tx, Session) else tx
         sql, slots, positional = self._plan(conn.dialect)
         values = []
-        for _name, (key, fixed, process) in slots:
+        for _name, key, fixed, process in slots:
             if key is None:
                 values.append(fixed)
             else:
                 value = params[key]
                 values.append(process(value) if process is not None and value is not None else value)
-        bound = values if positional else dict(zip((name for name, _ in slots), values))
+        bound = values if positional else dict(zip((slot[0] for slot in slots), values))
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, bound)

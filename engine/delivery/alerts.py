@@ -38,11 +38,13 @@ class AlertReport:
 def recipients(db: Database, rule: Rule) -> list[str]:
     """The rule's owner, then the active admins, each address once."""
     with db.read_session() as session:
-        admins = session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True)).order_by(User.id))
-        found = [rule.owner] if rule.owner else []
-        found += list(admins)
-    seen: set[str] = set()
-    return [a for a in found if a and not (a.lower() in seen or seen.add(a.lower()))]
+        admins = list(session.scalars(select(User.email).where(User.role == "admin", User.active.is_(True))
+                                      .order_by(User.id)))  # fmt: skip
+    by_lower: dict[str, str] = {}  # the first spelling of each address
+    for address in [rule.owner, *admins]:
+        if address:
+            by_lower.setdefault(address.lower(), address)
+    return list(by_lower.values())
 
 
 def circuit_breaker_message(settings: Settings, rule: Rule, reason: str, to: str) -> OutgoingMessage:
@@ -94,9 +96,10 @@ def alert_circuit_breaker(db: Database, settings: Settings, rule: Rule, reason: 
                 for address in to:
                     label = f"email to {address}" if name == "email" else "webhook"
                     result = channel.send(circuit_breaker_message(settings, rule, reason, address))
-                    (report.sent if result.status == "sent" else report.failed).append(
-                        label if result.status == "sent" else f"{label}: {result.provider_response}"
-                    )
+                    if result.status == "sent":
+                        report.sent.append(label)
+                    else:
+                        report.failed.append(f"{label}: {result.provider_response}")
         except Exception as exc:  # noqa: BLE001 -- as above
             log.exception("rule %s: %s alert not sent", rule.id, name)
             report.failed.append(f"{name}: {type(exc).__name__}: {exc}")

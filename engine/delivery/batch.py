@@ -72,6 +72,8 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
         report.claimed += len(claimed)
         return claimed[0].attempts if claimed else None
 
+    # Holds the outcome waiting for the next email claim, and the end of the hold on the batch.
+    late = LateClaims(db, job_id, lease, clock, report, remaining, held_until, claim)
     for name in sorted({row.channel for row in rows}):
         batch = [row for row in rows if row.channel == name]
         try:
@@ -86,7 +88,6 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
             down: tuple[str, datetime] | None = None  # why the channel failed, and until when the rest waits
             bounced: set[str] = set()  # addresses that hard-bounced in this batch
             ahead: dict[int, int] = {}  # rows claimed with the previous row's outcome: id -> attempts
-            late = LateClaims(db, job_id, lease, clock, report, remaining, held_until, claim)
             try:
                 for i, row in enumerate(batch):
                     if down is not None:
@@ -126,14 +127,11 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                     if attempts is None:  # re-queued elsewhere (the sweeper thought this job lost)
                         continue
 
-                    def claim_following(session: outbox.Tx, result, following=following, current=row, bounced=bounced,
-                                        held=held_until) -> Following:  # fmt: skip
+                    def claim_following(session: outbox.Tx, result, following=following, current=row,
+                                        bounced=bounced) -> Following:  # fmt: skip
                         """In the transaction that records this row (one commit per message): the next
                         row claimed, and the hold on the rest renewed when it is half gone."""
-                        renewed = None
-                        if clock() > held - lease / 2:
-                            renewed = clock() + lease
-                            outbox.hold(session, sorted(remaining - {current.id}), job_id, renewed)
+                        renewed = late.renew_hold(session, current.id)
                         if following is None or result.channel_down:
                             return Following(None, renewed)
                         ready = messages.composed(following)
@@ -160,15 +158,14 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
                         raise
                     except Exception as exc:  # a bug or an outage of ours, not the message's: retry it later
                         log.exception("delivery %s: sending failed unexpectedly", row.id)
-                        _write(db, lambda s, r=row, a=attempts, e=exc: outbox.mark_transient(
-                            s, r.id, a, clock(), f"internal error: {type(e).__name__}: {e}", job_id=job_id))
+                        _internal_error(db, row.id, attempts, exc, clock, job_id)
                         report.deferred += 1
                         continue
                     # As of the transaction that committed (it may have been tried more than once).
                     report.add(recorded)
                     remaining.discard(row.id)
                     if after.held_until is not None:
-                        held_until = after.held_until
+                        late.held_until = after.held_until
                     if after.claimed is not None:
                         ahead[after.claimed[0]] = after.claimed[1]
                         report.claimed += 1
@@ -180,7 +177,6 @@ def send_claimed(db: Database, settings: Settings, job_id: str, ids: list[int], 
             except BaseException as exc:
                 late.salvage(exc)
                 raise
-            held_until = late.held_until
     return report.as_dict()
 
 
@@ -264,13 +260,24 @@ class LateClaims:
     the wait instead of adding to it. Still one commit per message, and a worker that dies
     leaves at most one message in doubt: the previous one's answer came and its record had
     not committed, or this one's claim committed and its content had not gone out (both
-    are 'sending': unknown for marketing, sent again for operational)."""
+    are 'sending': unknown for marketing, sent again for operational). It also keeps the
+    end of the hold on the batch's rows (``renew_hold``), which every channel renews."""
 
     def __init__(self, db: Database, job_id: str, lease: timedelta, clock, report: BatchReport, remaining: set[int],
                  held_until: datetime, claim_now) -> None:  # fmt: skip
         self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
         self.report, self.remaining, self.held_until, self.claim_now = report, remaining, held_until, claim_now
         self.pending: tuple[Delivery, int, str, Any] | None = None  # sent, its outcome not recorded yet
+
+    def renew_hold(self, tx: outbox.Tx, current: int) -> datetime | None:
+        """In a write transaction of the batch: the hold on the rows not done yet, apart from
+        ``current``, renewed once half of it is gone; its new end (set on ``held_until`` by the
+        caller once the transaction committed), or None."""
+        if self.clock() <= self.held_until - self.lease / 2:
+            return None
+        renewed = self.clock() + self.lease
+        outbox.hold(tx, sorted(self.remaining - {current}), self.job_id, renewed)
+        return renewed
 
     def _record(self, tx: outbox.Tx) -> BatchReport | None:
         if self.pending is None:
@@ -324,11 +331,7 @@ class LateClaims:
             def txn(tx):
                 counts = self._record(tx)
                 got = outbox.claim(tx, [row.id], self.job_id, self.clock(), self.lease)
-                renewed = None
-                if self.clock() > self.held_until - self.lease / 2:  # the hold on the rest, when half gone
-                    renewed = self.clock() + self.lease
-                    outbox.hold(tx, sorted(self.remaining - {row.id}), self.job_id, renewed)
-                return counts, got, renewed
+                return counts, got, self.renew_hold(tx, row.id)
 
             counts, got, renewed = self._write(txn)
             self._recorded(counts)
@@ -353,8 +356,7 @@ class LateClaims:
             self.flush()
             attempts = claimed[0] if claimed else self.claim_now(row)  # an attempt, as any try
             if attempts is not None:
-                _write(self.db, lambda s: outbox.mark_transient(
-                    s, row.id, attempts, self.clock(), f"internal error: {type(exc).__name__}: {exc}", job_id=self.job_id))
+                _internal_error(self.db, row.id, attempts, exc, self.clock, self.job_id)
                 self.report.deferred += 1
             return None
         if not claimed:
@@ -467,6 +469,12 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
     except Exception as exc:
         raise OutcomeNotRecorded(f"delivery {row.id}: {result.status} ({result.provider_response}) not recorded") from exc
     return result, committed["next"], committed["counts"]
+
+
+def _internal_error(db: Database, delivery_id: int, attempts: int, exc: Exception, clock, job_id: str) -> None:
+    """A bug or an outage of ours while sending, not the message's: retried like a transient error."""
+    _write(db, lambda s: outbox.mark_transient(s, delivery_id, attempts, clock(),
+                                               f"internal error: {type(exc).__name__}: {exc}", job_id=job_id))  # fmt: skip
 
 
 def _write(db: Database, action, orm: bool = False):

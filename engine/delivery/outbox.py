@@ -25,14 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from engine.models import Delivery
-from engine.sqlutil import Prepared
+from engine.sqlutil import Prepared, Tx
 
 D = Delivery.__table__
-Tx = Session | Connection  # the send path writes through a bare connection
 
 # Transient failures are retried after these delays, then the delivery fails.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))

@@ -95,10 +95,11 @@ def evaluate_rules(db: Database, now: datetime, settings: Settings | None = None
     report = run_cycle(db, rules, now)
     summary = report.summary()
     by_id = {rule.id: rule for _state, _version, rule in rules}
-    alerted = {o.rule_id: alert_circuit_breaker(db, settings or load_settings(), by_id[o.rule_id], o.reason or "").as_dict()
-               for o in report.rules if o.status == "tripped" and o.rule_id in by_id}  # fmt: skip
-    if alerted:
-        summary["alerted"] = alerted
+    tripped = [o for o in report.rules if o.status == "tripped" and o.rule_id in by_id]
+    if tripped:
+        settings = settings or load_settings()
+        summary["alerted"] = {o.rule_id: alert_circuit_breaker(db, settings, by_id[o.rule_id], o.reason or "").as_dict()
+                              for o in tripped}  # fmt: skip
     return summary
 
 

@@ -80,6 +80,7 @@ class EmailChannel(Channel):
         super().__init__(config)
         self._smtp: smtplib.SMTP | None = None
         self._down: str | None = None  # why connecting failed in this batch
+        self._ready: tuple[OutgoingMessage, Envelope] | None = None  # the next message, built ahead
 
     @classmethod
     def config_from_settings(cls, settings: Settings) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class EmailChannel(Channel):
 
     def open(self) -> None:
         self._down = None
-        self._ready: tuple[OutgoingMessage, Envelope] | None = None
+        self._ready = None
 
     def prepare(self, message: OutgoingMessage) -> None:
         try:
@@ -115,7 +116,7 @@ class EmailChannel(Channel):
             self._ready = None
 
     def _envelope(self, message: OutgoingMessage) -> Envelope:
-        ready, self._ready = getattr(self, "_ready", None), None
+        ready, self._ready = self._ready, None
         if ready is not None and ready[0] is message:
             return ready[1]
         return build_email(message, self.config["mail_from"])

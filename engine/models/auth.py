@@ -24,6 +24,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every session's id (web/auth/users.py); raising it ends all the user's sessions.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(Base):

@@ -19,6 +19,9 @@ LOCALE_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_TRAITS_BYTES = 16 * 1024
+# Far beyond any real traits object, and far below Python's recursion limit, so a
+# stored value can be serialised and read back by any code path.
+MAX_TRAITS_DEPTH = 32
 UNIX_TIME_RE = re.compile(r"^\d{9,11}(?:\.\d+)?$")
 
 
@@ -60,6 +63,20 @@ def _first_unstorable(value: Any) -> tuple[str, str] | None:
             if reason:
                 return path, f"value {reason}"
     return None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[int, Any]] = [(1, value)]
+    while stack:
+        depth, item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((depth + 1, child) for child in children)
+    return False
 
 
 def json_type(value: Any) -> str:
@@ -205,10 +222,16 @@ def mapping(value: Any) -> dict[str, Any]:
         # CSV cells carry traits and properties as JSON text.
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise FieldError(f"JSON nested deeper than {MAX_TRAITS_DEPTH} levels") from None
         except ValueError as exc:
             raise FieldError(f"not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise FieldError(f"expected an object, got {type(value).__name__}")
+    # Before json.dumps below, which recurses: a value the request parser could
+    # just read may still be too deep to write, or to read back in a worker.
+    if _deeper_than(value, MAX_TRAITS_DEPTH):
+        raise FieldError(f"JSON nested deeper than {MAX_TRAITS_DEPTH} levels")
     try:
         dumped = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
     except ValueError:

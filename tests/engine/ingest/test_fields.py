@@ -89,3 +89,23 @@ def test_non_finite_numbers_are_refused():
         f.mapping({"v": float("inf")})
     with pytest.raises(f.FieldError, match="not finite"):
         f.mapping({"nested": [float("nan")]})
+
+
+def nested(depth: int) -> str:
+    """JSON text of an object holding arrays ``depth`` levels deep in all."""
+    return '{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [f.MAX_TRAITS_DEPTH + 1, 100, 1_000, 100_000])
+def test_json_nested_too_deeply_is_a_field_error_not_a_crash(depth):
+    with pytest.raises(f.FieldError, match=f"nested deeper than {f.MAX_TRAITS_DEPTH} levels"):
+        f.mapping(nested(depth))
+
+
+def test_objects_nested_too_deeply_are_refused_whatever_the_stack():
+    import json
+
+    value = json.loads(nested(f.MAX_TRAITS_DEPTH + 1))  # parsed by the caller, as the API's body is
+    with pytest.raises(f.FieldError, match="nested deeper"):
+        f.mapping(value)
+    assert f.mapping(nested(f.MAX_TRAITS_DEPTH)) == json.loads(nested(f.MAX_TRAITS_DEPTH))

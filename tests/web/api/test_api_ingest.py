@@ -1,5 +1,7 @@
 """Batch ingest over HTTP: what is stored, what is reported, with which status."""
 
+import json
+
 from sqlalchemy import func, select
 
 from engine.models import Account, Contact, DailyUsage, Event
@@ -147,3 +149,27 @@ def test_events_are_stored_when_redis_is_down(make_app, auth, db):
     client = make_app(redis_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
     response = client.post("/api/v1/events", headers=auth, json={"events": [{"account_id": "acme", "name": "x", "timestamp": T}]})
     assert response.status_code == 200 and count(db, Event) == 1
+
+
+def test_traits_nested_too_deeply_reject_their_record_only(client, auth, db):
+    deep_text = '{"a": ' + "[" * 1_000 + "]" * 1_000 + "}"
+    deep_object = json.loads("{\"a\": " + "[" * 40 + "]" * 40 + "}")  # 41 levels, read by the body parser
+    body = {
+        "accounts": [
+            {"id": "text", "traits": deep_text},
+            {"id": "fine", "traits": {"seats": 5}},
+            {"id": "object", "traits": deep_object},
+        ]
+    }
+    response = client.post("/api/v1/accounts", headers=auth, json=body)
+    assert response.status_code == 207, response.get_data(as_text=True)
+    rejected = response.json["rejected"]
+    assert [(r["index"], r["field"], r["id"]) for r in rejected] == [(0, "traits", "text"), (2, "traits", "object")]
+    assert all("nested deeper than 32 levels" in r["reason"] for r in rejected)
+    with db.read_session() as session:
+        assert session.execute(select(Account.external_id, Account.traits)).all() == [("fine", {"seats": 5})]
+
+    events = [{"account_id": "fine", "name": "n", "properties": deep_text}, {"account_id": "fine", "name": "n"}]
+    response = client.post("/api/v1/events", headers=auth, json={"events": events})
+    assert response.status_code == 207, response.get_data(as_text=True)
+    assert count(db, Event) == 1

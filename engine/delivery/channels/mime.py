@@ -9,10 +9,11 @@ import functools
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import quoprimime
 from email._policybase import Compat32
 from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 
 from engine.delivery.message import (
     AddressError,
@@ -71,7 +72,8 @@ def _build(message: OutgoingMessage, to_addr: str, from_name: str, from_addr: st
         ("From", _mailbox(from_name, from_addr)),
         ("To", _mailbox(clean_header_text(message.to_name), to_addr)),
         ("Subject", _header(clean_header_text(message.subject))),
-        ("Date", formatdate(localtime=False)),
+        # "+0000": UTC; formatdate(localtime=False) writes "-0000", which RFC 5322 reads as "zone unknown".
+        ("Date", format_datetime(datetime.now(UTC))),
     ]
     if message.message_id:
         headers.append(("Message-ID", message.message_id))

@@ -82,3 +82,16 @@ def test_text_that_is_not_valid_unicode_is_refused_not_sent():
         msg = message(**{"text": "t", "html": "<p>h</p>", **fields})
         with pytest.raises(MessageRefused, match="not valid Unicode"):
             build_email(msg, "Touchline <cs@example.com>")
+
+
+def test_the_date_header_says_utc():
+    # "-0000" means "zone unknown" in RFC 5322; the time is UTC, and "+0000" says so.
+    from datetime import UTC, datetime, timedelta
+    from email.utils import parsedate_to_datetime
+
+    before = datetime.now(UTC).replace(microsecond=0)
+    mail = message_from_bytes(build_email(message("hi", ""), "Touchline <cs@example.com>").data, policy=default)
+    raw = mail["Date"]
+    assert raw.endswith(" +0000"), raw
+    sent = parsedate_to_datetime(raw)
+    assert sent.utcoffset() == timedelta(0) and before <= sent <= datetime.now(UTC) + timedelta(seconds=1)

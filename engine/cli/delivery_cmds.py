@@ -44,9 +44,15 @@ def list_command(statuses: tuple[str, ...], rule_id: str | None, limit: int) -> 
             rows = latest(session, statuses, rule_id, limit)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--status") from None
-    for r in rows:
-        reason = f"  {r.reason}" if r.reason else ""
-        click.echo(f"{r.id}  {r.at:%Y-%m-%d %H:%M}Z  {r.status:<10} {r.rule_id}  {r.channel}  {r.account}  {r.recipient}{reason}")
+    if not rows:
+        click.echo("no deliveries" + (f" with status {', '.join(statuses)}" if statuses else "") + (f" of rule {rule_id}" if rule_id else ""))
+        return
+    table = [("ID", "AT (UTC)", "STATUS", "RULE", "CHANNEL", "ACCOUNT", "RECIPIENT", "REASON")]
+    table += [(str(r.id), f"{r.at:%Y-%m-%d %H:%M}", r.status, r.rule_id, r.channel, r.account, r.recipient, r.reason or "")
+              for r in rows]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())
 
 
 @click.command("dispatch")

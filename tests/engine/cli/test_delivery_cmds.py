@@ -20,11 +20,28 @@ def test_summary_and_list_show_statuses_and_reasons(db, deliveries_with_one_lost
     assert "1 unknown" in result.output
 
     listed = run("deliveries", "list", "--status", "unknown")
-    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 1
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 2  # the headers and one row
     assert "unknown" in listed.output and "c0@x.test" in listed.output and "may or may not have been sent" in listed.output
 
     bad = CliRunner().invoke(cli, ["deliveries", "list", "--status", "lost"])
     assert bad.exit_code == 2 and "expected one of" in bad.output
+
+
+def test_list_has_column_headers_over_aligned_columns(db, deliveries_with_one_lost):
+    deliveries_with_one_lost(3)
+
+    header, *rows = run("deliveries", "list").output.splitlines()
+    assert header.split() == ["ID", "AT", "(UTC)", "STATUS", "RULE", "CHANNEL", "ACCOUNT", "RECIPIENT", "REASON"]
+    assert len(rows) == 3
+    for name in ("STATUS", "RULE", "CHANNEL", "ACCOUNT", "RECIPIENT"):
+        column = header.index(name)
+        assert all(row[column - 2:column] == "  " and row[column] != " " for row in rows), (name, rows)
+    assert rows[0].split()[3:7] == ["pending", "nudge", "email", "a2"]
+
+
+def test_list_says_when_nothing_matches(db, deliveries_with_one_lost):
+    deliveries_with_one_lost(1)
+    assert run("deliveries", "list", "--status", "failed").output == "no deliveries with status failed\n"
 
 
 def test_no_deliveries_yet(db):

@@ -8,6 +8,9 @@ each value came from. This reader uses PyYAML's safe composer and then:
 
 - refuses files over ``MAX_BYTES`` before parsing;
 - refuses anchors and aliases the moment it meets one, so expansion never starts;
+- refuses nesting deeper than ``MAX_DEPTH`` while composing: PyYAML's composer
+  recurses once per level, so a few KB of ``[[[[...`` would otherwise end in a
+  RecursionError before any check on the result could run;
 - resolves plain scalars by the YAML 1.2 core schema only (null, true/false,
   integers, floats; everything else is a string) and refuses any explicit tag
   outside it;
@@ -73,7 +76,11 @@ MAP = "tag:yaml.org,2002:map"
 
 
 class _Composer(yaml.SafeLoader):
-    """PyYAML's safe composer, stopped at the first anchor or alias, with no 1.1 resolution."""
+    """PyYAML's safe composer, stopped at the first anchor or alias or at MAX_DEPTH, with no 1.1 resolution."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0  # nodes open around the one being composed
 
     def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
         event = self.peek_event()
@@ -81,7 +88,13 @@ class _Composer(yaml.SafeLoader):
             raise _at(event.start_mark, "aliases (*name) are not allowed; repeat the value instead")
         if getattr(event, "anchor", None):
             raise _at(event.start_mark, "anchors (&name) are not allowed; repeat the value instead")
-        return super().compose_node(parent, index)
+        if self._depth > MAX_DEPTH:
+            raise _at(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def resolve(self, kind, value, implicit):  # noqa: ANN001 - PyYAML's signature
         # Called only for nodes without an explicit tag. Plain scalars are
@@ -115,7 +128,7 @@ def load(text: str | bytes, source: str = "<string>", max_bytes: int = MAX_BYTES
     try:
         node = composer.get_single_node()
         doc = Document(source, None)
-        doc.data = _build(node, (), doc, 0) if node is not None else None
+        doc.data = _build(node, (), doc) if node is not None else None
         return doc
     except _Positioned as exc:
         raise YamlProblem(source, exc.line, exc.column, exc.message) from None
@@ -134,9 +147,8 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     return "; ".join(parts) or "invalid YAML"
 
 
-def _build(node: Node, path: Path, doc: Document, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        raise _at(node.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+def _build(node: Node, path: Path, doc: Document) -> Any:
+    # Recursion here is bounded: the composer refused anything deeper than MAX_DEPTH.
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, MappingNode):
         _expect_tag(node, MAP)
@@ -149,13 +161,13 @@ def _build(node: Node, path: Path, doc: Document, depth: int) -> Any:
             if key in result:
                 line, column = doc.positions[(*path, key)]
                 raise _at(key_node.start_mark, f"duplicate key {key!r} (first at line {line}, column {column})")
-            result[key] = _build(value_node, (*path, key), doc, depth + 1)
+            result[key] = _build(value_node, (*path, key), doc)
             # A key's position is the key itself: what an editor should highlight.
             doc.positions[(*path, key)] = key_at
         return result
     if isinstance(node, SequenceNode):
         _expect_tag(node, SEQ)
-        return [_build(child, (*path, i), doc, depth + 1) for i, child in enumerate(node.value)]
+        return [_build(child, (*path, i), doc) for i, child in enumerate(node.value)]
     return _scalar(node)
 
 

@@ -199,3 +199,14 @@ def test_plan_backtest_errors(db, rules_dir):
     assert result.exit_code == 1
     assert "unknown key 'priorty'" in result.output
     assert "no rule 'owner-changed-high-touch' in rules/" in result.output and "files with problems are left out" in result.output
+
+
+def test_apply_reports_deep_nesting_at_its_position_and_applies_nothing(db, rules_dir):
+    deep = "{all: [" * 300 + "{account.tier: tech}" + "]}" * 300
+    (rules_dir / "deep.yaml").write_text(f"id: deep\nname: Deep\nwhen: {deep}\nactions:\n  - email: {{template: a, to: owner}}\n")
+    result = CliRunner().invoke(cli, ["apply"])
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert f"rules/deep.yaml:3:{7 + 7 * 32}: nested deeper than 64 levels" in result.output
+    assert "nothing applied" in result.output
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(RuleVersion)) == 0

@@ -163,3 +163,21 @@ def test_explain_a_contact_level_rule_for_a_contact(db, tmp_path):
     assert "no contact with id 'acme'; rule 'quiet-admin' is contact-level" in wrong.output
     assert "(contacts of account acme: ann, bob)" in wrong.output
     assert "no contact with id 'ghost'" in explain("ghost").output
+
+
+def test_deep_nesting_is_a_positioned_problem_in_rules_segments_and_the_policy(tmp_path):
+    # A couple of KB nested a few hundred levels deep: a problem like any other, not a traceback.
+    deep = "{all: [" * 300 + "{account.tier: tech}" + "]}" * 300
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "deep.yaml").write_text(f"id: deep\nname: Deep\nwhen: {deep}\nactions:\n  - email: {{template: a, to: owner}}\n")
+    (tmp_path / "segments" / "deeper.yaml").write_text(f"id: deeper\nwhen: {deep}\n")
+    (tmp_path / "policy.yaml").write_text("max_messages:\n  " + "[" * 300 + "]" * 300 + "\n")
+    result = CliRunner().invoke(cli, ["rules", "check", str(tmp_path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    assert sorted(result.output.splitlines()[:3]) == sorted([
+        f"{tmp_path / 'segments' / 'deeper.yaml'}:2:{7 + 7 * 32}: nested deeper than 64 levels",
+        f"{tmp_path / 'deep.yaml'}:3:{7 + 7 * 32}: nested deeper than 64 levels",
+        f"{tmp_path / 'policy.yaml'}:2:{3 + 64}: nested deeper than 64 levels",
+    ])  # fmt: skip

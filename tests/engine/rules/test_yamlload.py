@@ -72,6 +72,32 @@ def test_depth_limit():
     assert "nested deeper than" in err.message
 
 
+@pytest.mark.parametrize(
+    "text, column",
+    [
+        ("a: " + "[" * 400 + "]" * 400 + "\n", 4 + 64),  # 803 bytes; the list at level 65
+        ("a: " + "{b: " * 400 + "1" + "}" * 400 + "\n", 1 + 4 * 64),  # about 2 KB; the key at level 65
+        ("- " * 2000 + "1\n", 1 + 2 * 65),  # block sequences on one line
+    ],
+)
+def test_deep_nesting_stops_at_the_limit_while_reading(text, column):
+    # PyYAML's composer recurses once per level: a few hundred levels used to end in
+    # a RecursionError before the depth of the result was ever looked at.
+    err = problem(text)
+    assert (err.line, err.column, err.message) == (1, column, "nested deeper than 64 levels")
+
+
+def test_nesting_up_to_the_limit_is_read():
+    assert load("a: " + "[" * 63 + "]" * 63 + "\n").data == {"a": _nested(63)}
+
+
+def _nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 def test_empty_document_is_none():
     assert load("", "r.yaml").data is None
     assert load("# only a comment\n", "r.yaml").data is None

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from engine.db import Database
 from engine.delivery import outbox
 from engine.models import Delivery, RuleState
+from engine.sqlutil import chunks
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ CHUNK = 1000  # due rows read and decided per transaction
 
 Enqueue = Callable[[str, list[int]], None]  # (job id, delivery ids)
 Waiting = Callable[[set[str]], set[str]]  # job ids -> those still waiting to run
+Holding = Callable[[], bool]  # whether the pass still holds the dispatch lock
 
 
 @dataclass
@@ -83,10 +85,12 @@ class DispatchReport:
     deferred: int = 0
     requeued: int = 0
     unknown: int = 0
+    stopped: bool = False  # the lock was lost mid-pass: the rest waits for the next pass
 
     def as_dict(self) -> dict[str, Any]:
-        return {"queued": self.queued, "jobs": self.jobs, "skipped": self.skipped, "deferred": self.deferred,
-                "requeued": self.requeued, "unknown": self.unknown}  # fmt: skip
+        out = {"queued": self.queued, "jobs": self.jobs, "skipped": self.skipped, "deferred": self.deferred,
+               "requeued": self.requeued, "unknown": self.unknown}  # fmt: skip
+        return out | {"stopped": True} if self.stopped else out
 
 
 def job_id_for(ids: Sequence[int], now: datetime) -> str:
@@ -96,9 +100,11 @@ def job_id_for(ids: Sequence[int], now: datetime) -> str:
 
 
 def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate] = (),
-             queue_grace: timedelta = outbox.QUEUE_GRACE, waiting: Waiting | None = None) -> DispatchReport:  # fmt: skip
+             queue_grace: timedelta = outbox.QUEUE_GRACE, waiting: Waiting | None = None,
+             holding: Holding | None = None) -> DispatchReport:  # fmt: skip
     """One pass. ``waiting(job_ids)`` says which jobs are still waiting in the queue (RQ);
-    rows queued too long under one of those are left to it, the others are enqueued again."""
+    rows queued too long under one of those are left to it, the others are enqueued again.
+    ``holding()`` says whether this pass still holds the dispatch lock; checked before each chunk."""
     report = DispatchReport()
     gates = list(gates)
     with db.session() as session:
@@ -112,16 +118,50 @@ def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate
         enqueue(job_id, ids)
         report.requeued += len(ids)
         report.jobs += 1
+    _queue_due(db, now, enqueue, gates, report, holding=holding)
+    return report
+
+
+def dispatch_only(db: Database, ids: Sequence[int], now: datetime, enqueue: Enqueue, gates: Iterable[Gate] = (),
+                  holding: Holding | None = None) -> DispatchReport:  # fmt: skip
+    """Gate and queue these deliveries, those of them still due, as a pass would: no sweep, no other rows.
+    The ``on_event`` fast path: what a re-check wrote goes out without waiting for the next pass."""
+    report = DispatchReport()
+    gates = list(gates)
+    for part in chunks(sorted(set(ids)), CHUNK):
+        _queue_due(db, now, enqueue, gates, report, only=part, holding=holding)
+    return report
+
+
+def pending_written(db: Database, rule_ids: Iterable[str], at: datetime) -> list[int]:
+    """The deliveries of these rules written at ``at`` (one evaluation's ``now``) and still pending."""
+    rule_ids = sorted(set(rule_ids))
+    if not rule_ids:
+        return []
+    with db.read_session() as session:
+        stmt = select(D.c.id).where(D.c.rule_id.in_(rule_ids), D.c.created_at == at, D.c.status == "pending")
+        return list(session.scalars(stmt))
+
+
+def _queue_due(db: Database, now: datetime, enqueue: Enqueue, gates: list[Gate], report: DispatchReport,
+               only: list[int] | None = None, holding: Holding | None = None) -> None:  # fmt: skip
+    """Due rows (of ``only``, if given), a chunk at a time: gates, then queued, then enqueued."""
     after: Due | None = None
     while True:
+        if holding is not None and not holding():
+            # The dispatch lock expired under this pass: another may be deciding the same rows
+            # against the same budgets now. Whatever is left waits for the next pass.
+            log.error("dispatch stopped: it no longer holds the dispatch lock")
+            report.stopped = True
+            return
         # The gates read, then a short write transaction records their verdicts: send jobs
         # record every message in a transaction of their own, and on SQLite they would
         # wait out the gates of a whole chunk for the write lock. Each write is conditional
         # on the row's status, so a row that changed in between is left as it is.
         with db.read_session() as session:
-            due = _due(session, now, after)
+            due = _due(session, now, after, only)
             if not due:
-                break
+                return
             after = due[-1]
             verdicts = Verdicts()
             for gate in gates:
@@ -134,11 +174,10 @@ def dispatch(db: Database, now: datetime, enqueue: Enqueue, gates: Iterable[Gate
         for job_id, ids in batches:  # after the commit: a job never runs before its rows say queued
             enqueue(job_id, ids)
             report.jobs += 1
-    return report
 
 
-def _due(session: Session, now: datetime, after: Due | None) -> list[Due]:
-    """The next chunk of due rows in priority order (higher first, then oldest), after ``after``."""
+def _due(session: Session, now: datetime, after: Due | None, only: list[int] | None = None) -> list[Due]:
+    """The next chunk of due rows (among ``only``) in priority order (higher first, then oldest), after ``after``."""
     paused = select(RS.c.rule_id).where(RS.c.paused.is_(True))
     stmt = (
         select(D.c.id, D.c.rule_id, D.c.occurrence, D.c.channel, D.c.category, D.c.priority, D.c.account_id, D.c.contact_id,
@@ -147,6 +186,8 @@ def _due(session: Session, now: datetime, after: Due | None) -> list[Due]:
         .order_by(D.c.priority.desc(), D.c.due_at, D.c.id)
         .limit(CHUNK)
     )
+    if only is not None:
+        stmt = stmt.where(D.c.id.in_(only))
     if after is not None:  # keyset pagination on (priority desc, due_at, id)
         stmt = stmt.where(
             or_(

@@ -4,7 +4,10 @@ The events API adds the accounts of newly stored events to a Redis set and
 enqueues one ``recheck_pending`` job unless one is already scheduled (a flag
 with a TTL), so a burst of batches costs one job, not one per batch. The job
 clears the flag first, then drains the set and re-checks the active
-``on_event`` rules for those accounts (engine.rules.cycle.recheck_accounts).
+``on_event`` rules for those accounts (engine.rules.cycle.recheck_accounts),
+and dispatches the messages it wrote at once, through the dispatch's gates
+and under its lock (engine.jobs.send.dispatch_written), so they do not wait
+for the next dispatch pass.
 Every step is safe to repeat or to lose: an extra job finds the set empty,
 ids a failing job had taken are put back, ids not yet taken by a killed job
 are picked up by the next one, and the tick evaluates every rule on its
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import redis
 
-from engine.db import get_database
+from engine.db import Database, get_database
+from engine.delivery.dispatch import pending_written
 from engine.jobs.queues import CLIENT_OPTIONS, get_queue, redis_connection
 from engine.models import utcnow
 from engine.rules.cycle import recheck_accounts
@@ -78,7 +83,7 @@ def recheck_pending() -> dict[str, Any]:
     db = get_database(settings.database_url)
     with db.read_session() as session:
         rules = [r for r in active_rules(session) if isinstance(r[2].trigger, OnEvent)]
-    totals: dict[str, Any] = {"accounts": 0, "rules": len(rules), "entered": 0, "fired": 0, "deliveries": 0}
+    totals: dict[str, Any] = {"accounts": 0, "rules": len(rules), "entered": 0, "fired": 0, "deliveries": 0, "queued": 0}
     while True:
         raw = conn.spop(pending_key(settings), DRAIN)
         if not raw:
@@ -87,8 +92,9 @@ def recheck_pending() -> dict[str, Any]:
         totals["accounts"] += len(ids)
         if not rules:
             continue
+        now = utcnow()
         try:
-            report = recheck_accounts(db, rules, ids, utcnow())
+            report = recheck_accounts(db, rules, ids, now)
         except Exception:
             # Put them back for the next job (the flag is clear, so the next batch schedules one).
             conn.sadd(pending_key(settings), *ids)
@@ -98,5 +104,22 @@ def recheck_pending() -> dict[str, Any]:
             totals[name] += summary[name]
         if summary.get("errors"):
             totals.setdefault("errors", {}).update(summary["errors"])
+        totals["queued"] += _dispatch_now(db, settings, [o.rule_id for o in report.rules if o.deliveries], now)
     log.info("on_event re-check %s", totals)
     return totals
+
+
+def _dispatch_now(db: Database, settings: Settings, rule_ids: list[str], now: datetime) -> int:
+    """Queue the messages this re-check wrote (those rules' rows stamped ``now``), through the
+    dispatch's gates, instead of leaving them to the next pass; how many were queued. A failure
+    here loses nothing: the rows stay in the table for the next pass."""
+    if not rule_ids:
+        return 0
+    from engine.jobs.send import dispatch_written  # the sending side, only in workers
+
+    try:
+        outcome = dispatch_written(pending_written(db, rule_ids, now), settings)
+    except Exception:
+        log.exception("on_event messages not dispatched at once; the next dispatch pass sends them")
+        return 0
+    return int(outcome.get("queued", 0))

@@ -19,7 +19,7 @@ _fork_hook_installed = False
 # What the jobs import, imported once in the worker instead of in every
 # work-horse: RQ forks a horse per job, and each would import these again
 # (about a quarter of a second per job, 2 ms per message of a send job of 100).
-PRELOAD = ("engine.jobs.send", "engine.jobs.tick", "engine.delivery.compose", "engine.delivery.channels", "jsonschema")
+PRELOAD = ("engine.jobs.send", "engine.jobs.tick", "engine.jobs.recheck", "engine.delivery.compose", "engine.delivery.channels", "jsonschema")
 
 
 def make_worker(

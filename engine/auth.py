@@ -10,13 +10,16 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import USER_ROLES, ApiKey, User, utcnow
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 10
+# Checked against for addresses with no account, with the real cost parameters, so a
+# sign-in takes as long for an unknown address as for a known one (its digest never matches).
+DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${'00' * 16}${'00' * 32}"
 
 
 class AuthError(ValueError):
@@ -53,8 +56,7 @@ def create_user(session: Session, email: str, password: str, role: str = "viewer
         raise AuthError(f"{email!r} is not an email address")
     if role not in USER_ROLES:
         raise AuthError(f"role {role!r} is not one of: {', '.join(USER_ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"password must be at least {MIN_PASSWORD} characters")
+    _check_new_password(password)
     if session.scalar(select(User).where(User.email == email)):
         raise AuthError(f"a user with email {email!r} already exists")
     user = User(email=email, password_hash=hash_password(password), role=role)
@@ -63,11 +65,55 @@ def create_user(session: Session, email: str, password: str, role: str = "viewer
     return user
 
 
+def _check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"password must be at least {MIN_PASSWORD} characters")
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active or not check_password(user.password_hash, password):
+    # Always one scrypt check, whether the address is unknown, disabled or known.
+    matches = check_password(user.password_hash if user is not None else DUMMY_HASH, password)
+    if user is None or not user.active or not matches:
         return None
     user.last_login_at = utcnow()
+    return user
+
+
+def _user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise AuthError(f"no user with email {email.strip().lower()!r}")
+    return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every signed-in session of the user (sessions carry the generation they began in)."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(session_generation=User.session_generation + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def change_password(session: Session, email: str, password: str) -> User:
+    """Set a new password and end the user's sessions, so one taken with the old password stops working."""
+    _check_new_password(password)
+    user = _user_by_email(session, email)
+    user.password_hash = hash_password(password)
+    session.flush()
+    end_sessions(session, user.id)
+    return user
+
+
+def set_active(session: Session, email: str, active: bool) -> User:
+    """Enable or disable a user; disabling ends the user's sessions."""
+    user = _user_by_email(session, email)
+    user.active = active
+    session.flush()
+    if not active:
+        end_sessions(session, user.id)
     return user
 
 

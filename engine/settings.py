@@ -176,6 +176,70 @@ def _smtp_settings() -> dict:
     }
 
 
+# Outside production, unset brand variables take these plainly fictional values, so the
+# demo's footers and pages show where each one goes.
+DEMO_BRAND_NAME = "Example App"
+DEMO_BRAND_COMPANY = "Example Inc."
+DEMO_BRAND_POSTAL_ADDRESS = "1 Example Street, Example City 100-0001"
+DEMO_BRAND_SUPPORT_EMAIL = "support@example.com"
+# What the law asks of marketing email (docs/compliance.md): who sends it, a postal address and
+# where to write. Production sends no non-operational email while any of these is unset.
+BRAND_REQUIRED = ("TOUCHLINE_BRAND_COMPANY", "TOUCHLINE_BRAND_POSTAL_ADDRESS", "TOUCHLINE_BRAND_SUPPORT_EMAIL")
+
+
+@dataclass(frozen=True)
+class Brand:
+    """The sender as recipients know it (the product Touchline sends for, not Touchline):
+    in the footer of every customer email and on the unsubscribe and preference pages."""
+
+    name: str = DEMO_BRAND_NAME  # the product's name
+    company: str | None = DEMO_BRAND_COMPANY  # the sender's legal name
+    postal_address: str | None = DEMO_BRAND_POSTAL_ADDRESS
+    support_email: str | None = DEMO_BRAND_SUPPORT_EMAIL
+    logo_url: str | None = None
+    # The variables of BRAND_REQUIRED that are unset (outside production their demo values
+    # stand in; in production the fields are None).
+    missing: tuple[str, ...] = BRAND_REQUIRED
+
+
+def _brand_text(name: str, limit: int = 200) -> str | None:
+    raw = _str(name)
+    if raw is None or not raw.strip():
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise SettingsError(f"{name}={raw!r}: expected one line of text, without control characters")
+    value = " ".join(raw.split())
+    if len(value) > limit:
+        raise SettingsError(f"{name}: {len(value)} characters; at most {limit}")
+    return value
+
+
+def _brand(production: bool, mail_from: str) -> Brand:
+    from engine.delivery.message import AddressError, parse_addr_spec, parse_mailbox
+
+    company = _brand_text("TOUCHLINE_BRAND_COMPANY")
+    postal_address = _brand_text("TOUCHLINE_BRAND_POSTAL_ADDRESS", limit=300)
+    support_email = _brand_text("TOUCHLINE_BRAND_SUPPORT_EMAIL")
+    if support_email is not None:
+        try:
+            parse_addr_spec(support_email)
+        except AddressError as err:
+            raise SettingsError(f"TOUCHLINE_BRAND_SUPPORT_EMAIL={support_email!r}: {err}") from None
+    given = dict(zip(BRAND_REQUIRED, (company, postal_address, support_email), strict=True))
+    missing = tuple(n for n, v in given.items() if v is None)
+    name = _brand_text("TOUCHLINE_BRAND_NAME") or company
+    if not production:
+        company = company or DEMO_BRAND_COMPANY
+        postal_address = postal_address or DEMO_BRAND_POSTAL_ADDRESS
+        support_email = support_email or DEMO_BRAND_SUPPORT_EMAIL
+        name = name or DEMO_BRAND_NAME
+    elif name is None:  # production without a name: the sender's display name, else its domain
+        display, address = parse_mailbox(mail_from)
+        name = display or address.rsplit("@", 1)[-1]
+    return Brand(name=name, company=company, postal_address=postal_address, support_email=support_email,
+                 logo_url=_http_url("TOUCHLINE_BRAND_LOGO_URL"), missing=missing)  # fmt: skip
+
+
 def _webhook_settings() -> dict:
     secret = _str("TOUCHLINE_WEBHOOK_SECRET")
     if secret is not None and len(secret) < 16:
@@ -207,11 +271,15 @@ class Settings:
     api_rate_limit: str = "600/minute"
     queue_prefix: str = "touchline"
     trusted_proxies: int = 0
+    # A signed-in admin session ends after this long without a request.
+    session_idle_minutes: int = 720
     templates_dir: Path = field(default_factory=lambda: Path("email_templates"))
     # The fatigue policy (docs/delivery.md), an absolute path; None: no file, no fatigue limits.
     policy_file: Path | None = None
     # Where recipients reach this instance: unsubscribe and preference links.
     public_url: str = "http://127.0.0.1:8000"
+    # The sender's brand (TOUCHLINE_BRAND_*), for customer email and the unsubscribe pages.
+    brand: Brand = field(default_factory=Brand)
     # Outgoing mail (engine/delivery/channels/smtp.py) and webhooks (webhook.py).
     smtp_tls: str = "none"
     smtp_timeout: int = 30
@@ -241,13 +309,37 @@ class Settings:
 
 
 
-def _public_url(host: str, port: int) -> str:
-    """TOUCHLINE_PUBLIC_URL, else this machine's own address (fine for a local run, not for real mail)."""
+# Where ``touchline up`` notes, while it runs, the address its web app listens on: commands run
+# beside it (``touchline render``) then link to the port it chose (``up --port``), as its workers do.
+RUNNING_URL_FILE = "web_url"
+
+
+def note_running_url(instance_dir: Path, url: str | None) -> None:
+    """``touchline up``: note the web app's address in the instance folder (None: forget it)."""
+    path = instance_dir / RUNNING_URL_FILE
+    if url is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(url + "\n")
+
+
+def _running_url(instance_dir: Path) -> str | None:
+    try:
+        url = (instance_dir / RUNNING_URL_FILE).read_text().strip()
+    except OSError:
+        return None
+    return url if url.startswith(("http://", "https://")) else None
+
+
+def _public_url(host: str, port: int, instance_dir: Path | None = None) -> str:
+    """TOUCHLINE_PUBLIC_URL, else this machine's own address (fine for a local run, not for real mail):
+    the port ``touchline up`` runs on, unless TOUCHLINE_PORT names one."""
     from urllib.parse import urlsplit
 
     value = _str("TOUCHLINE_PUBLIC_URL")
     if value is None:
-        return f"http://{host}:{port}"
+        running = _running_url(instance_dir) if instance_dir is not None and _str("TOUCHLINE_PORT") is None else None
+        return running or f"http://{host}:{port}"
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise SettingsError(f"TOUCHLINE_PUBLIC_URL={value!r}: expected the public address, such as https://touchline.example.com")
@@ -299,9 +391,11 @@ def load_settings() -> Settings:
         api_rate_limit=_rate_limit("TOUCHLINE_API_RATE_LIMIT", "600/minute"),
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
         trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
+        session_idle_minutes=_int("TOUCHLINE_SESSION_IDLE_MINUTES", 720, minimum=1, maximum=720),
         templates_dir=Path(_str("TOUCHLINE_TEMPLATES_DIR", "email_templates") or "email_templates").resolve(),
         policy_file=_policy_file(),
-        public_url=_public_url(host, port),
+        public_url=_public_url(host, port, None if env == "production" else instance_dir),
+        brand=_brand(env == "production", smtp["mail_from"]),
         **smtp,
         **webhook,
         **_pipeline_settings(smtp["smtp_timeout"], webhook["webhook_timeout"]),

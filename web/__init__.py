@@ -7,6 +7,8 @@ serve what it returns with waitress. Everything the app needs comes from
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask, redirect, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -26,6 +28,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.production,
+        # Idle expiry: sign-in makes the session permanent, so its cookie is signed
+        # again on every request and refused this long after the last one.
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
+        SESSION_REFRESH_EACH_REQUEST=True,
+        # Sign-in sets no remember-me cookie; should one appear, it lasts no longer.
+        REMEMBER_COOKIE_DURATION=timedelta(minutes=settings.session_idle_minutes),
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.production,

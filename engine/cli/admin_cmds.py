@@ -32,6 +32,47 @@ def create_user(email: str, role: str, password: str) -> None:
     click.echo(f"created {role} {email}")
 
 
+@users_group.command("password")
+@click.argument("email")
+@click.password_option(help="Prompted for when not given.")
+def set_password(email: str, password: str) -> None:
+    """Set a user's password; the user's open sessions end."""
+    from engine import auth
+
+    with database().session() as session:
+        try:
+            auth.change_password(session, email, password)
+        except auth.AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"password changed for {email.strip().lower()}; their sessions have ended")
+
+
+@users_group.command("disable")
+@click.argument("email")
+def disable_user(email: str) -> None:
+    """Stop a user signing in; the user's open sessions end."""
+    _set_active(email, False)
+    click.echo(f"disabled {email.strip().lower()}; their sessions have ended")
+
+
+@users_group.command("enable")
+@click.argument("email")
+def enable_user(email: str) -> None:
+    """Let a disabled user sign in again."""
+    _set_active(email, True)
+    click.echo(f"enabled {email.strip().lower()}")
+
+
+def _set_active(email: str, active: bool) -> None:
+    from engine import auth
+
+    with database().session() as session:
+        try:
+            auth.set_active(session, email, active)
+        except auth.AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
 @users_group.command("list")
 def list_users() -> None:
     """List admin users."""

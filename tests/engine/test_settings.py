@@ -36,6 +36,7 @@ def test_production_refuses_without_secret_key(monkeypatch):
         ("TOUCHLINE_PORT", "70000", "TOUCHLINE_PORT='70000': must be at most 65535"),
         ("TOUCHLINE_TICK_CRON", "every minute", "TOUCHLINE_TICK_CRON='every minute' is not a valid cron expression"),
         ("TOUCHLINE_API_RATE_LIMIT", "2 per minutes please", "expected a rate such as '600/minute'"),
+        ("TOUCHLINE_SESSION_IDLE_MINUTES", "721", "TOUCHLINE_SESSION_IDLE_MINUTES='721': must be at most 720"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value, message):

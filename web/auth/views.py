@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from engine.auth import authenticate
+from engine.auth import authenticate, end_sessions
 from web.auth.forms import LoginForm
 from web.auth.users import SignedInUser
 from web.context import get_db
@@ -25,10 +25,13 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         # authenticate() records last_login_at, so it needs a write session.
-        with get_db().session() as session:
-            user = authenticate(session, form.email.data or "", form.password.data or "")
+        with get_db().session() as db_session:
+            user = authenticate(db_session, form.email.data or "", form.password.data or "")
             signed_in = SignedInUser.from_model(user) if user else None
         if signed_in is not None:
+            # Permanent: the cookie is signed again on every request and refused once
+            # PERMANENT_SESSION_LIFETIME (the idle limit) has passed since the last one.
+            session.permanent = True
             login_user(signed_in)
             return redirect(_safe_next(request.args.get("next")))
         flash(BAD_LOGIN, "error")
@@ -41,6 +44,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        # Clearing this browser's cookie is not enough: a copy of it would still work.
+        with get_db().session() as db_session:
+            end_sessions(db_session, current_user.id)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -52,3 +52,24 @@ def test_database_problems_are_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'ok.db'}")
     result = run("db", "upgrade", "bogus")
     assert result.exit_code == 1 and "bogus" in result.output and "Traceback" not in result.output
+
+
+def test_users_password_disable_and_enable(db):
+    from sqlalchemy import select
+
+    from engine.auth import authenticate
+    from engine.models import User
+
+    assert run("users", "create", "ops@example.com", "--password", "long enough pw").exit_code == 0
+    changed = run("users", "password", "Ops@example.com", "--password", "another long pw")
+    assert changed.exit_code == 0 and "sessions have ended" in changed.output
+    assert run("users", "disable", "ops@example.com").exit_code == 0
+    assert "disabled" in run("users", "list").output
+    assert run("users", "enable", "ops@example.com").exit_code == 0
+    with db.session() as session:
+        assert authenticate(session, "ops@example.com", "another long pw") is not None
+        assert session.scalar(select(User.session_generation)) == 2
+    missing = run("users", "disable", "nobody@example.com")
+    assert missing.exit_code == 1 and "no user with email 'nobody@example.com'" in missing.output
+    short = run("users", "password", "ops@example.com", "--password", "short")
+    assert short.exit_code == 1 and "at least 10" in short.output

@@ -164,3 +164,68 @@ def test_re_checks_between_two_cycles_count_together_against_the_circuit_breaker
     assert len(deliveries(db)) == 2
     with db.read_session() as s:
         assert s.get(RuleState, "export-tip").paused
+
+
+# -- the fast path: what a re-check writes is dispatched at once ---------------------------
+
+SENDING_RULE = RULE.replace("tips/export", "onboarding/stalled")
+
+
+@pytest.fixture
+def sending_world(db: Database, world: dict[str, int], smtp_server, monkeypatch) -> dict[str, int]:
+    """The world, with a template that renders and the mail server the worker sends to."""
+    rule = validate_text(SENDING_RULE, "export-tip.yaml", expected_id="export-tip").rule
+    with db.session() as s:
+        apply_rules(s, [(rule, SENDING_RULE)], author="test")
+    monkeypatch.setenv("TOUCHLINE_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    tick_cycle(db, utcnow())  # both enter; nobody has exported yet
+    return world
+
+
+def statuses(db: Database) -> dict[str, str]:
+    with db.read_session() as s:
+        return dict(s.execute(select(Delivery.recipient, Delivery.status)).all())
+
+
+def test_an_events_email_reaches_the_mail_server_without_waiting_for_a_dispatch_pass(db, sending_world, smtp_server):
+    request_recheck(export(db, "acme", "e1"))
+    assert make_worker().work(burst=True)  # the re-check job, then the send job it queued; no dispatch pass
+    assert statuses(db) == {"admin@acme.test": "sent"}
+    assert [m["to"] for m in smtp_server.handler.messages] == [["admin@acme.test"]]
+
+
+def test_the_fast_path_keeps_the_gates(db, sending_world, smtp_server):
+    from engine.compliance.suppressions import suppress
+
+    with db.session() as s:
+        suppress(s, "admin@acme.test", "complained", None, "test")
+    request_recheck(export(db, "acme", "e1") | export(db, "beta", "e2"))
+    make_worker().work(burst=True)
+    assert statuses(db) == {"admin@acme.test": "suppressed", "admin@beta.test": "sent"}
+    assert [m["to"] for m in smtp_server.handler.messages] == [["admin@beta.test"]]
+
+
+def test_while_a_pass_holds_the_dispatch_lock_the_fast_path_leaves_its_rows_to_the_next_pass(
+    db, sending_world, smtp_server, monkeypatch, caplog
+):
+    """Two dispatchers deciding at once could both spend the same limit: the fast path waits
+    for the lock, and past FAST_PATH_WAIT leaves the rows pending for the pass that holds it."""
+    import logging
+
+    from engine.jobs import send
+    from engine.jobs.send import dispatch_lock_key, dispatch_tick
+
+    monkeypatch.setattr(send, "FAST_PATH_WAIT", 0.3)
+    conn = redis_connection()
+    other = conn.lock(dispatch_lock_key(load_settings()), timeout=30)
+    assert other.acquire(blocking=False)
+    request_recheck(export(db, "acme", "e1"))
+    with caplog.at_level(logging.INFO, logger="engine.jobs.send"):
+        totals = recheck_pending()
+    assert (totals["deliveries"], totals["queued"]) == (1, 0)
+    assert statuses(db) == {"admin@acme.test": "pending"}
+    assert any("on_event messages skipped: another dispatch holds" in r.getMessage() for r in caplog.records)
+    other.release()
+    assert dispatch_tick()["queued"] == 1  # the next pass sends it
+    make_worker().work(burst=True)
+    assert statuses(db) == {"admin@acme.test": "sent"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.ingest import fields as f
@@ -99,6 +100,26 @@ def _unknown(key: str, known: Mapping[str, Parser]) -> str:
     return f"unknown field{hint}"
 
 
+def effective_time(value: Any) -> datetime | None:
+    """When an account record's values took effect: ISO 8601 with a timezone, as a CRM exports it.
+
+    Stricter than event timestamps: a history is only as good as its dates, and
+    a time without a zone could be off by a day.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise f.FieldError(f"expected an ISO 8601 time with a timezone such as 2025-03-01T09:00:00Z, got {f.json_type(value)}")
+    raw = value.strip()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise f.FieldError(f"{f.printable(raw)!r} is not an ISO 8601 time such as 2025-03-01T09:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise f.FieldError(f"{raw!r} has no timezone; add Z for UTC or an offset such as +09:00")
+    return f.timestamp(raw)
+
+
 ACCOUNT = Kind(
     name="account",
     required=("id",),
@@ -115,6 +136,7 @@ ACCOUNT = Kind(
         "timezone": f.tz_name,
         "locale": f.locale,
         "traits": f.mapping,
+        "changed_at": effective_time,
     },
 )
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
@@ -20,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from engine.db import Database
 from engine.ingest.fields import day_of
+from engine.ingest.history import History
 from engine.ingest.records import ACCOUNT, CONTACT, EVENT, IngestResult, Kind, RecordError
 from engine.models import (
     TRACKED_FIELDS,
     Account,
-    AccountChange,
     Contact,
     DailyContactActivity,
     DailyUsage,
@@ -36,6 +37,9 @@ from engine.sqlutil import chunks, insert_for
 
 # Events more than this far in the future are a client clock or unit bug.
 MAX_FUTURE = timedelta(days=1)
+# A change's effective time may be ahead of ours by a client clock's drift, no more:
+# a change dated in the future would count as recent for weeks.
+MAX_CHANGE_SKEW = timedelta(minutes=5)
 # Numeric(14, 2): a derived ARR (MRR x 12) must still fit.
 MAX_MONEY = Decimal("1e12")
 # last_seen_at moves only when it would move by at least this much.
@@ -55,19 +59,22 @@ def _parse_all(kind: Kind, records: Sequence[Any], result: IngestResult) -> list
     return parsed
 
 
-def _last_wins(parsed: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-    """Merge repeated ids within one batch in order, so the batch acts like sequential upserts."""
-    merged: dict[str, tuple[int, dict[str, Any]]] = {}
+def _last_wins(
+    parsed: list[tuple[int, dict[str, Any]]], key: Callable[[dict[str, Any]], Hashable] = itemgetter("id")
+) -> list[tuple[int, dict[str, Any]]]:
+    """Merge repeated ids (by ``key``) within one batch in order, so the batch acts like sequential upserts."""
+    merged: dict[Hashable, tuple[int, dict[str, Any]]] = {}
     for index, rec in parsed:
-        if rec["id"] in merged:
-            first_index, first = merged[rec["id"]]
+        k = key(rec)
+        if k in merged:
+            first_index, first = merged[k]
             combined = {**first, **rec}
             if "traits" in first and "traits" in rec:
                 # Nulls are kept here: they remove the key when the merge is applied.
                 combined["traits"] = {**first["traits"], **rec["traits"]}
-            merged[rec["id"]] = (first_index, combined)
+            merged[k] = (first_index, combined)
         else:
-            merged[rec["id"]] = (index, rec)
+            merged[k] = (index, rec)
     return list(merged.values())
 
 
@@ -138,10 +145,33 @@ def _by_id(row: dict[str, Any]) -> str:
 
 
 def upsert_accounts(session: Session, records: Sequence[Any], source: str = "api") -> IngestResult:
-    """Create or update accounts by external id; changes to owner, tier and plan are recorded."""
+    """Create or update accounts by external id; changes to owner, tier and plan are recorded.
+
+    A record's ``changed_at`` is when its values took effect (default: now);
+    the history puts them at that time (engine.ingest.history). The first
+    record to describe an account (a new one, or a stub made by an event or
+    contact) gives its initial state, which is not a change.
+    """
     result = IngestResult()
+    now = utcnow()
+    timed: list[tuple[int, dict[str, Any]]] = []
+    for index, rec in _parse_all(ACCOUNT, records, result):
+        at = rec.setdefault("changed_at", None)
+        if at is not None and at > now + MAX_CHANGE_SKEW:
+            result.rejected.append(
+                RecordError(
+                    index,
+                    "changed_at",
+                    f"{at.isoformat()} is in the future: a change can be dated at most "
+                    f"{MAX_CHANGE_SKEW.seconds // 60} minutes ahead of the server's clock",
+                    rec["id"],
+                )
+            )
+            continue
+        timed.append((index, rec))
     planned: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for index, rec in _last_wins(_parse_all(ACCOUNT, records, result)):
+    # Records of one account merge only when they take effect at the same time.
+    for index, rec in _last_wins(timed, key=itemgetter("id", "changed_at")):
         values = _account_values(rec)
         if values is None:
             field = "mrr" if "mrr" in rec else "arr"
@@ -150,23 +180,19 @@ def upsert_accounts(session: Session, records: Sequence[Any], source: str = "api
             planned.append((rec, values))
     if not planned:
         return result
-    created = _insert_stubs(session, Account, [{"external_id": r["id"], "name": r["id"], "tier": "tech"} for r, _ in planned])
+    _insert_stubs(session, Account, [{"external_id": r["id"], "name": r["id"], "tier": "tech"} for r, _ in planned])
     accounts = _locked(session, Account, (rec["id"] for rec, _ in planned))
-    now = utcnow()
+    history = History(session, source, now, (accounts[r["id"]].id for r, _ in planned if r["changed_at"] is not None))
     for rec, values in planned:
         account = accounts[rec["id"]]
-        if rec["id"] not in created:
-            for name in TRACKED_FIELDS:
-                if name in values and getattr(account, name) != values[name]:
-                    account.changes.append(
-                        AccountChange(
-                            field=name,
-                            old_value=_as_text(getattr(account, name)),
-                            new_value=_as_text(values[name]),
-                            changed_at=now,
-                            source=source,
-                        )
-                    )
+        dated = rec["changed_at"] is not None
+        # A clock a little ahead (within MAX_CHANGE_SKEW) is taken as now.
+        at = min(rec["changed_at"], now) if dated else now
+        if account.described_at is None:
+            account.described_at = at
+        else:
+            history.apply(account, values, at, dated)
+            values = {k: v for k, v in values.items() if k not in TRACKED_FIELDS}
         for name, value in values.items():
             setattr(account, name, _merge_traits(account.traits, value) if name == "traits" else value)
         result.accepted += 1
@@ -176,7 +202,7 @@ def upsert_accounts(session: Session, records: Sequence[Any], source: str = "api
 
 def _account_values(rec: dict[str, Any]) -> dict[str, Any] | None:
     """The columns to set; None when a derived amount would not fit its column."""
-    values = {k: v for k, v in rec.items() if k != "id"}
+    values = {k: v for k, v in rec.items() if k not in ("id", "changed_at")}
     # MRR and ARR describe one figure; derive the missing one.
     if values.get("mrr") is not None and "arr" not in values:
         values["arr"] = values["mrr"] * 12
@@ -185,10 +211,6 @@ def _account_values(rec: dict[str, Any]) -> dict[str, Any] | None:
     if any(values.get(k) is not None and values[k] >= MAX_MONEY for k in ("mrr", "arr")):
         return None
     return values
-
-
-def _as_text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 # -- contacts -----------------------------------------------------------------

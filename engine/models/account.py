@@ -41,6 +41,13 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Indexed: the incremental evaluation cycle asks what changed since its last look.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    # The effective time of the first account record that described it; empty
+    # for a stub made by an event or contact, whose fields are placeholders:
+    # its first description is its initial state, not a change.
+    described_at: Mapped[datetime | None]
+    # Per tracked field, the ISO 8601 time its first known value holds from,
+    # where a dated record showed it to be earlier than described_at.
+    history_starts: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="account", passive_deletes=True)
     changes: Mapped[list[AccountChange]] = relationship(

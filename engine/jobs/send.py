@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 600  # seconds a send job may run (100 messages over a slow SMTP server)
 DISPATCH_TIMEOUT = 120
-# The dispatch lock's TTL, renewed every third of it while a dispatch runs (engine.jobs.locks):
-# a dispatch killed mid-pass holds up the next one by at most this. Shorter than the default
-# lease and queue grace, so it never lengthens the time a lost message takes to come back.
+# The dispatch lock's TTL (dispatch_lock_ttl), renewed every third of it while a dispatch runs
+# (engine.jobs.locks): a dispatch killed mid-pass holds up the next one by at most this.
 DISPATCH_LOCK_TTL = 15
+MIN_LOCK_TTL = 2
 # How long the on_event fast path waits for a running pass to finish before leaving its
 # messages to the next one: a pass over what is due takes well under a second.
 FAST_PATH_WAIT = 5.0
@@ -36,13 +36,20 @@ def dispatch_lock_key(settings: Settings) -> str:
     return f"{settings.queue_prefix}:dispatch:lock"
 
 
+def dispatch_lock_ttl(settings: Settings) -> float:
+    """DISPATCH_LOCK_TTL, or the lease or queue grace if shorter: a killed dispatch's lock is
+    gone before the messages it may have lost are judged lost, so it never lengthens the time
+    they take to come back (settings.loss_noticed_within)."""
+    return max(MIN_LOCK_TTL, min(DISPATCH_LOCK_TTL, settings.send_lease_seconds, settings.queue_grace_seconds))
+
+
 def dispatch_tick() -> dict[str, Any]:
     """Sweep and dispatch once (the ``touchline-dispatch`` cron job); one at a time per installation."""
     settings = load_settings()
     started = time.monotonic()
     conn = redis_connection(settings)
     key = dispatch_lock_key(settings)
-    with single_run(conn, key, DISPATCH_LOCK_TTL) as mine:
+    with single_run(conn, key, dispatch_lock_ttl(settings)) as mine:
         if not mine:
             _log_skipped(conn, key, "dispatch")
             return {"status": "skipped", "reason": "another dispatch is running"}
@@ -72,7 +79,7 @@ def dispatch_written(delivery_ids: list[int], settings: Settings | None = None) 
         return {"status": "ok", "queued": 0}
     conn = redis_connection(settings)
     key = dispatch_lock_key(settings)
-    with single_run(conn, key, DISPATCH_LOCK_TTL, wait=FAST_PATH_WAIT) as mine:
+    with single_run(conn, key, dispatch_lock_ttl(settings), wait=FAST_PATH_WAIT) as mine:
         if not mine:
             _log_skipped(conn, key, f"fast dispatch of {len(delivery_ids)} on_event messages")
             return {"status": "skipped", "reason": "another dispatch is running"}

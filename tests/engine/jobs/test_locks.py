@@ -8,11 +8,12 @@ import os
 import signal
 import time
 
+import pytest
 import redis
 
 from engine.db import Database
 from engine.jobs.locks import single_run
-from engine.jobs.send import DISPATCH_LOCK_TTL, dispatch_lock_key, dispatch_tick
+from engine.jobs.send import DISPATCH_LOCK_TTL, dispatch_lock_key, dispatch_lock_ttl, dispatch_tick
 from engine.settings import load_settings
 
 
@@ -55,11 +56,17 @@ def test_a_killed_holder_frees_the_lock_within_its_ttl(redis_url: str) -> None:
         holder.join()
 
 
-def test_the_dispatch_lock_is_short_enough_not_to_hold_up_the_sweeper() -> None:
+@pytest.mark.parametrize(("lease", "grace", "ttl"), [(None, None, DISPATCH_LOCK_TTL), ("5", "8", 5), ("90", "10", 10)])
+def test_the_dispatch_lock_is_short_enough_not_to_hold_up_the_sweeper(monkeypatch, lease, grace, ttl) -> None:
     """A dispatch killed mid-pass must not delay lost messages past the lease (or grace)
     plus one interval: its lock has to be free before they are judged lost."""
+    for name, value in (("TOUCHLINE_SEND_LEASE_SECONDS", lease), ("TOUCHLINE_QUEUE_GRACE_SECONDS", grace)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TOUCHLINE_SMTP_TIMEOUT", "3")  # as the delivery proof runs it, with a 5 s lease
+    monkeypatch.setenv("TOUCHLINE_WEBHOOK_TIMEOUT", "3")
     settings = load_settings()
-    assert DISPATCH_LOCK_TTL <= min(settings.send_lease_seconds, settings.queue_grace_seconds)
+    assert dispatch_lock_ttl(settings) == ttl <= min(settings.send_lease_seconds, settings.queue_grace_seconds)
 
 
 def test_a_skipped_dispatch_says_so_in_the_log(db: Database, redis_url: str, caplog) -> None:

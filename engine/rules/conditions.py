@@ -213,16 +213,19 @@ class ConditionParser:
             flag = p.boolean(operand, path)
             return None if flag is None else (flag,)
         if op == "between":
-            return self._range(operand, path)
+            return self._trait_range(operand, path) if kind == "trait" else self._range(operand, path)
         if op in ("gt", "gte", "lt", "lte"):
+            if kind == "trait":
+                return self._ordered(operand, path)
             number = p.number(operand, path)
             return None if number is None else (number,)
         if op in ("contains", "starts_with"):
             text = p.text(operand, path, "text")
             return None if text is None else (text,)
         if op in ("in", "not_in"):
-            if not isinstance(operand, list) or not operand:
-                p.add(path, f"{op} takes a non-empty list, got {describe(operand)}")
+            # An empty list is allowed: in: [] is false, not_in: [] holds for any present value.
+            if not isinstance(operand, list):
+                p.add(path, f"{op} takes a list such as [a, b], got {describe(operand)}")
                 return None
             items = [self._scalar(item, kind, (*path, i)) for i, item in enumerate(operand)]
             if any(item is None for item in items):
@@ -248,6 +251,33 @@ class ConditionParser:
             return (value,)
         p.add(path, f"expected text, a number or true/false, got {describe(value)}")
         return None
+
+    def _ordered(self, value: Any, path: Path) -> tuple[Any] | None:
+        """A trait's gt/gte/lt/lte bound: a number, or text (ordered by code point)."""
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = self.problems.number(value, path)
+            return None if number is None else (number,)
+        self.problems.add(path, f"expected a number or text to compare with, got {describe(value)}")
+        return None
+
+    def _trait_range(self, value: Any, path: Path) -> tuple[Any] | None:
+        """A trait's between: two numbers or two texts, low first."""
+        p = self.problems
+        if not isinstance(value, list) or len(value) != 2:
+            p.add(path, f"between takes two numbers or two texts [low, high], got {describe(value)}")
+            return None
+        if all(isinstance(v, str) for v in value):
+            low, high = value
+            if low > high:
+                p.add(path, f"between [{low!r}, {high!r}] is empty: the low bound comes first (text orders by code point)")
+                return None
+            return ((low, high),)
+        if any(isinstance(v, str) for v in value):
+            p.add(path, f"between takes two numbers or two texts, not one of each, got [{describe(value[0])}, {describe(value[1])}]")
+            return None
+        return self._range(value, path)
 
     def _range(self, value: Any, path: Path) -> tuple[Any] | None:
         p = self.problems

@@ -35,11 +35,15 @@ def _one_of_keys(properties: dict[str, Any], description: str) -> dict[str, Any]
 
 
 def _defs() -> dict[str, Any]:
-    number_list = {"type": "array", "minItems": 1, "items": {"type": "number"}}
-    text_list = {"type": "array", "minItems": 1, "items": {"type": "string"}}
+    # in: [] is allowed (and false); not_in: [] holds for any present value.
+    number_list = {"type": "array", "items": {"type": "number"}}
+    text_list = {"type": "array", "items": {"type": "string"}}
     scalar = {"type": ["string", "number", "boolean"]}
     number_ops = {op: {"type": "number"} for op in ("eq", "ne", "gt", "gte", "lt", "lte")}
     number_ops["between"] = _ref("numberRange")
+    # Traits order numbers as numbers and text by code point; true/false have no order.
+    ordered = {"type": ["string", "number"]}
+    trait_order_ops = {op: ordered for op in ("gt", "gte", "lt", "lte")}
     exists = {"type": "boolean", "description": "true: the value is present; false: it is missing"}
     return {
         "duration": {
@@ -50,6 +54,10 @@ def _defs() -> dict[str, Any]:
         "numberRange": {
             "type": "array", "prefixItems": [{"type": "number"}, {"type": "number"}], "minItems": 2, "maxItems": 2,
             "description": "[low, high], both included",
+        },
+        "textRange": {
+            "type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2,
+            "description": "[low, high], both included, in code-point order",
         },
         "dayWindow": {
             "type": "array", "prefixItems": [_ref("duration"), _ref("duration")], "minItems": 2, "maxItems": 2,
@@ -75,8 +83,9 @@ def _defs() -> dict[str, Any]:
             "anyOf": [
                 scalar,
                 _one_of_keys(
-                    {**number_ops, "eq": scalar, "ne": scalar, "in": {"type": "array", "minItems": 1, "items": scalar},
-                     "not_in": {"type": "array", "minItems": 1, "items": scalar}, "exists": exists,
+                    {"eq": scalar, "ne": scalar, **trait_order_ops,
+                     "between": {"anyOf": [_ref("numberRange"), _ref("textRange")]},
+                     "in": {"type": "array", "items": scalar}, "not_in": {"type": "array", "items": scalar}, "exists": exists,
                      "contains": {"type": "string"}, "starts_with": {"type": "string"}},
                     "one operator",
                 ),

@@ -30,6 +30,8 @@ from engine.rules.ast import (
 from engine.rules.compiler import matching_account_ids, matching_contact_ids
 from engine.rules.evaluate import evaluate
 from engine.rules.facts import events_of, load_contact_facts_many, load_facts, rules_of
+from engine.rules.validate import validate_text
+from yamlleaves import rule_text, yaml_leaves
 
 EVENTS = ("login", "export")
 RULE_IDS = ("welcome", "nudge")
@@ -319,3 +321,38 @@ def test_generated_contact_conditions_reach_contact_and_account_leaves():
     collect()
     assert {"Compare:contact:text", "Compare:contact:trait", "Compare:contact:time", "RelativeTime:contact:time",
             "Compare:account:field", "Usage", "Trend"} <= seen  # fmt: skip
+
+
+# -- what the checker accepts, written as YAML, joins the same property ---------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), now=nows, whens=st.lists(yaml_leaves(), min_size=4, max_size=12))
+def test_checked_yaml_conditions_are_accepted_and_agree(db, data, now, whens):
+    # Every operator docs/rules.md allows (empty in/not_in lists, traits ordered as text
+    # or numbers) passes the checker, and its condition means the same in SQL and Python.
+    conds = []
+    for when in whens:
+        result = validate_text(rule_text(when), "rules/r.yaml", expected_id="r")
+        assert result.problems == [], (when, [str(p) for p in result.problems])
+        conds.append(result.rule.when)
+    check_agreement(db, data, now, conds)
+
+
+def test_yaml_leaves_reach_the_documented_constructs():
+    """Guard the generator: the constructs the docs promise all come up."""
+    seen: set[str] = set()
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(yaml_leaves())
+    def collect(when):
+        cond = validate_text(rule_text(when), "r.yaml").rule.when
+        value = cond.value
+        if cond.op in ("in", "not_in") and not value:
+            seen.add(f"{cond.op}-empty")
+        if cond.field.trait and cond.op in ("gt", "gte", "lt", "lte", "between"):
+            bound = value[0] if cond.op == "between" else value
+            seen.add(f"trait-{'text' if isinstance(bound, str) else 'number'}-{'between' if cond.op == 'between' else 'order'}")
+
+    collect()
+    assert {"in-empty", "not_in-empty", "trait-text-order", "trait-text-between", "trait-number-order", "trait-number-between"} <= seen

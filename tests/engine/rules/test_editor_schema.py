@@ -1,9 +1,13 @@
+import functools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from yamlleaves import rule_text, yaml_leaves
 
 from engine.rules.editor_schema import build, dumps
+from engine.rules.validate import validate_text
 from engine.rules.yamlload import load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -12,6 +16,7 @@ SHIPPED = ROOT / "docs" / "rule.schema.json"
 jsonschema = pytest.importorskip("jsonschema")
 
 
+@functools.cache  # checking the schema itself is slow; it is read once
 def validator():
     schema = json.loads(SHIPPED.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -69,3 +74,22 @@ def test_the_schema_accepts_received(received):
     rule = load((ROOT / "rules" / "onboarding-stalled-day7.yaml").read_text()).data
     rule["when"] = {"all": [{"received": received}, {"not": {"received": received}}]}
     assert list(validator().iter_errors(rule)) == []
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(yaml_leaves())
+def test_the_schema_accepts_every_operator_the_checker_accepts(when):
+    # Empty in/not_in lists, traits ordered as text or numbers: the schema agrees with the checker.
+    assert validate_text(rule_text(when), "rules/r.yaml").problems == []
+    rule = load(rule_text(when)).data
+    assert [e.message for e in validator().iter_errors(rule)] == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [{"account.traits.beta": {"gt": True}}, {"account.traits.region": {"between": ["a", 1]}},
+     {"account.tier": {"gt": "M"}}, {"account.tier": {"in": "tech"}}],
+)  # fmt: skip
+def test_the_schema_and_the_checker_refuse_the_same_orderings(when):
+    assert validate_text(rule_text(when), "rules/r.yaml").problems != []
+    assert list(validator().iter_errors(load(rule_text(when)).data))

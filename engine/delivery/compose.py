@@ -130,7 +130,7 @@ class Composer:
             links["preferences"] = preferences_url(self.settings.public_url, token)
             headers.update(list_unsubscribe_headers(self.settings.public_url, token))
         context = context_for(account, contact, links, self.now, rule=self._rule(row.rule_version_id),
-                              usage=self._usage[row.account_id])  # fmt: skip
+                              usage=self._usage[row.account_id], brand=self.settings.brand)  # fmt: skip
         locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
         # In-app and webhook messages take settings from their rule's action; email none.

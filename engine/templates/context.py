@@ -1,4 +1,4 @@
-"""What a template sees: the account, the contact, usage, the rule, links and now.
+"""What a template sees: the account, the contact, usage, the rule, links, the sender's brand and now.
 
 Everything is read up front (one account at a time), so rendering touches no
 database. Fields that are null in the database are *absent* from the views:
@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from engine.models import Account, Contact, DailyUsage
 from engine.models.ruleset import RuleVersion
+from engine.settings import Brand
 from engine.sqlutil import chunks
 
 # usage.count(event, days) looks back at most this far.
 USAGE_MAX_DAYS = 365
 # The variables a template may use; ``templates check`` flags any other name.
-CONTEXT_VARIABLES = ("account", "contact", "owner", "usage", "rule", "links", "now", "locale", "timezone", "part", "subject")
+CONTEXT_VARIABLES = ("account", "contact", "owner", "usage", "rule", "links", "brand", "now", "locale", "timezone", "part", "subject")
 
 
 class ContextError(LookupError):
@@ -104,10 +105,12 @@ def build_context(
     *,
     rule_version_id: int | None = None,
     usage: Mapping[str, dict[date, int]] | None = None,
+    brand: Brand | None = None,
 ) -> dict[str, Any]:
     """The render context for one message (ids are the database ids in a delivery row).
 
     ``usage`` (from ``usage_many``) saves a query per message when a batch is composed.
+    ``brand`` is the sender's (``Settings.brand``); None gives the demo brand, ``Brand()``.
 
     ``contact_id`` None (an owner alert) gives ``contact`` None. ``links`` is
     passed through as given (``unsubscribe``, ``preferences``, ``app``).
@@ -126,7 +129,7 @@ def build_context(
     rule = rule_record(session.get(RuleVersion, rule_version_id), rule_version_id) if rule_version_id is not None else None
     if usage is None:
         usage = _usage(session, account.id, _today(now))
-    return context_for(account, contact, links, now, rule=rule, usage=usage)
+    return context_for(account, contact, links, now, rule=rule, usage=usage, brand=brand or Brand())
 
 
 def context_for(
@@ -137,6 +140,7 @@ def context_for(
     *,
     rule: Record | None,
     usage: Mapping[str, dict[date, int]],
+    brand: Brand,
 ) -> dict[str, Any]:
     """The render context from rows already loaded (a batch loads them all at once)."""
     today = _today(now)
@@ -149,9 +153,17 @@ def context_for(
         "usage": Usage(today, dict(usage)),
         "rule": rule,
         "links": dict(links),
+        "brand": brand_record(brand),
         "now": now,
         "timezone": (contact.timezone if contact is not None else None) or account.timezone or "UTC",
     }
+
+
+def brand_record(brand: Brand) -> Record:
+    """What ``brand`` shows: the sender's product name, company, postal address, support
+    address and logo; an unset one is absent (only production leaves any unset)."""
+    return Record("brand", name=brand.name, company=brand.company, postal_address=brand.postal_address,
+                  support_email=brand.support_email, logo_url=brand.logo_url)  # fmt: skip
 
 
 def _today(now: datetime) -> date:

@@ -31,7 +31,7 @@ def test_check_reports_problems_and_missing_rule_templates(tmp_path, monkeypatch
     result = CliRunner().invoke(cli, ["templates", "check", "--rules", str(ROOT / "rules")])
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert "renewals/value-recap/en.html:1: unknown variable 'acount'; templates see account, contact, owner, usage, rule, links, now, locale, timezone, part, subject" in lines
+    assert "renewals/value-recap/en.html:1: unknown variable 'acount'; templates see account, contact, owner, usage, rule, links, brand, now, locale, timezone, part, subject" in lines
     assert "renewals/value-recap/en.html: no html part: add {% block html %}...{% endblock %}" in lines
     assert "onboarding/stalled/: no ja version: add onboarding/stalled/ja.html" in lines
     assert "usage/reports-falling/: template 'usage/reports-falling' is used by a rule but does not exist: add usage/reports-falling/en.html" in lines

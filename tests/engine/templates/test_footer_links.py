@@ -1,4 +1,5 @@
-"""Every shipped email shows a visible unsubscribe link, unless it is operational.
+"""Every shipped email shows a visible unsubscribe link, unless it is operational,
+and every customer email names its sender (the brand), never Touchline.
 
 The delivery pipeline (``Composer._compose``) puts ``links.unsubscribe`` and
 ``links.preferences`` in the context only for email whose category is not
@@ -9,6 +10,8 @@ are there and a service-message line when they are not. Internal alerts
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -18,8 +21,9 @@ import pytest
 from jinja2 import nodes
 
 from engine.rules.validate import check_paths
+from engine.settings import Brand
 from engine.templates import TemplateLibrary
-from engine.templates.context import Record, Usage
+from engine.templates.context import Record, Usage, brand_record
 
 ROOT = Path(__file__).resolve().parents[3]
 LIBRARY = TemplateLibrary(ROOT / "email_templates")
@@ -33,8 +37,20 @@ APP = "https://app.example.test/"
 MARKETING_LINKS = {"app": APP, "unsubscribe": UNSUBSCRIBE, "preferences": PREFERENCES}
 OPERATIONAL_LINKS = {"app": APP}  # what Composer gives email in category "operational"
 
+# The sender's brand, with an '&' the html part must escape.
+BRAND = Brand(name="Kumo Analytics", company="Kumo K.K. & Partners", postal_address="1-2-3 Shibuya, Shibuya-ku, Tokyo 150-0002",
+              support_email="help@kumo.test", logo_url="https://cdn.kumo.test/logo.png?v=2&s=1", missing=())  # fmt: skip
+# Production before the brand is set: only operational email is sent, with the name alone.
+NAME_ONLY = Brand(name="Kumo Analytics", company=None, postal_address=None, support_email=None)
+SENDER_LINES = {
+    "en": ("Sent by Kumo K.K. & Partners", "1-2-3 Shibuya, Shibuya-ku, Tokyo 150-0002", "Questions: help@kumo.test"),
+    "ja": ("送信者: Kumo K.K. & Partners", "住所: 1-2-3 Shibuya, Shibuya-ku, Tokyo 150-0002", "お問い合わせ: help@kumo.test"),
+}
+# What Japan's Act on Specified Electronic Mail asks next to the opt-out link: that the recipient may refuse more.
+OPT_OUT_NOTICE = {"en": "Unsubscribe", "ja": "今後このようなメールの受信を希望されない場合は"}
+
 SERVICE_LINE = {
-    "en": "This is a service message about your use of Touchline at",
+    "en": "This is a service message about your use of Kumo Analytics at",
     "ja": "のご利用に関するサービスからのお知らせです。",
 }
 UNSUBSCRIBE_WORDS = {"en": ("Unsubscribe", "Email preferences"), "ja": ("配信停止", "配信設定")}
@@ -62,7 +78,7 @@ CUSTOMER_NAMES = [n for n in EMAIL_NAMES if n not in ALERT_NAMES]
 BASE_NAMES = [n for n in CUSTOMER_NAMES if _layouts(n) == {"_layouts/base.html"}]
 
 
-def _context(links: dict[str, str], *, alert: bool = False, account_name: str = "Acme & Co <Ltd>") -> dict:
+def _context(links: dict[str, str], *, alert: bool = False, account_name: str = "Acme & Co <Ltd>", brand: Brand = BRAND) -> dict:
     account = Record(
         "account",
         name=account_name,
@@ -90,6 +106,7 @@ def _context(links: dict[str, str], *, alert: bool = False, account_name: str = 
         "usage": usage,
         "rule": None,
         "links": dict(links),
+        "brand": brand_record(brand),
         "now": NOW,
         "timezone": "Asia/Tokyo",
     }
@@ -188,3 +205,43 @@ def test_a_preferences_link_alone_is_not_required(locale):
     r = LIBRARY.render(BASE_NAMES[0], [locale], _context({"app": APP, "unsubscribe": UNSUBSCRIBE}))
     assert UNSUBSCRIBE in _hrefs(r.html) and UNSUBSCRIBE in r.text
     assert UNSUBSCRIBE_WORDS[locale][1] not in r.html + r.text
+
+
+def _footer(html: str) -> str:
+    return html[html.rindex('class="footer"') :]
+
+
+@pytest.mark.parametrize("links", [MARKETING_LINKS, OPERATIONAL_LINKS], ids=["marketing", "operational"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", CUSTOMER_NAMES)
+def test_every_customer_email_names_its_sender_not_touchline(name, locale, links):
+    r = LIBRARY.render(name, [locale], _context(links))
+    text_footer = r.text.split("\n--\n", 1)[1]
+    html_footer = _footer(r.html)
+    shown = html.unescape(re.sub(r"<[^>]*>", "", html_footer))  # what a reader sees
+    for line in SENDER_LINES[locale]:
+        assert line in text_footer and line in shown, (name, locale, line)
+    assert "Kumo K.K. &amp; Partners" in html_footer  # escaped in the html part only
+    assert "mailto:help@kumo.test" in _hrefs(r.html)
+    assert "Kumo Analytics" in text_footer and "Kumo Analytics" in shown
+    if links is MARKETING_LINKS:
+        assert OPT_OUT_NOTICE[locale] in text_footer and OPT_OUT_NOTICE[locale] in shown
+    assert "touchline" not in (r.subject + r.html + r.text).lower(), (name, locale)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_logo_heads_the_html_part_when_there_is_one(locale):
+    r = LIBRARY.render(BASE_NAMES[0], [locale], _context(MARKETING_LINKS))
+    assert '<img src="https://cdn.kumo.test/logo.png?v=2&amp;s=1" alt="Kumo Analytics"' in r.html
+    assert r.html.index("<img") < r.html.index('class="card"')
+    plain = _context(MARKETING_LINKS, brand=Brand(**{**BRAND.__dict__, "logo_url": None}))
+    assert "<img" not in LIBRARY.render(BASE_NAMES[0], [locale], plain).html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", BASE_NAMES)
+def test_operational_email_renders_with_the_brand_name_alone(name, locale):
+    # What production sends before TOUCHLINE_BRAND_COMPANY and the rest are set (marketing waits).
+    r = LIBRARY.render(name, [locale], _context(OPERATIONAL_LINKS, brand=NAME_ONLY))
+    assert SERVICE_LINE[locale] in r.html and SERVICE_LINE[locale] in r.text
+    assert "sender" not in _footer(r.html) and SENDER_LINES[locale][0] not in r.text

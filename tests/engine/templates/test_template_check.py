@@ -38,7 +38,7 @@ def test_every_kind_of_problem_is_reported_with_its_position(tmp_path):
         ),
         f"typo/en.html:4: '_partials/nope.txt' does not exist in {tmp_path.name}/",
         (
-            "typo/en.html:3: unknown variable 'acount'; templates see account, contact, owner, usage, rule, links, now, "
+            "typo/en.html:3: unknown variable 'acount'; templates see account, contact, owner, usage, rule, links, brand, now, "
             "locale, timezone, part, subject"
         ),
         f"typo/ja.html:1: '_layouts/missing.html' does not exist in {tmp_path.name}/",

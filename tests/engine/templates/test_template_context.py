@@ -95,3 +95,17 @@ def test_usage_window_follows_the_utc_day_of_now(db, ids):
     with db.read_session() as s:
         assert build_context(s, ids["acme"], None, LINKS, evening)["usage"].count("report_run", 1) == 2
     assert date(2026, 3, 2) == evening.astimezone(UTC).date()
+
+
+def test_the_brand_is_the_senders_and_its_unset_fields_are_absent(db, ids):
+    from engine.settings import Brand
+
+    kumo = Brand(name="Kumo", company="Kumo K.K.", postal_address="1-2-3 Shibuya, Tokyo", support_email="help@kumo.test",
+                 logo_url="https://kumo.test/logo.png", missing=())  # fmt: skip
+    with db.read_session() as s:
+        brand = build_context(s, ids["acme"], ids["ann"], LINKS, NOW, brand=kumo)["brand"]
+        assert dict(brand) == {"name": "Kumo", "company": "Kumo K.K.", "postal_address": "1-2-3 Shibuya, Tokyo",
+                               "support_email": "help@kumo.test", "logo_url": "https://kumo.test/logo.png"}  # fmt: skip
+        bare = build_context(s, ids["acme"], None, LINKS, NOW, brand=Brand(name="Kumo", company=None, postal_address=None, support_email=None))
+        assert dict(bare["brand"]) == {"name": "Kumo"}
+        assert build_context(s, ids["acme"], None, LINKS, NOW)["brand"].name == Brand().name  # the demo's

@@ -1,4 +1,5 @@
-"""Rate limits: per API key on the HTTP API, per client address on the login form.
+"""Rate limits: per API key on the HTTP API, per client address on the login form
+and on failed API authentications.
 
 Counters live in Redis so that every web process shares them; with no Redis
 configured they fall back to process memory, which is said in the log. If Redis
@@ -17,6 +18,10 @@ from engine.settings import Settings
 
 LIMITER_KEY = "touchline.limiter"
 LOGIN_RATE_LIMIT = "10/minute"
+# Failed API authentications (401s) per client address; past it every API request from
+# the address gets 429, a right key's too, until the window ends.
+API_AUTH_FAILURE_LIMIT = "10/minute"
+API_AUTH_FAILURE_SCOPE = "api-auth-failures"
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,20 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
     )
     limiter.init_app(app)
     # Shared: one budget per key across all API endpoints, not one per endpoint.
-    limiter.shared_limit(settings.api_rate_limit, scope="api", key_func=api_key_identity)(app.blueprints["api"])
+    limiter.shared_limit(
+        settings.api_rate_limit,
+        scope="api",
+        key_func=api_key_identity,
+        # A request without a valid key spends no key's budget, only the failure budget below.
+        exempt_when=lambda: "api_auth_error" in g,
+    )(app.blueprints["api"])
+    # Checked before the request is refused or served, spent only by a 401.
+    limiter.shared_limit(
+        API_AUTH_FAILURE_LIMIT,
+        scope=API_AUTH_FAILURE_SCOPE,
+        key_func=client_address,
+        deduct_when=lambda response: response.status_code == 401,
+    )(app.blueprints["api"])
     limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"], key_func=client_address)(app.blueprints["auth"])
     app.extensions[LIMITER_KEY] = limiter
     return limiter

@@ -46,18 +46,20 @@ def _api_error(exc: ApiError) -> Response:
 
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(exc: RateLimitExceeded) -> Response:
-    from web.ratelimit import current_limiter
+    from web.ratelimit import API_AUTH_FAILURE_SCOPE, current_limiter
 
     retry_after = 1
     current = current_limiter().current_limit
     if current is not None:
         retry_after = max(1, int(current.reset_at - time.time()) + 1)
-    return error_response(
-        429,
-        "rate_limited",
-        f"rate limit of {exc.description} for this API key exceeded; retry after {retry_after}s",
-        {"Retry-After": str(retry_after)},
-    )
+    if exc.limit.scope == API_AUTH_FAILURE_SCOPE:
+        message = (
+            f"too many requests with a missing or wrong API key from this address ({exc.description}); "
+            f"every request from it is refused for {retry_after}s"
+        )
+    else:
+        message = f"rate limit of {exc.description} for this API key exceeded; retry after {retry_after}s"
+    return error_response(429, "rate_limited", message, {"Retry-After": str(retry_after)})
 
 
 @bp.errorhandler(HTTPException)

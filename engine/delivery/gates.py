@@ -6,6 +6,9 @@
 2. **the fatigue policy file** (``Settings.policy_file``), only while it
    cannot be used: whatever it could limit (all but the exempt
    ``operational``) -> ``deferred``, in its place, until the file is fixed;
+   and **the sender's brand**, in production only while a required
+   ``TOUCHLINE_BRAND_*`` is unset: customer email not ``operational`` ->
+   ``deferred`` in its place until it is set;
 3. **send window**: outside its rule's window in the recipient's local time
    -> ``deferred`` to the next opening (never dropped); a window that never
    opens -> ``skipped``;
@@ -25,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.compliance import suppressed_addresses
+from engine.compliance import OPERATIONAL, suppressed_addresses
 from engine.delivery.dispatch import Due, Gate, Verdicts
 from engine.delivery.limits import Candidate, apply_limits, lookback, sent_counts
 from engine.delivery.policy import NO_POLICY, Fatigue, Policy, PolicyError, load_policy
@@ -33,7 +36,7 @@ from engine.delivery.windows import is_open, next_opening, resolve_timezone
 from engine.models import Account, Contact
 from engine.rules.schema import Rule
 from engine.rules.versions import active_rules
-from engine.settings import Settings
+from engine.settings import Brand, Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ def standard_gates(settings: Settings) -> list[Gate]:
     except PolicyError as exc:
         log.error("fatigue policy %s is invalid; holding the messages it limits:\n%s", settings.policy_file, exc)
         policy, hold = NO_POLICY, [PolicyHold(exc)]
+    if settings.production and settings.brand.missing:
+        log.error("%s; holding non-operational email to customers", BrandHold.problem(settings.brand))
+        hold.append(BrandHold(settings.brand))
     return [RuleGate(rules), suppression_gate, *hold, WindowGate(rules, policy), LimitGate(rules, policy)]
 
 
@@ -105,6 +111,26 @@ class PolicyHold:
     def __call__(self, session: Session, due: list[Due], now: datetime, verdicts: Verdicts) -> None:
         for d in due:
             if d.category not in self.EXEMPT:
+                verdicts.deferred[d.id] = (d.due_at, self.reason)  # due as before: the next pass tries again
+
+
+class BrandHold:
+    """Production without the sender's identity, postal address and support address: customer email
+    that is not operational waits rather than go without what the law asks of it (docs/compliance.md).
+    Owner alerts (no contact), in-app nudges and webhooks are not mail to customers and go."""
+
+    def __init__(self, brand: Brand) -> None:
+        self.reason = f"waiting: {self.problem(brand)}; held until they are set"
+
+    @staticmethod
+    def problem(brand: Brand) -> str:
+        verb = "is" if len(brand.missing) == 1 else "are"
+        return (f"{', '.join(brand.missing)} {verb} not set: production sends no marketing email "
+                "without the sender's name, postal address and support address")
+
+    def __call__(self, session: Session, due: list[Due], now: datetime, verdicts: Verdicts) -> None:
+        for d in due:
+            if d.channel == "email" and d.category != OPERATIONAL and d.contact_id is not None:
                 verdicts.deferred[d.id] = (d.due_at, self.reason)  # due as before: the next pass tries again
 
 

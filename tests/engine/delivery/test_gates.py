@@ -159,3 +159,39 @@ def test_a_rule_limit_skips_with_a_limit_reason(db, pending):
         "skipped", "limit: rule stalled per_account 1 per 30d"
     )
     assert statuses(db)["email:ken@kaisha.test"] == "queued"
+
+
+# -- the sender's brand in production ----------------------------------------------------------
+
+
+def test_production_without_the_senders_brand_holds_marketing_email_and_lets_the_rest_go(db, pending):
+    from engine.settings import BRAND_REQUIRED, Brand
+
+    operational(db)
+    production = dataclasses.replace(load_settings(), env="production",
+                                     brand=Brand(name="Kumo", company="Kumo K.K.", postal_address=None, support_email=None,
+                                                 missing=BRAND_REQUIRED[1:]))  # fmt: skip
+    due = due_at(db)
+    report = run(db, production)
+    assert report.queued == 4 and report.deferred == 2
+    got = rows(db)
+    held = {key: value for key, value in got.items() if value[0] == "deferred"}
+    assert set(held) == {"stalled:email:acme", "stalled:email:kaisha"}
+    assert {reason for _, reason in held.values()} == {
+        "waiting: TOUCHLINE_BRAND_POSTAL_ADDRESS, TOUCHLINE_BRAND_SUPPORT_EMAIL are not set: production sends no "
+        "marketing email without the sender's name, postal address and support address; held until they are set"
+    }
+    # Operational email and in-app nudges are not held.
+    assert got["receipt:email:acme"][0] == got["stalled:in_app:acme"][0] == "queued"
+    assert due_at(db) == due  # waiting keeps their place
+
+    complete = dataclasses.replace(production, brand=Brand(name="Kumo", company="Kumo K.K.", postal_address="Tokyo",
+                                                           support_email="help@kumo.test", missing=()))  # fmt: skip
+    again = run(db, complete)
+    assert again.queued == 2 and {status for status, _ in rows(db).values()} == {"queued"}
+
+
+def test_outside_production_the_demo_brand_holds_nothing(db, pending):
+    settings = load_settings()
+    assert settings.brand.missing and not settings.production
+    assert run(db, settings).queued == 4

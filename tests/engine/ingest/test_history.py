@@ -214,3 +214,13 @@ def test_a_clock_a_little_ahead_is_taken_as_now(session):
     assert upsert_accounts(session, [{"id": "acme", "owner": "bob", "changed_at": ahead}]).rejected == []
     [(_, _, _, when)] = history(session)
     assert when <= utcnow()
+
+
+def test_a_differing_value_dated_before_the_first_description_changed_at_that_description(session):
+    # Described (undated) as alice at import; the CRM says carol from June 2025. Both hold:
+    # carol before, alice from the import on, so the change is dated the import.
+    upsert_accounts(session, [{"id": "acme", "owner": "alice"}])
+    described = account(session).described_at
+    upsert_accounts(session, [{"id": "acme", "owner": "carol", "changed_at": "2025-06-01T00:00:00Z"}])
+    assert history(session) == [("owner", "carol", "alice", described)]
+    assert account(session).owner == "alice"

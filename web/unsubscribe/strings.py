@@ -14,7 +14,8 @@ LOCALES = ("en", "ja")
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
-        "brand": "Touchline",
+        "sent_by": "Sent by {company}",
+        "questions": "Questions:",
         "confirm_title": "Unsubscribe",
         "confirm_lead": "Stop sending {category} emails to {address}?",
         "confirm_all_lead": "Stop sending all emails to {address}?",
@@ -61,7 +62,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "category_general": "General",
     },
     "ja": {
-        "brand": "Touchline",
+        "sent_by": "送信者: {company}",
+        "questions": "お問い合わせ:",
         "confirm_title": "配信停止",
         "confirm_lead": "{address} への「{category}」のメール配信を停止しますか？",
         "confirm_all_lead": "{address} へのすべてのメール配信を停止しますか？",

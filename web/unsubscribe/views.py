@@ -49,7 +49,9 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
 def _context(data: TokenData | None, token: str) -> dict[str, Any]:
     locale = pick_locale(data.locale if data else None)
     strings = STRINGS[locale]
-    return {"locale": locale, "t": strings, "token": token, "label": lambda c: category_label(c, strings)}
+    # The sender's brand: recipients know the product that mailed them, not Touchline.
+    return {"locale": locale, "t": strings, "token": token, "label": lambda c: category_label(c, strings),
+            "brand": get_settings().brand}  # fmt: skip
 
 
 def _bad(token: str, problem: str, status: int = 400) -> Response:

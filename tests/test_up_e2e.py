@@ -179,6 +179,9 @@ def test_up_serves_the_api_and_stops_cleanly_on_sigterm(instance: Path, runs: li
     assert f"{run.base_url}/readyz" in out and f"kept in {instance / 'mail'}" in out
     passwords = re.findall(r"password: (\S+)", out)
     assert len(passwords) == 1 and "admin@localhost" in out
+    # Commands run beside it (touchline render) find the port it runs on in the instance folder.
+    assert (instance / "web_url").read_text().strip() == run.base_url
+    assert "sender brand: Example App, demo values" in out
 
     token = create_api_key(run)
     events = [
@@ -204,6 +207,7 @@ def test_up_serves_the_api_and_stops_cleanly_on_sigterm(instance: Path, runs: li
     assert run.process.wait(STOP_TIMEOUT) == 0, run.output()
     assert_all_gone(tree, timeout=10)
     assert "received SIGTERM, stopping" in run.output()
+    assert not (instance / "web_url").exists()
 
     # A second start on the same instance keeps the data and shows no password.
     again = start_up(instance, "up-again.log")

@@ -55,22 +55,29 @@ def check_command(root: str | None, rules_dir: str, locales: tuple[str, ...]) ->
 @click.option("--locale", default=None, help="Render in this locale (falls back to en).  [default: the contact's, then the account's]")
 @click.option("--part", type=click.Choice(PARTS), default=None, help="Print only this part.")
 @click.option("--dir", "root", default=None, type=click.Path(file_okay=False), help="Templates folder.  [default: TOUCHLINE_TEMPLATES_DIR]")
-@click.option("--app-url", default=None, help="Base URL for the links.  [default: http://HOST:PORT/ from the settings]")
+@click.option("--category", default="general", show_default=True, help="The sending rule's category: operational email has no unsubscribe links.")
+@click.option("--app-url", default=None, help="Base URL for the links.  [default: TOUCHLINE_PUBLIC_URL, else where touchline up runs, else http://HOST:PORT]")
 def render_command(
-    template: str, account_id: str, contact_id: str | None, locale: str | None, part: str | None, root: str | None, app_url: str | None
-) -> None:
+    template: str, account_id: str, contact_id: str | None, locale: str | None, part: str | None, root: str | None,
+    category: str, app_url: str | None,
+) -> None:  # fmt: skip
     """Render TEMPLATE (such as onboarding/stalled) for an account, with real
-    data, and print it. Links are previews: nothing is sent or recorded."""
+    data and the sender's brand, and print it. Links are made as for a message
+    sent now (open the unsubscribe link to see its page; opening changes
+    nothing); nothing is sent or recorded."""
     from sqlalchemy import select
 
     from engine.cli.context import database, settings
+    from engine.compliance import InvalidCategory, check_category
     from engine.models import Account, Contact, utcnow
     from engine.templates import RenderError, build_context, locale_chain
 
     library = _library(root)
     s = settings()
-    base = (app_url or f"http://{s.host}:{s.port}/").rstrip("/") + "/"
-    links = {"app": base, "unsubscribe": f"{base}unsubscribe/preview", "preferences": f"{base}preferences/preview"}
+    try:
+        category = check_category(category)
+    except InvalidCategory as exc:
+        raise click.BadParameter(str(exc), param_hint="--category") from None
     with database().read_session() as session:
         account = session.scalar(select(Account).where(Account.external_id == account_id))
         if account is None:
@@ -81,7 +88,10 @@ def render_command(
             if contact is None or contact.account_id != account.id:
                 raise click.ClickException(f"no contact {contact_id!r} at account {account_id!r}")
         chain = locale_chain(locale, None) if locale else locale_chain(contact.locale if contact else None, account.locale)
-        context = build_context(session, account.id, contact.id if contact else None, links, utcnow())
+        recipient = contact.email if contact else account.owner
+        links = preview_links(s, app_url or s.public_url, category, recipient or "recipient@example.invalid",
+                              contact.id if contact else None, (contact.locale if contact else None) or account.locale)  # fmt: skip
+        context = build_context(session, account.id, contact.id if contact else None, links, utcnow(), brand=s.brand)
     try:
         rendered = library.render(template, chain, context)
     except RenderError as exc:
@@ -95,6 +105,19 @@ def render_command(
     click.echo(rendered.text)
     click.echo("\n--- html ---")
     click.echo(rendered.html)
+
+
+def preview_links(settings, base_url: str, category: str, recipient: str, contact_id: int | None, locale: str | None) -> dict[str, str]:
+    """The links of an email sent now, as the composer makes them (engine/delivery/compose.py):
+    the public URL, and a signed unsubscribe token unless the category is operational."""
+    from engine.compliance import OPERATIONAL, preferences_url, unsubscribe_token, unsubscribe_url
+
+    links = {"app": base_url.rstrip("/")}
+    if category != OPERATIONAL:
+        token = unsubscribe_token(settings, recipient, category, contact_id, locale=locale)
+        links["unsubscribe"] = unsubscribe_url(base_url, token)
+        links["preferences"] = preferences_url(base_url, token)
+    return links
 
 
 def register(cli: click.Group) -> None:

@@ -90,6 +90,7 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
     from engine.embedded.process import free_port, port_open
     from engine.embedded.redis_server import RedisServer, RedisUnavailable
     from engine.embedded.supervisor import ChildFailed, NotReady, StopRequested, Supervisor, child_env
+    from engine.settings import note_running_url
 
     conf = settings()
     instance = Path(conf.instance_dir)
@@ -115,6 +116,9 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
     with Supervisor() as sup:
         try:
             sup.say(f"instance folder: {instance}")
+            if conf.brand.missing:
+                sup.say(f"sender brand: {conf.brand.name}, demo values in email footers and unsubscribe pages "
+                        f"until {', '.join(conf.brand.missing)} are set")  # fmt: skip
             db = get_database(conf.database_url)
             password = _prepare_database(sup, db, demo=not no_demo)
             db.dispose()
@@ -151,6 +155,8 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
             sup.start("scheduler", [*CHILD, "scheduler"], env, restart=True)
             sup.start("web", [*CHILD, "web", "--host", host, "--port", str(port)], env, restart=True)
             sup.wait_until(lambda: port_open(host, port), "the web server", READY_TIMEOUT)
+            # Commands run beside this one (touchline render) link to this port, as the workers do.
+            note_running_url(instance, base_url)
             try:
                 sup.wait_until(lambda: _http_ok(f"{base_url}/readyz"), "/readyz", READY_TIMEOUT)
             except NotReady:
@@ -165,6 +171,7 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
             sup.say(f"{exc}; stopping everything")
             exit_code = 1
         finally:
+            note_running_url(instance, None)
             if password and not banner_shown:
                 # The admin exists now and the password is not stored anywhere readable.
                 sup.announce("\n".join(_login_lines(password)))

@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -51,8 +52,44 @@ def test_render_prints_all_parts(acme, monkeypatch):
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.startswith("Template: onboarding/stalled/en.html\nSubject: Your first project in Acme <Tools> is two minutes away\n\n--- text ---\nHi Ann,")
-    assert "Unsubscribe: https://app.test/unsubscribe/preview" in out
     assert "--- html ---\n<!DOCTYPE html>" in out and "Acme &lt;Tools&gt;" in out
+    # The links a message sent now would carry: a real token for this contact and category.
+    from engine.compliance import read_token
+    from engine.settings import load_settings
+
+    token = re.search(r"^Unsubscribe: https://app\.test/u/(\S+)$", out, re.M).group(1)
+    data = read_token(load_settings(), token)
+    assert (data.address, data.category, data.locale) == ("ann@acme.test", "general", "en")
+    assert f"Email preferences: https://app.test/preferences/{token}" in out
+
+
+def test_render_links_to_the_instance_where_the_sent_messages_do(acme, monkeypatch, tmp_path):
+    from engine.settings import note_running_url
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("TOUCHLINE_PORT", raising=False)
+    monkeypatch.setenv("TOUCHLINE_PUBLIC_URL", "https://cs.example.com/")
+    text = run("render", "onboarding/stalled", "--account", "acme", "--contact", "ann", "--part", "text").output
+    assert re.search(r"^Unsubscribe: https://cs\.example\.com/u/\S+$", text, re.M), text
+    # touchline up --port 9123 notes its address: a render beside it links there, as its workers do.
+    monkeypatch.delenv("TOUCHLINE_PUBLIC_URL")
+    monkeypatch.setenv("TOUCHLINE_INSTANCE_DIR", str(tmp_path))
+    note_running_url(tmp_path, "http://127.0.0.1:9123")
+    text = run("render", "onboarding/stalled", "--account", "acme", "--contact", "ann", "--part", "text").output
+    assert re.search(r"^Unsubscribe: http://127\.0\.0\.1:9123/u/\S+$", text, re.M), text
+
+
+def test_render_shows_the_senders_brand_and_operational_email_without_links(acme, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("TOUCHLINE_BRAND_NAME", "Kumo Analytics")
+    monkeypatch.setenv("TOUCHLINE_BRAND_COMPANY", "Kumo K.K.")
+    text = run("render", "onboarding/stalled", "--account", "acme", "--contact", "ann", "--part", "text").output
+    assert "because of your use of Kumo Analytics at Acme <Tools>" in text and "Sent by Kumo K.K." in text
+    operational = run("render", "onboarding/stalled", "--account", "acme", "--contact", "ann", "--part", "text", "--category", "operational")
+    assert "This is a service message about your use of Kumo Analytics" in operational.output
+    assert "/u/" not in operational.output
+    bad = CliRunner().invoke(cli, ["render", "onboarding/stalled", "--account", "acme", "--category", "Not A Slug"])
+    assert bad.exit_code == 2 and "--category" in bad.output
 
 
 def test_render_one_part_in_a_chosen_locale(acme, monkeypatch):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, redirect, url_for
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.db import Database
 from engine.settings import Settings, load_settings
-from web import admin, api, auth, errors, health, sendlog, unsubscribe
+from web import admin, api, auth, errors, health, security, sendlog, unsubscribe
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -56,16 +56,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # limiter's, so the limiter is set up after it.
     api.init_app(app)
     init_limiter(app, settings)
-
-    @app.get("/")
-    def index():
-        return redirect(url_for("admin.dashboard"))
-
-    @app.after_request
-    def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    security.init_app(app, settings)
     return app

@@ -22,11 +22,12 @@ initial state; that is for the caller (service.upsert_accounts) to decide.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import TRACKED_FIELDS, Account, AccountChange
@@ -46,75 +47,70 @@ class History:
         self.session = session
         self.source = source
         self.now = now
-        # Newest change per (account, field), for accounts with dated records only:
-        # a dated record newer than it (the usual case) needs no further read.
-        self.newest: dict[tuple[int, str], datetime] = {}
-        for part in chunks(sorted(set(dated_accounts)), IN_CHUNK):
+        # The whole history of the accounts with dated records, read once per
+        # batch and kept in order here as rows are added, relinked or dropped.
+        self.loaded = set(dated_accounts)
+        self.timelines: dict[tuple[int, str], list[AccountChange]] = {}
+        for part in chunks(sorted(self.loaded), IN_CHUNK):
             stmt = (
-                select(AccountChange.account_id, AccountChange.field, func.max(AccountChange.changed_at))
+                select(AccountChange)
                 .where(AccountChange.account_id.in_(part))
-                .group_by(AccountChange.account_id, AccountChange.field)
+                .order_by(AccountChange.account_id, AccountChange.field, AccountChange.changed_at, AccountChange.id)
             )
-            self.newest.update(((aid, name), at) for aid, name, at in self.session.execute(stmt))
+            for row in session.scalars(stmt):
+                self.timelines.setdefault((row.account_id, row.field), []).append(row)
 
     def apply(self, account: Account, values: dict[str, Any], at: datetime, dated: bool) -> None:
         """Put the tracked fields of ``values`` into the account's history at ``at``.
 
-        An undated record is the latest news (``at`` is now); a dated one may
-        land anywhere in the history.
+        An undated record is the latest news (``at`` is now): it is compared
+        with the current value only. A dated one may land anywhere in the history.
         """
         assert account.described_at is not None, "a stub's first description is its initial state"
         for name in TRACKED_FIELDS:
             if name not in values:
                 continue
-            newest = self.newest.get((account.id, name))
-            if not dated or (at >= account.described_at and (newest is None or at >= newest)):
-                old, new = as_text(getattr(account, name)), as_text(values[name])
-                if old != new:
-                    self._add(account, name, old, new, at)
-                    setattr(account, name, values[name])
-            else:
+            if dated:
                 self._insert(account, name, values[name], at)
+                continue
+            old, new = as_text(getattr(account, name)), as_text(values[name])
+            if old != new:
+                self._add(account, name, old, new, at, None)
+                setattr(account, name, values[name])
 
-    def _add(self, account: Account, name: str, old: str | None, new: str | None, at: datetime) -> None:
-        self.session.add(
-            AccountChange(account_id=account.id, field=name, old_value=old, new_value=new, changed_at=at, source=self.source)
-        )
-        key = (account.id, name)
-        if key not in self.newest or at > self.newest[key]:
-            self.newest[key] = at
+    def _add(self, account: Account, name: str, old: str | None, new: str | None, at: datetime, position: int | None) -> None:
+        """A new change; ``position`` in the loaded timeline (None: at its end)."""
+        row = AccountChange(account_id=account.id, field=name, old_value=old, new_value=new, changed_at=at, source=self.source)
+        self.session.add(row)
+        if account.id in self.loaded:
+            rows = self.timelines.setdefault((account.id, name), [])
+            rows.insert(len(rows) if position is None else position, row)
 
     def _insert(self, account: Account, name: str, value: Any, at: datetime) -> None:
-        """A value with an effective time older than the newest change, or than the first description."""
-        rows = list(
-            self.session.scalars(
-                select(AccountChange)
-                .where(AccountChange.account_id == account.id, AccountChange.field == name)
-                .order_by(AccountChange.changed_at, AccountChange.id)
-            )
-        )
+        rows = self.timelines.setdefault((account.id, name), [])
         new = as_text(value)
         initial = rows[0].old_value if rows else as_text(getattr(account, name))
         start = self._start(account, name, rows)
         if at < start:
             if new != initial:
                 if rows and rows[0].changed_at == start:
-                    self._relink(rows[0], new)
+                    self._relink(rows, 0, new)
                 else:
-                    self._add(account, name, new, initial, start)
+                    self._add(account, name, new, initial, start, 0)
             # Known for this field only: the others' first values still hold from their own start.
             account.history_starts = {**account.history_starts, name: at.isoformat()}
         else:
-            before = [row for row in rows if row.changed_at <= at]
-            previous = before[-1].new_value if before else initial
+            # Rows at the same time stay first: a database reads them in id order too.
+            before = bisect_right([row.changed_at for row in rows], at)
+            previous = rows[before - 1].new_value if before else initial
             if new == previous:
                 return
-            self._add(account, name, previous, new, at)
-            if len(before) < len(rows):
-                self._relink(rows[len(before)], new)
+            self._add(account, name, previous, new, at, before)
+            if before + 1 < len(rows):
+                self._relink(rows, before + 1, new)
             else:
                 setattr(account, name, value)
-        # Only history moved: the incremental cycle must still look at this account again.
+        # When only the history moved, the incremental cycle must still look at this account again.
         account.updated_at = self.now
 
     @staticmethod
@@ -128,9 +124,14 @@ class History:
             starts.append(rows[0].changed_at)
         return min(starts)
 
-    def _relink(self, later: AccountChange, new: str | None) -> None:
-        """The change after an inserted one now starts from its value; it is no change if it sets the same."""
-        if later.new_value == new:
-            self.session.delete(later)
-        else:
+    def _relink(self, rows: list[AccountChange], index: int, new: str | None) -> None:
+        """The change at ``index`` now starts from ``new``; it is no change if it sets the same."""
+        later = rows[index]
+        if later.new_value != new:
             later.old_value = new
+            return
+        del rows[index]
+        if later in self.session.new:
+            self.session.expunge(later)
+        else:
+            self.session.delete(later)

@@ -9,15 +9,15 @@ import sys
 
 import click
 
-from engine.cli.rules_cmds import rules_group
+from engine.cli.rules_cmds import TEMPLATES, known_templates, rules_group
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(exists=True))
 
 
-def _load(paths: tuple[str, ...]):
+def _load(paths: tuple[str, ...], templates_dir: str | None):
     from engine.rules.versions import read_rules
 
-    loaded = read_rules(list(paths) or ["rules"])
+    loaded = read_rules(list(paths) or ["rules"], known_templates(templates_dir))
     for problem in loaded.problems:
         click.echo(str(problem))
     if loaded.problems:
@@ -29,13 +29,16 @@ def _load(paths: tuple[str, ...]):
 
 @click.command("plan")
 @PATHS
+@TEMPLATES
 @click.option("--all", "plan_all", is_flag=True, help="Also plan rules that are unchanged since they were applied.")
 @click.option("--at", "at", default=None, metavar="TIMESTAMP", help="Plan as of this ISO 8601 time.  [default: now]")
 @click.option(
     "--backtest", "backtest", nargs=2, multiple=True, metavar="DURATION RULE",
     help="Replay RULE (its id) over the last DURATION days (e.g. 30d) instead, day by day.",
 )  # fmt: skip
-def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None, backtest: tuple[tuple[str, str], ...]) -> None:
+def plan_command(
+    paths: tuple[str, ...], templates_dir: str | None, plan_all: bool, at: str | None, backtest: tuple[tuple[str, str], ...]
+) -> None:
     """Show what applying rule files (default: rules/) would do now: accounts
     entering and leaving each rule's segment and messages per channel.
 
@@ -55,9 +58,9 @@ def plan_command(paths: tuple[str, ...], plan_all: bool, at: str | None, backtes
     except FieldError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
     if backtest:
-        _backtest(paths, backtest, plan_all, now)
+        _backtest(paths, templates_dir, backtest, plan_all, now)
         return
-    loaded = _load(paths)
+    loaded = _load(paths, templates_dir)
     with database().read_session() as session:
         plans = plan(session, loaded.rules, now, include_unchanged=plan_all)
     click.echo(f"plan at {now:%Y-%m-%d %H:%M:%S}Z")
@@ -89,7 +92,7 @@ def _backtest_days(text: str) -> int:
     return days
 
 
-def _backtest(paths: tuple[str, ...], spec: tuple[tuple[str, str], ...], plan_all: bool, now) -> None:
+def _backtest(paths: tuple[str, ...], templates_dir: str | None, spec: tuple[tuple[str, str], ...], plan_all: bool, now) -> None:
     from engine.cli.context import database
     from engine.rules.backtest import backtest, report_lines
 
@@ -99,7 +102,7 @@ def _backtest(paths: tuple[str, ...], spec: tuple[tuple[str, str], ...], plan_al
         raise click.UsageError("--all does not go with --backtest")
     duration, rule_id = spec[0]
     days = _backtest_days(duration)
-    loaded = _load(paths)
+    loaded = _load(paths, templates_dir)
     found = [s.rule for s in loaded.rules if s.rule.id == rule_id]
     if not found:
         where = ", ".join(paths) or "rules/"
@@ -119,8 +122,9 @@ def _backtest(paths: tuple[str, ...], spec: tuple[tuple[str, str], ...], plan_al
 
 @click.command("apply")
 @PATHS
+@TEMPLATES
 @click.option("--author", default=None, help="Who applies the rules.  [default: $USER, else 'unknown']")
-def apply_command(paths: tuple[str, ...], author: str | None) -> None:
+def apply_command(paths: tuple[str, ...], templates_dir: str | None, author: str | None) -> None:
     """Make rule files (default: rules/) the active versions.
 
     A rule whose file (and segments) is unchanged keeps its version. Nothing
@@ -131,7 +135,7 @@ def apply_command(paths: tuple[str, ...], author: str | None) -> None:
     from engine.rules.plan import plan
     from engine.rules.versions import apply_rules, current_git_commit
 
-    loaded = _load(paths)
+    loaded = _load(paths, templates_dir)
     if loaded.problems:
         click.echo("nothing applied; fix the problems first", err=True)
         sys.exit(1)

@@ -13,15 +13,48 @@ def rules_group() -> None:
     """Rule files: check them; list, pause and resume applied rules."""
 
 
+TEMPLATES = click.option(
+    "--templates", "templates_dir", default=None, type=click.Path(file_okay=False),
+    help="Folder of message templates the rules' actions must name.  [default: TOUCHLINE_TEMPLATES_DIR]",
+)  # fmt: skip
+
+
+def known_templates(templates_dir: str | None):
+    """The message templates rule actions may name (engine.rules.validate.KnownTemplates).
+
+    None, with a warning, when the folder does not exist: the rules are then
+    checked without their templates rather than all refused.
+    """
+    from engine.rules.validate import KnownTemplates
+    from engine.templates.library import TemplateLibrary
+
+    if templates_dir is None:
+        from engine.cli.context import settings
+
+        folder = settings().templates_dir
+    else:
+        folder = Path(templates_dir)
+    if not folder.is_dir():
+        click.echo(f"warning: templates not checked: the folder {folder} does not exist (TOUCHLINE_TEMPLATES_DIR or --templates)", err=True)
+        return None
+    try:
+        shown = str(folder.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(folder)
+    return KnownTemplates(shown, frozenset(TemplateLibrary(folder).names()))
+
+
 @rules_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-def check_command(paths: tuple[str, ...]) -> None:
+@TEMPLATES
+def check_command(paths: tuple[str, ...], templates_dir: str | None) -> None:
     """Validate rule files and folders (default: rules/).
 
     A folder is checked with its segments/ subfolder and its fatigue policy
     (policy.yaml), if it has one; a file named policy.yaml is checked as a
-    policy. Every problem is printed as file:line:column: path: message.
-    Exit status 1 if there is any problem, else 0.
+    policy. Every template an action names must exist. Every problem is
+    printed as file:line:column: path: message. Exit status 1 if there is
+    any problem, else 0.
     """
     # Imported here so other commands do not pay for the validator.
     from engine.delivery.policy import FILE_NAME, check_policy_file
@@ -32,7 +65,7 @@ def check_command(paths: tuple[str, ...]) -> None:
     rule_paths = [p for p in paths if Path(p).name != FILE_NAME or Path(p).is_dir()]
     policies = [Path(p) for p in paths if Path(p).name == FILE_NAME and not Path(p).is_dir()]
     policies += [Path(p) / FILE_NAME for p in rule_paths if Path(p).is_dir() and (Path(p) / FILE_NAME).is_file()]
-    check = check_paths(rule_paths) if rule_paths else Check()
+    check = check_paths(rule_paths, known_templates(templates_dir)) if rule_paths else Check()
     problems = list(check.problems)
     for policy in policies:
         problems += check_policy_file(policy)[1]

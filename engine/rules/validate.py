@@ -52,6 +52,19 @@ URL = re.compile(r"^https?://\S+$")
 NOT_RULES = ("policy.yaml",)
 
 
+@dataclass(frozen=True)
+class KnownTemplates:
+    """The message templates that exist, for checking the ones actions name.
+
+    ``folder`` names where they live in messages (``email_templates``). The
+    rules engine does not read templates itself: the caller lists them
+    (``TemplateLibrary.names()``).
+    """
+
+    folder: str
+    names: frozenset[str]
+
+
 @dataclass
 class Result:
     """One file's outcome: ``rule`` is set exactly when ``problems`` is empty."""
@@ -71,16 +84,18 @@ def validate_text(
     *,
     segments: SegmentLibrary | None = None,
     expected_id: str | None = None,
+    templates: KnownTemplates | None = None,
 ) -> Result:
-    """Validate one rule's YAML. ``expected_id`` is the file's name, when it has one."""
+    """Validate one rule's YAML. ``expected_id`` is the file's name, when it has one;
+    with ``templates``, every action's template must be one of them."""
     try:
         doc = load(text, source)
     except YamlProblem as exc:
         return Result(source, None, [from_yaml(exc)])
-    return _RuleReader(doc, segments, expected_id).read()
+    return _RuleReader(doc, segments, expected_id, templates).read()
 
 
-def validate_file(path: FsPath | str, segments: SegmentLibrary | None = None) -> Result:
+def validate_file(path: FsPath | str, segments: SegmentLibrary | None = None, templates: KnownTemplates | None = None) -> Result:
     path = FsPath(path)
     if segments is None:
         segments = SegmentLibrary.from_folder(path.parent / "segments")
@@ -88,7 +103,7 @@ def validate_file(path: FsPath | str, segments: SegmentLibrary | None = None) ->
         raw = path.read_bytes()
     except OSError as exc:
         return Result(str(path), None, [Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror or exc}")])
-    return validate_text(raw, str(path), segments=segments, expected_id=path.stem)
+    return validate_text(raw, str(path), segments=segments, expected_id=path.stem, templates=templates)
 
 
 @dataclass
@@ -101,8 +116,9 @@ class Check:
     problems: list[Problem] = field(default_factory=list)
 
 
-def check_paths(paths: list[str]) -> Check:
-    """Validate rule files and folders (a folder: its *.yaml rules and its segments/)."""
+def check_paths(paths: list[str], templates: KnownTemplates | None = None) -> Check:
+    """Validate rule files and folders (a folder: its *.yaml rules and its segments/);
+    with ``templates``, also that every template an action names exists."""
     check = Check()
     libraries: dict[FsPath, SegmentLibrary] = {}
 
@@ -135,7 +151,7 @@ def check_paths(paths: list[str]) -> Check:
             segment_lib = library(path.parent / "segments")
         for rule_file in rule_files:
             check.files += 1
-            result = validate_file(rule_file, segment_lib)
+            result = validate_file(rule_file, segment_lib, templates)
             check.problems += result.problems
             if result.rule is not None:
                 first = seen_ids.setdefault(result.rule.id, result.source)
@@ -156,11 +172,14 @@ def _yaml_files(folder: FsPath) -> list[FsPath]:
 
 
 class _RuleReader:
-    def __init__(self, doc: Document, segments: SegmentLibrary | None, expected_id: str | None) -> None:
+    def __init__(
+        self, doc: Document, segments: SegmentLibrary | None, expected_id: str | None, templates: KnownTemplates | None = None
+    ) -> None:
         self.doc = doc
         self.p = Problems(doc)
         self.segments = segments
         self.expected_id = expected_id
+        self.templates = templates
 
     def read(self) -> Result:
         p, data = self.p, self.doc.data
@@ -321,6 +340,11 @@ class _RuleReader:
             if "template" in settings
             else None
         )
+        known = self.templates
+        if template is not None and known is not None and template not in known.names:
+            p.add((*where, "template"), f"template {template!r} does not exist in {known.folder}/ (add {template}/en.html there, "
+                  "or name an existing one)", suggest(template, known.names))  # fmt: skip
+            template = None
         to = self._audience(settings["to"], (*where, "to"), channel, level) if "to" in settings else None
         extra: dict[str, Any] = {}
         if "expires_in" in settings:

@@ -28,7 +28,7 @@ from engine.models import RuleState, RuleVersion, utcnow
 from engine.rules.problems import Problem
 from engine.rules.schema import Rule
 from engine.rules.segments import SegmentLibrary
-from engine.rules.validate import Result, check_paths, validate_text
+from engine.rules.validate import KnownTemplates, Result, check_paths, validate_text
 from engine.rules.yamlload import YamlProblem, load
 
 log = logging.getLogger(__name__)
@@ -157,13 +157,14 @@ def _ends_with_newline(text: str) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
-def read_rules(paths: list[str]) -> Loaded:
+def read_rules(paths: list[str], templates: KnownTemplates | None = None) -> Loaded:
     """Validate rule files and folders and bundle each good rule with its segments.
 
     The returned Rule is validated from the bundled content itself, so what is
-    stored is exactly what was checked.
+    stored is exactly what was checked. With ``templates``, a rule naming a
+    template not among them is a problem (at the template's line).
     """
-    check = check_paths(paths)
+    check = check_paths(paths, templates)
     loaded = Loaded([], list(check.problems), check.files, check.segments)
     for rule in check.rules:
         path = FsPath(rule.source)

@@ -24,6 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None):
 def rules_dir(tmp_path: Path, monkeypatch) -> Path:
     shutil.copytree(RULES, tmp_path / "rules")
     monkeypatch.chdir(tmp_path)  # the commands default to rules/
+    monkeypatch.setenv("TOUCHLINE_TEMPLATES_DIR", str(RULES.parent / "email_templates"))
     return tmp_path / "rules"
 
 
@@ -208,5 +209,26 @@ def test_apply_reports_deep_nesting_at_its_position_and_applies_nothing(db, rule
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
     assert f"rules/deep.yaml:3:{7 + 7 * 32}: nested deeper than 64 levels" in result.output
     assert "nothing applied" in result.output
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(RuleVersion)) == 0
+
+
+def test_plan_and_apply_report_a_missing_template_at_its_line(db, rules_dir):
+    path = rules_dir / "onboarding-stalled-day7.yaml"
+    path.write_text(path.read_text().replace("template: onboarding/stalled,", "template: onboarding/stalld,"))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "onboarding/stalld" in text)
+    column = path.read_text().splitlines()[line - 1].index("template") + 1
+    expected = (f"rules/onboarding-stalled-day7.yaml:{line}:{column}: actions[0].email.template: template 'onboarding/stalld' "
+                "does not exist in ")  # fmt: skip
+
+    planned = run("plan", "--at", "2026-11-20T12:00:00Z")
+    assert planned.exit_code == 1
+    assert planned.output.startswith(expected) and "(did you mean 'onboarding/stalled'?)" in planned.output
+    assert "renewal-within-60-days: new" in planned.output  # the other rules are still planned
+    assert "onboarding-stalled-day7: new" not in planned.output
+
+    applied = run("apply")
+    assert applied.exit_code == 1 and applied.output.startswith(expected)
+    assert "nothing applied" in applied.output
     with db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(RuleVersion)) == 0

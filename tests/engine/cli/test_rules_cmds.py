@@ -6,8 +6,9 @@ from click.testing import CliRunner
 from engine.cli import cli
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
+TEMPLATES = RULES.parent / "email_templates"
 
-GOOD = "id: {id}\nname: R\nwhen: {{account.tier: tech}}\nactions:\n  - email: {{template: a, to: owner}}\n"
+GOOD = "id: {id}\nname: R\nwhen: {{account.tier: tech}}\nactions:\n  - email: {{template: alerts/owner-changed, to: owner}}\n"
 
 
 def run(*args: str):
@@ -24,7 +25,7 @@ def test_the_shipped_rules_pass(monkeypatch):
 def test_every_problem_in_every_file_is_printed(tmp_path):
     (tmp_path / "fine.yaml").write_text(GOOD.format(id="fine"))
     (tmp_path / "typo.yaml").write_text(
-        "id: typo\nnme: R\nwhen: {account.teir: tech}\nactions:\n  - email: {template: a, to: owner}\nholdout: 75%\n"
+        "id: typo\nnme: R\nwhen: {account.teir: tech}\nactions:\n  - email: {template: alerts/owner-changed, to: owner}\nholdout: 75%\n"
     )
     (tmp_path / "wrong-id.yaml").write_text(GOOD.format(id="right-id"))
     result = run(str(tmp_path))
@@ -181,3 +182,36 @@ def test_deep_nesting_is_a_positioned_problem_in_rules_segments_and_the_policy(t
         f"{tmp_path / 'deep.yaml'}:3:{7 + 7 * 32}: nested deeper than 64 levels",
         f"{tmp_path / 'policy.yaml'}:2:{3 + 64}: nested deeper than 64 levels",
     ])  # fmt: skip
+
+
+MISSING_TEMPLATE = """\
+id: stalled
+name: Stalled
+when: {account.tier: tech}
+actions:
+  - email: {template: onboarding/stalled, to: role:admin}
+  - in_app:
+      template: onboarding/stalld
+      to: role:admin
+"""
+
+
+def test_a_template_that_does_not_exist_is_a_problem_at_its_line(tmp_path, monkeypatch):
+    (tmp_path / "stalled.yaml").write_text(MISSING_TEMPLATE)
+    monkeypatch.chdir(TEMPLATES.parent)  # the folder is shown relative to here
+    result = run(str(tmp_path), "--templates", str(TEMPLATES))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{tmp_path / 'stalled.yaml'}:7:7: actions[1].in_app.template: template 'onboarding/stalld' does not exist in "
+        "email_templates/ (add onboarding/stalld/en.html there, or name an existing one) (did you mean 'onboarding/stalled'?)"
+    )
+
+
+def test_templates_come_from_the_settings_and_a_missing_folder_is_said(tmp_path, monkeypatch):
+    (tmp_path / "stalled.yaml").write_text(MISSING_TEMPLATE)
+    monkeypatch.setenv("TOUCHLINE_TEMPLATES_DIR", str(TEMPLATES))
+    assert "'onboarding/stalld' does not exist" in run(str(tmp_path)).output
+    monkeypatch.setenv("TOUCHLINE_TEMPLATES_DIR", str(tmp_path / "nowhere"))
+    result = run(str(tmp_path))
+    assert result.exit_code == 0
+    assert f"warning: templates not checked: the folder {tmp_path / 'nowhere'} does not exist" in result.output

@@ -441,3 +441,27 @@ def test_every_example_in_the_docs_is_valid():
             assert result.ok, (block, [str(p) for p in result.problems])
             checked += 1
     assert checked > 30
+
+
+def test_actions_name_templates_that_exist_when_the_templates_are_known():
+    from engine.rules.validate import KnownTemplates
+
+    known = KnownTemplates("email_templates", frozenset({"onboarding/stalled", "alerts/owner-changed"}))
+    text = HEADER.replace("onboarding/stalled", "onboarding/stalld") + "when: {account.tier: tech}\n"
+    result = validate_text(text, "rules/r.yaml", expected_id="r", templates=known)
+    assert messages(result) == [
+        "rules/r.yaml:4:13: actions[0].email.template: template 'onboarding/stalld' does not exist in email_templates/ "
+        "(add onboarding/stalld/en.html there, or name an existing one) (did you mean 'onboarding/stalled'?)"
+    ]
+    assert result.rule is None
+    # Without the list (the admin's live check, a stored version) the name is not looked up.
+    assert validate_text(text, "rules/r.yaml", expected_id="r").ok
+
+
+def test_every_shipped_rule_names_a_shipped_template():
+    from engine.rules.validate import KnownTemplates
+    from engine.templates import TemplateLibrary
+
+    names = frozenset(TemplateLibrary(RULES.parent / "email_templates").names())
+    check = check_paths([str(RULES)], KnownTemplates("email_templates", names))
+    assert check.problems == [] and len(check.rules) >= 5

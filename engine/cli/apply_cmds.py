@@ -66,11 +66,16 @@ def plan_command(
     click.echo(f"plan at {now:%Y-%m-%d %H:%M:%S}Z")
     for p in plans:
         head = f"{p.rule_id}: {p.status}" + (" (paused)" if p.paused else "")
+        unit = " contacts" if p.level == "contact" else ""  # a contact-level rule counts contacts
         if not p.planned:
+            # Unchanged: its segment as the evaluation cycle left it, and how to evaluate it now.
+            when = f"evaluated {p.evaluated_at:%Y-%m-%d %H:%M:%S}Z" if p.evaluated_at else "not evaluated yet"
             click.echo(f"{head}; {p.note}")
+            click.echo(f"  in segment {p.members}{unit} ({when})")
+            if p.member_sample:
+                click.echo(f"  members: {', '.join(p.member_sample)}")
             continue
         click.echo(head)
-        unit = " contacts" if p.level == "contact" else ""  # a contact-level rule counts contacts
         click.echo(f"  entering {p.entering}{unit}, leaving {p.leaving}{unit}")
         click.echo("  messages: " + (", ".join(f"{channel} {n}" for channel, n in p.messages.items()) or "none"))
         if p.sample:

@@ -7,6 +7,10 @@ that no longer matches), and how many messages each channel would get for
 the entering subjects. Subjects are accounts, or contacts for a contact-level
 rule. The counts are an upper bound: holdout, limits, send windows,
 unsubscribes and missing addresses are not applied. Nothing is written.
+
+An unchanged rule that is not evaluated shows its segment as the evaluation
+cycle left it: the subjects in it (open memberships) and when it was last
+evaluated, which is cheap; ``include_unchanged`` evaluates it now instead.
 """
 
 from __future__ import annotations
@@ -15,17 +19,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.models import Account, Contact, SegmentMembership
+from engine.models import Account, Contact, RuleState, SegmentMembership
 from engine.rules.recipients import resolve, resolve_contacts
 from engine.rules.compiler import compile_condition, compile_contact_condition, contacts_with_accounts
 from engine.rules.schema import Rule
 from engine.rules.versions import RuleSource, Status, active_versions, status_of
 
 SAMPLE_SIZE = 5
-NOT_PLANNED_UNCHANGED = "not planned (use --all)"
+NOT_PLANNED_UNCHANGED = "not evaluated now (--all evaluates it)"
 
 
 @dataclass
@@ -40,6 +44,10 @@ class RulePlan:
     leaving: int = 0
     messages: dict[str, int] = field(default_factory=dict)  # channel -> messages, in action order
     sample: list[str] = field(default_factory=list)  # external ids of some entering accounts (or contacts)
+    # An unchanged rule not evaluated: its segment as the cycle left it.
+    members: int = 0
+    member_sample: list[str] = field(default_factory=list)  # external ids of some members
+    evaluated_at: datetime | None = None  # the cycle's last evaluation; None if it never ran
 
 
 def plan(session: Session, rules: Iterable[RuleSource], now: datetime, include_unchanged: bool = False) -> list[RulePlan]:
@@ -52,6 +60,7 @@ def plan(session: Session, rules: Iterable[RuleSource], now: datetime, include_u
         result = RulePlan(rule.id, status, paused=rule.id in active and active[rule.id][0].paused, level=rule.level)
         if status == "unchanged" and not include_unchanged:
             result.note = NOT_PLANNED_UNCHANGED
+            _current_segment(session, rule, result, active[rule.id][0])
         elif rule.level == "contact":
             _plan_contact_rule(session, rule, now, result)
         else:
@@ -124,3 +133,21 @@ def _plan_contact_rule(session: Session, rule: Rule, now: datetime, result: Rule
             by_account = resolve(session, action, {matching[c][0] for c in entering}).recipients
             total = sum(len({r.address for r in by_account.get(matching[c][0], [])}) for c in entering)
         result.messages[action.channel] = result.messages.get(action.channel, 0) + total
+
+
+def _current_segment(session: Session, rule: Rule, result: RulePlan, state: RuleState) -> None:
+    """The rule's open memberships: who is in its segment since the cycle last evaluated it."""
+    contact_level = rule.level == "contact"
+    subject = Contact if contact_level else Account
+    key = SegmentMembership.contact_id if contact_level else SegmentMembership.account_id
+    open_stays = (
+        SegmentMembership.rule_id == rule.id,
+        SegmentMembership.exited_at.is_(None),
+        SegmentMembership.contact_id.is_not(None) if contact_level else SegmentMembership.contact_id.is_(None),
+    )
+    result.members = session.scalar(select(func.count()).select_from(SegmentMembership).where(*open_stays)) or 0
+    result.member_sample = list(session.scalars(
+        select(subject.external_id).join(SegmentMembership, key == subject.id).where(*open_stays)
+        .order_by(subject.external_id).limit(SAMPLE_SIZE)
+    ))  # fmt: skip
+    result.evaluated_at = state.last_evaluated_at

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from engine.cli import cli
-from engine.models import Account, Contact, RuleVersion
+from engine.models import Account, Contact, RuleState, RuleVersion, SegmentMembership
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 IDS = (
@@ -67,10 +67,19 @@ def test_plan_apply_and_plan_again(db, rules_dir):
     assert result.output.splitlines()[6].startswith("applied 0 rules, 6 unchanged")
 
     result = run("plan", "--at", "2026-11-20T12:00:00Z")
-    assert "onboarding-stalled-day7: unchanged; not planned (use --all)" in result.output
+    assert "onboarding-stalled-day7: unchanged; not evaluated now (--all evaluates it)\n  in segment 0 (not evaluated yet)\n" in result.output
     assert result.output.splitlines()[-1] == "0 new, 0 changed, 6 unchanged"
     result = run("plan", "--all", "--at", "2026-11-20T12:00:00Z")
     assert "onboarding-stalled-day7: unchanged\n  entering 1, leaving 0\n  messages: email 2, in_app 2\n" in result.output
+    # Once the cycle has run, an unchanged rule shows who is in its segment and since when.
+    with db.session() as s:
+        account_id = s.scalar(select(Account.id).where(Account.external_id == "acct-x"))
+        s.add(SegmentMembership(rule_id="onboarding-stalled-day7", subject_key=f"account:{account_id}", account_id=account_id))
+        s.get(RuleState, "onboarding-stalled-day7").last_evaluated_at = datetime(2026, 11, 20, 11, 45, tzinfo=timezone.utc)
+    result = run("plan", "--at", "2026-11-20T12:00:00Z")
+    assert ("onboarding-stalled-day7: unchanged; not evaluated now (--all evaluates it)\n"
+            "  in segment 1 (evaluated 2026-11-20 11:45:00Z)\n  members: acct-x\n") in result.output  # fmt: skip
+    assert "new-admin-welcome: unchanged; not evaluated now (--all evaluates it)\n  in segment 0 contacts" in result.output
 
     path = rules_dir / "onboarding-stalled-day7.yaml"
     path.write_text(path.read_text().replace("holdout: 10%", "holdout: 20%"))

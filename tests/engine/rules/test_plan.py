@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Account, Base, Contact, SegmentMembership
+from engine.models import Account, Base, Contact, RuleState, SegmentMembership
 from engine.rules.plan import NOT_PLANNED_UNCHANGED, plan
 from engine.rules.versions import apply_rules, read_rules
 
@@ -127,10 +127,27 @@ def test_unchanged_rules_are_planned_only_when_asked(db, dataset, folder):
         apply_rules(s, read_rules([str(folder)]).rules, "ann")
     p = run_plan(db, folder)["tech-nudge"]
     assert (p.status, p.planned, p.note, p.entering) == ("unchanged", False, NOT_PLANNED_UNCHANGED, 0)
+    assert (p.members, p.member_sample, p.evaluated_at) == (2, ["h2", "t3"], None)
     p = run_plan(db, folder, include_unchanged=True)["tech-nudge"]
     assert (p.status, p.planned, p.entering) == ("unchanged", True, 2)
     (folder / "tech-nudge.yaml").write_text(RULE.replace("Tech nudge", "Tech nudge 2"))
     assert run_plan(db, folder)["tech-nudge"].status == "changed"
+
+
+def test_an_unchanged_rule_shows_its_current_segment(db, dataset, folder):
+    # Who is in a live rule's segment, without evaluating it: its open stays, as the cycle left them.
+    with db.session() as s:
+        apply_rules(s, read_rules([str(folder)]).rules, "ann")
+        contact = s.scalar(select(Contact).where(Contact.external_id == "t1-1"))
+        s.add(SegmentMembership(rule_id="per-contact", subject_key=f"contact:{contact.id}", account_id=contact.account_id,
+                                contact_id=contact.id))  # fmt: skip
+        s.get(RuleState, "tech-nudge").last_evaluated_at = NOW - timedelta(minutes=5)
+    plans = run_plan(db, folder)
+    nudge, per_contact = plans["tech-nudge"], plans["per-contact"]
+    assert (nudge.planned, nudge.members, nudge.member_sample) == (False, 2, ["h2", "t3"])  # h2 leaves once evaluated
+    assert nudge.evaluated_at.replace(tzinfo=timezone.utc) == NOW - timedelta(minutes=5)
+    # A contact-level rule's segment holds contacts; the account's open stay of another rule is not counted.
+    assert (per_contact.members, per_contact.member_sample, per_contact.evaluated_at) == (1, ["t1-1"], None)
 
 
 def _snapshot(db) -> dict[str, int]:

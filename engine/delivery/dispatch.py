@@ -13,6 +13,9 @@ pass:
    one RQ job per batch of up to ``BATCH`` rows of one channel is enqueued,
    carrying delivery ids only. A crash between the commit and the enqueue
    leaves rows ``queued`` that the next pass's sweeper enqueues again.
+
+``dispatch_only`` does steps 2 and 3 for given rows only: the ``on_event``
+re-check dispatches what it just wrote without waiting for the next pass.
 """
 
 from __future__ import annotations

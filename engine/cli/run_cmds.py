@@ -130,6 +130,11 @@ def scheduler_cmd() -> None:
             "run exactly one per installation",
             err=True,
         )
+    if conf.production and conf.brand.missing:
+        from engine.delivery.gates import BrandHold
+
+        click.echo(f"scheduler: warning: {BrandHold.problem(conf.brand)}; non-operational email to customers "
+                   "will wait until they are set (docs/compliance.md)", err=True)  # fmt: skip
     scheduler.start()  # handles SIGINT/SIGTERM itself
 
 

@@ -116,7 +116,7 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
     with Supervisor() as sup:
         try:
             sup.say(f"instance folder: {instance}")
-            if conf.brand.missing:
+            if conf.brand.missing and not conf.production:
                 sup.say(f"sender brand: {conf.brand.name}, demo values in email footers and unsubscribe pages "
                         f"until {', '.join(conf.brand.missing)} are set")  # fmt: skip
             db = get_database(conf.database_url)

@@ -53,3 +53,29 @@ def test_worker_burst_runs_queued_jobs_and_exits(db: Database, redis_url: str) -
     job.refresh()
     assert job.is_finished
     assert last_tick(redis.Redis.from_url(redis_url))["status"] == "ok"
+
+
+def test_scheduler_warns_in_production_when_the_senders_brand_is_incomplete(db: Database, redis_url: str) -> None:
+    import threading
+
+    env = {**os.environ, "TOUCHLINE_ENV": "production", "TOUCHLINE_SECRET_KEY": "a-long-enough-production-secret",
+           "TOUCHLINE_BRAND_COMPANY": "Kumo K.K.", "TOUCHLINE_QUEUE_PREFIX": "brandwarn"}  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-P", "-m", "engine.cli", "scheduler"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    stop = threading.Timer(60, process.terminate)  # readline() blocks: the deadline ends the process
+    stop.start()
+    try:
+        line = ""
+        while "warning" not in line and (line or process.poll() is None):
+            line = process.stderr.readline()
+            if not line and process.poll() is not None:
+                break
+    finally:
+        stop.cancel()
+        process.terminate()
+        process.wait(30)
+    assert line.startswith(
+        "scheduler: warning: TOUCHLINE_BRAND_POSTAL_ADDRESS, TOUCHLINE_BRAND_SUPPORT_EMAIL are not set: "
+        "production sends no marketing email without the sender's name, postal address and support address; "
+        "non-operational email to customers will wait until they are set"
+    ), line

@@ -7,6 +7,8 @@ Strict-Transport-Security tells browsers to come back over HTTPS only.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, redirect, request, url_for
 
 from engine.settings import Settings
@@ -21,20 +23,25 @@ CSP = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
-# The recipients' pages still carry an inline <style> (until it moves under /static), and
-# the sender's logo (TOUCHLINE_BRAND_LOGO_URL) lives on the sender's own site.
-RELAXED = {"unsubscribe": {"style-src": "'self' 'unsafe-inline'", "img-src": "'self' data: https:"}}
 HSTS = "max-age=31536000"  # a year; no includeSubDomains: other hosts of the domain are not ours to decide
 
 
-def content_security_policy(blueprint: str | None = None) -> str:
-    policy = {**CSP, **RELAXED.get(blueprint or "", {})}
+def content_security_policy(image_origins: tuple[str, ...] = ()) -> str:
+    policy = {**CSP, "img-src": " ".join([CSP["img-src"], *image_origins])}
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
+def logo_origin(settings: Settings) -> tuple[str, ...]:
+    """The recipients' pages show the sender's logo (TOUCHLINE_BRAND_LOGO_URL) from the sender's own site."""
+    if not settings.brand.logo_url:
+        return ()
+    parts = urlsplit(settings.brand.logo_url)
+    return (f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}",)  # a source has no user:password@
+
+
 def init_app(app: Flask, settings: Settings) -> None:
-    policies = {name: content_security_policy(name) for name in RELAXED}
     default = content_security_policy()
+    policies = {"unsubscribe": content_security_policy(logo_origin(settings))}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

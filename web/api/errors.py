@@ -77,7 +77,7 @@ def http_error_response(exc: HTTPException) -> Response:
     status = exc.code or 500
     message = exc.description or exc.name
     if status == 404:
-        message = f"there is no API endpoint at {request.path}; the endpoints are listed in docs/api.md"
+        message = f"there is no API endpoint at {request.path}; GET /api/v1/openapi.json lists them"
     elif status == 405:
         allowed = ", ".join(m for m in (getattr(exc, "valid_methods", None) or []) if m not in {"HEAD", "OPTIONS"})
         message = f"{request.method} is not allowed on {request.path}" + (f"; use {allowed}" if allowed else "")

@@ -78,7 +78,10 @@ ACCOUNT = {
     "changed_at": {
         "type": ["string", "null"],
         "format": "date-time",
-        "description": "when these values took effect: ISO 8601 with a timezone (as a CRM exports it); default: now",
+        "description": (
+            "when the owner, tier and plan in this record took effect: ISO 8601 with a timezone, "
+            "at most 5 minutes ahead; default: now"
+        ),
     },
 }
 CONTACT = {

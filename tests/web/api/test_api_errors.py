@@ -83,7 +83,7 @@ def test_wrong_shapes_are_400(client, auth, path, body, code, fragment):
 
 
 def test_unknown_api_path_is_404_json(client, auth):
-    assert_error(client.get("/api/v1/nothing-here", headers=auth), 404, "not_found", "/api/v1/nothing-here")
+    assert_error(client.get("/api/v1/nothing-here", headers=auth), 404, "not_found", "/api/v1/nothing-here", "openapi.json")
     assert_error(client.get("/api/v2/events"), 404, "not_found")
 
 

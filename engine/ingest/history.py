@@ -78,9 +78,13 @@ class History:
                 self._add(account, name, old, new, at, None)
                 setattr(account, name, values[name])
 
-    def _add(self, account: Account, name: str, old: str | None, new: str | None, at: datetime, position: int | None) -> None:
+    def _add(
+        self, account: Account, name: str, old: str | None, new: str | None, at: datetime, position: int | None
+    ) -> None:
         """A new change; ``position`` in the loaded timeline (None: at its end)."""
-        row = AccountChange(account_id=account.id, field=name, old_value=old, new_value=new, changed_at=at, source=self.source)
+        row = AccountChange(
+            account_id=account.id, field=name, old_value=old, new_value=new, changed_at=at, source=self.source
+        )
         self.session.add(row)
         if account.id in self.loaded:
             rows = self.timelines.setdefault((account.id, name), [])

@@ -109,7 +109,9 @@ def effective_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise f.FieldError(f"expected an ISO 8601 time with a timezone such as 2025-03-01T09:00:00Z, got {f.json_type(value)}")
+        raise f.FieldError(
+            f"expected an ISO 8601 time with a timezone such as 2025-03-01T09:00:00Z, got {f.json_type(value)}"
+        )
     raw = value.strip()
     try:
         parsed = datetime.fromisoformat(raw)

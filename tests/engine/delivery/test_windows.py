@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,12 +14,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.delivery import windows
-from engine.delivery.windows import ResolvedZone, describe_window, is_open, next_opening, resolve_timezone
+from engine.delivery.windows import (
+    ResolvedZone,
+    describe_window,
+    is_open,
+    next_opening,
+    resolve_timezone,
+    zone_or_none,
+)
 from engine.rules.schema import SendWindow
 
 NY = ZoneInfo("America/New_York")
 PARIS = ZoneInfo("Europe/Paris")
 TOKYO = ZoneInfo("Asia/Tokyo")
+SYDNEY = ZoneInfo("Australia/Sydney")
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 WEEKDAYS = frozenset({MON, TUE, WED, THU, FRI})
 
@@ -33,7 +45,7 @@ def local(tz: ZoneInfo, *parts: int, fold: int = 0) -> datetime:
 def test_open_now_returns_now():
     now = local(TOKYO, 2026, 11, 24, 10, 15, 30)  # a Tuesday
     assert next_opening(window(WEEKDAYS), TOKYO, now) == now
-    assert next_opening(window(WEEKDAYS), TOKYO, now).tzinfo == UTC
+    assert next_opening(window(WEEKDAYS), TOKYO, now).tzinfo is UTC
 
 
 def test_tokyo_has_no_dst_and_friday_evening_waits_for_monday():
@@ -41,6 +53,17 @@ def test_tokyo_has_no_dst_and_friday_evening_waits_for_monday():
     opening = next_opening(window(WEEKDAYS), TOKYO, fri_evening)
     assert opening == local(TOKYO, 2026, 3, 9, 9, 0)
     assert opening == datetime(2026, 3, 9, 0, 0, tzinfo=UTC)  # +09:00 all year
+    assert opening.tzinfo is UTC
+
+
+def test_a_west_of_utc_evening_counts_the_recipients_day_not_utcs():
+    # 21:00 EDT on Friday is already Saturday in UTC; the window is Friday's, so it opens an hour later.
+    late_friday = window({FRI}, "22:00-23:00")
+    now = local(NY, 2026, 6, 5, 21, 0)
+    assert now.astimezone(UTC).weekday() == SAT
+    assert next_opening(late_friday, NY, now) == local(NY, 2026, 6, 5, 22, 0)
+    assert not is_open(late_friday, NY, datetime(2026, 6, 6, 22, 30, tzinfo=UTC))  # Saturday 22:30 UTC is 18:30 EDT
+    assert is_open(late_friday, NY, datetime(2026, 6, 6, 2, 30, tzinfo=UTC))  # Saturday 02:30 UTC is Friday 22:30 EDT
 
 
 def test_before_the_start_waits_for_the_start_of_the_same_day():
@@ -122,6 +145,17 @@ def test_fall_back_the_repeated_hour_is_open_both_times():
     assert next_opening(w, NY, after_first) == datetime(2025, 11, 2, 6, 0, tzinfo=UTC)
 
 
+def test_fall_back_a_window_starting_late_in_the_repeated_hour_opens_at_both_occurrences():
+    w = window({SUN}, "01:30-01:45")
+    assert next_opening(w, NY, local(NY, 2025, 11, 2, 0, 0)) == datetime(2025, 11, 2, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    # Closed at 01:50 EDT; the clocks go back to 01:00 EST, before the start, and reach 01:30 again at 06:30 UTC.
+    after_first = datetime(2025, 11, 2, 5, 50, tzinfo=UTC)
+    assert next_opening(w, NY, after_first) == datetime(2025, 11, 2, 6, 30, tzinfo=UTC)
+    assert not is_open(w, NY, datetime(2025, 11, 2, 6, 0, tzinfo=UTC))  # 01:00 EST
+    assert is_open(w, NY, local(NY, 2025, 11, 2, 1, 40, fold=1))  # 01:40 EST
+    assert next_opening(w, NY, datetime(2025, 11, 2, 6, 50, tzinfo=UTC)) == local(NY, 2025, 11, 9, 1, 30)
+
+
 def test_fall_back_a_window_whose_start_passed_is_reentered_by_the_clock_change():
     w = window({SUN}, "00:30-01:30")
     after = datetime(2025, 11, 2, 5, 40, tzinfo=UTC)  # 01:40 EDT: past the window
@@ -138,6 +172,34 @@ def test_paris_transitions_keep_local_hours():
     # A window in Paris's skipped hour opens at 03:00 CEST.
     night = window({SUN}, "02:15-04:00")
     assert next_opening(night, PARIS, local(PARIS, 2025, 3, 30, 0, 0)) == datetime(2025, 3, 30, 1, 0, tzinfo=UTC)
+    # Paris repeats 02:00-03:00: a window late in that hour opens again in its second run, at 02:30 CET.
+    repeated = window({SUN}, "02:30-02:45")
+    assert next_opening(repeated, PARIS, datetime(2025, 10, 26, 0, 50, tzinfo=UTC)) == datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+
+
+# Sydney 2025: 03:00 AEDT -> 02:00 AEST on Sunday 6 April and 02:00 AEST -> 03:00 AEDT on
+# Sunday 5 October, both at 16:00 UTC on the Saturday: the change falls on the previous UTC day.
+
+
+def test_sydney_spring_forward_opens_at_03_00_when_clocks_resume():
+    w = window({SUN}, "02:30-05:00")
+    opening = next_opening(w, SYDNEY, local(SYDNEY, 2025, 10, 4, 20, 0))
+    assert opening == datetime(2025, 10, 4, 16, 0, tzinfo=UTC)
+    assert opening.astimezone(SYDNEY).strftime("%a %H:%M %Z") == "Sun 03:00 AEDT"
+    assert not is_open(w, SYDNEY, opening - timedelta(seconds=1))  # 01:59:59 AEST
+
+
+def test_sydney_fall_back_the_repeated_hour_is_open_both_times():
+    w = window({SUN}, "02:30-02:45")
+    assert next_opening(w, SYDNEY, local(SYDNEY, 2025, 4, 5, 20, 0)) == datetime(2025, 4, 5, 15, 30, tzinfo=UTC)  # AEDT
+    after_first = datetime(2025, 4, 5, 15, 50, tzinfo=UTC)  # 02:50 AEDT
+    assert next_opening(w, SYDNEY, after_first) == datetime(2025, 4, 5, 16, 30, tzinfo=UTC)  # 02:30 AEST
+
+
+def test_sydney_a_daily_window_keeps_its_local_hour_across_both_changes():
+    w = window(hours="09:00-17:00")
+    assert next_opening(w, SYDNEY, local(SYDNEY, 2025, 10, 4, 18, 0)) == datetime(2025, 10, 4, 22, 0, tzinfo=UTC)  # AEDT
+    assert next_opening(w, SYDNEY, local(SYDNEY, 2025, 4, 5, 18, 0)) == datetime(2025, 4, 5, 23, 0, tzinfo=UTC)  # AEST
 
 
 ZONES = ["America/New_York", "Europe/Paris", "Asia/Tokyo", "Australia/Sydney", "Australia/Lord_Howe",
@@ -173,6 +235,29 @@ def test_a_window_that_never_opens_and_naive_times_are_refused():
         next_opening(window(), PARIS, datetime(2026, 1, 1))
 
 
+@pytest.mark.parametrize(
+    "never",
+    [
+        SendWindow(frozenset()),  # no days, all hours
+        SendWindow(frozenset({MON}), 600, 600),  # start not before end
+        SendWindow(frozenset({MON}), 600, 24 * 60 + 1),  # past the end of the day
+    ],
+    ids=describe_window,
+)
+def test_windows_that_never_open_are_refused_before_searching(never):
+    with pytest.raises(ValueError, match=rf"^send window {describe_window(never)} never opens$"):
+        next_opening(never, PARIS, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_an_instant_without_an_offset_is_refused():
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt):
+            return None
+
+    with pytest.raises(ValueError, match="naive"):
+        is_open(window(), PARIS, datetime(2026, 1, 1, tzinfo=NoOffset()))
+
+
 def test_a_window_that_does_not_open_within_the_search_says_which(monkeypatch):
     monkeypatch.setattr(windows, "_HORIZON_DAYS", 1)  # today only
     saturday = local(TOKYO, 2026, 11, 21, 21, 0)
@@ -199,8 +284,12 @@ def test_recipient_prefers_the_contact_then_the_account_then_the_default():
     assert resolve_timezone(w, None, None, NY).name == "America/New_York"
 
 
+def test_the_default_default_is_utc():
+    assert resolve_timezone(window(), None, None) == ResolvedZone(ZoneInfo("UTC"), "default")
+
+
 def test_account_and_fixed_zones_ignore_the_contact():
-    assert resolve_timezone(window(timezone="account"), "Asia/Tokyo", "Europe/Paris", "UTC").zone == PARIS
+    assert resolve_timezone(window(timezone="account"), "Asia/Tokyo", "Europe/Paris", "UTC") == ResolvedZone(PARIS, "account")
     assert resolve_timezone(window(timezone="account"), "Asia/Tokyo", None, "UTC").source == "default"
     fixed = resolve_timezone(window(timezone="America/New_York"), "Asia/Tokyo", "Europe/Paris", "UTC")
     assert (fixed.zone, fixed.source, fixed.note) == (NY, "window", None)
@@ -217,3 +306,57 @@ def test_unknown_zones_fall_back_with_a_reason():
     got = resolve_timezone(window(timezone="Europe/Nowhere"), None, None, "Nowhere/Either")
     assert (got.zone.key, got.source) == ("UTC", "utc")
     assert got.note == "window time zone 'Europe/Nowhere' is unknown; default time zone 'Nowhere/Either' is unknown; used UTC"
+    got = resolve_timezone(window(), "Mars/Olympus_Mons", None, NY)  # a zone given as the default
+    assert got == ResolvedZone(NY, "default", "contact time zone 'Mars/Olympus_Mons' is unknown; used the default America/New_York")
+
+
+def test_zone_or_none_takes_only_known_names():
+    assert zone_or_none(" Europe/Paris ") == PARIS
+    for not_a_zone in (None, "", 42, "Europe/Nowhere", "/etc/passwd"):
+        assert zone_or_none(not_a_zone) is None  # type: ignore[arg-type]
+
+
+# -- the server's own clock --------------------------------------------------------
+# Windows are read on the recipient's clock only: the zone the server runs in
+# (TZ, which datetime.astimezone() and naive datetimes follow) must change nothing.
+
+
+@contextmanager
+def server_clock(zone: str) -> Iterator[None]:
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+# (window, zone, now, the opening): evenings west of UTC, both DST directions, in New York and Sydney.
+SERVER_CLOCK_CASES = [
+    (window({FRI}, "22:00-23:00"), NY, local(NY, 2026, 6, 5, 21, 0), datetime(2026, 6, 6, 2, 0, tzinfo=UTC)),
+    (window({FRI}, "14:00-15:00"), NY, local(NY, 2026, 6, 5, 12, 0), datetime(2026, 6, 5, 18, 0, tzinfo=UTC)),
+    (window(WEEKDAYS), TOKYO, local(TOKYO, 2026, 11, 24, 10, 15), datetime(2026, 11, 24, 1, 15, tzinfo=UTC)),
+    (window({SUN}, "02:30-05:00"), NY, local(NY, 2025, 3, 9, 1, 0), datetime(2025, 3, 9, 7, 0, tzinfo=UTC)),
+    (window({SUN}, "01:30-01:45"), NY, datetime(2025, 11, 2, 5, 50, tzinfo=UTC), datetime(2025, 11, 2, 6, 30, tzinfo=UTC)),
+    (window({SUN}, "02:30-05:00"), SYDNEY, local(SYDNEY, 2025, 10, 4, 20, 0), datetime(2025, 10, 4, 16, 0, tzinfo=UTC)),
+    (window({SUN}, "02:30-02:45"), SYDNEY, datetime(2025, 4, 5, 15, 50, tzinfo=UTC), datetime(2025, 4, 5, 16, 30, tzinfo=UTC)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("server_zone", ["UTC", "Asia/Tokyo", "America/Los_Angeles", "Australia/Sydney"])
+def test_openings_do_not_depend_on_the_servers_clock(server_zone):
+    with server_clock(server_zone):
+        # The clock really is the one named.
+        new_year = datetime(2026, 1, 1, tzinfo=UTC)
+        assert new_year.astimezone().utcoffset() == new_year.astimezone(ZoneInfo(server_zone)).utcoffset()
+        for w, tz, now, expected in SERVER_CLOCK_CASES:
+            opening = next_opening(w, tz, now)
+            assert opening == expected, f"{describe_window(w)} in {tz.key} from {now}"
+            assert opening.tzinfo is UTC
+            assert is_open(w, tz, opening)
+            assert opening == now or not is_open(w, tz, opening - timedelta(seconds=1))

@@ -30,6 +30,7 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
+from engine.templates.context import Record, Usage
 from engine.templates.errors import (
     RenderError,
     TemplateProblem,
@@ -113,7 +114,7 @@ class TemplateLibrary:
     def __init__(self, root: Path | str, limits: Limits | None = None) -> None:
         self.root = Path(root).resolve()
         self.limits = limits or Limits()
-        self.env = SafeEnvironment(FileSystemLoader(str(self.root), followlinks=False), self.limits)
+        self.env = SafeEnvironment(FileSystemLoader(str(self.root), followlinks=False), self.limits, not_text=not_text)
         for name, func in FILTERS.items():
             self.env.add_filter(name, func)
 
@@ -254,6 +255,18 @@ class TemplateLibrary:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix in (".html", ".txt"))
+
+
+def not_text(value: Any) -> str | None:
+    """Why a context value cannot be printed whole, or None: a record's or usage's
+    str() is its Python repr, which must never reach a recipient."""
+    if isinstance(value, Record):
+        label = object.__getattribute__(value, "_label")
+        example = {"owner": "owner.email"}.get(label, f"{label}.name")
+        return f"{label} is a record, not text: print one of its fields, such as {example}"
+    if isinstance(value, Usage):
+        return "usage is not text: print a count, such as usage.count('login', 30)"
+    return None
 
 
 def _private(rel: Path) -> bool:

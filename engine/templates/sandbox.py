@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, nodes, select_autoescape
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
 from jinja2.loaders import BaseLoader
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -206,7 +206,28 @@ def _budgeted_range(*args: int) -> range:
     return rng
 
 
-def _wrap_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+# Why a value has no text form of its own (its str() is an internal repr), or None.
+NotText = Callable[[Any], "str | None"]
+
+
+class NotTextError(TemplateRuntimeError):
+    """A template tried to print, format or join a value that is not text, such as a whole record."""
+
+
+def _refuse_not_text(not_text: NotText | None, values: Iterable[Any]) -> None:
+    if not_text is None:
+        return
+    for value in values:
+        why = not_text(value)
+        if why is not None:
+            raise NotTextError(why)
+
+
+# Filters that turn their value (and format, its arguments) into text.
+_TEXT_FILTERS = frozenset({"format", "string", "pprint"})
+
+
+def _wrap_filter(name: str, func: Callable[..., Any], not_text: NotText | None = None) -> Callable[..., Any]:
     passes = getattr(func, "jinja_pass_arg", None) is not None
 
     @functools.wraps(func)
@@ -214,6 +235,8 @@ def _wrap_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         budget = current_budget()
         budget.charge()
         given = args[1:] if passes else args  # (value, *arguments)
+        if name in _TEXT_FILTERS:
+            _refuse_not_text(not_text, [*given, *kwargs.values()] if name == "format" else given[:1])
         if name in _WIDTH_FILTERS:
             _check_widths([*given[1:], *kwargs.values()], budget.limits, f"filter {name}")
         elif name == "format" and given and isinstance(given[0], str):
@@ -265,7 +288,9 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
     code_generator_class = _CodeGenerator
 
-    def __init__(self, loader: BaseLoader | None = None, limits: Limits | None = None) -> None:
+    def __init__(self, loader: BaseLoader | None = None, limits: Limits | None = None, not_text: NotText | None = None) -> None:
+        """``not_text`` says why a context value has no text form (a record prints as
+        its Python repr); printing, formatting or concatenating one is then refused."""
         super().__init__(
             loader=loader,
             undefined=ChainableStrictUndefined,
@@ -273,18 +298,25 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=True,
-            # A null in the data prints as nothing rather than "None".
-            finalize=lambda value: "" if value is None else value,
+            finalize=self._finalize,
         )
         self.limits = limits or Limits()
+        self.not_text = not_text
         self.globals["range"] = _budgeted_range
         self.globals.pop("lipsum", None)  # generates arbitrarily long text
-        self.filters = {name: _wrap_filter(name, f) for name, f in self.filters.items()}
+        self.filters = {name: _wrap_filter(name, f, not_text) for name, f in self.filters.items()}
         self.filters["_budgeted"] = _budgeted_iter
+
+    def _finalize(self, value: Any) -> Any:
+        # A null in the data prints as nothing rather than "None".
+        if value is None:
+            return ""
+        _refuse_not_text(self.not_text, (value,))
+        return value
 
     def add_filter(self, name: str, func: Callable[..., Any]) -> None:
         """Register a filter with the same budget checks as the built-in ones."""
-        self.filters[name] = _wrap_filter(name, func)
+        self.filters[name] = _wrap_filter(name, func, self.not_text)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -301,6 +333,7 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
     def checked_concat(self, join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
         budget = current_budget()
         budget.charge()
+        _refuse_not_text(self.not_text, parts)
         budget.check_size(parts, "joined string")
         return join(parts)
 
@@ -320,6 +353,7 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
                 raise LimitExceeded(f"numbers larger than {limits.max_int_bits} bits are not allowed in templates")
         elif operator == "%" and isinstance(left, str):
             _check_percent_format(left, limits)
+            _refuse_not_text(self.not_text, right if isinstance(right, tuple) else (right,))
         elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
             budget.check_size((left, right), "a concatenated value")
         return budget.check_size(super().call_binop(context, operator, left, right), "a computed value")
@@ -333,6 +367,7 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
         if wrapped is not None and isinstance(getattr(wrapped, "__self__", None), str):
             # str.format / format_map, already wrapped by the sandbox's formatter.
             _check_brace_format(wrapped.__self__, limits)
+            _refuse_not_text(__self.not_text, [*args, *kwargs.values()])
         elif isinstance(owner, str):
             method = getattr(__obj, "__name__", "")
             if method in _WIDTH_METHODS:
@@ -355,4 +390,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-__all__ = ["Budget", "ChainableStrictUndefined", "LimitExceeded", "Limits", "SafeEnvironment", "budgeted", "current_budget"]
+__all__ = [
+    "Budget", "ChainableStrictUndefined", "LimitExceeded", "Limits", "NotTextError", "SafeEnvironment", "budgeted",
+    "current_budget",
+]  # fmt: skip

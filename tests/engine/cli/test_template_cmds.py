@@ -115,3 +115,18 @@ def test_render_failures_are_clear(db, acme, monkeypatch):
     result = CliRunner().invoke(cli, ["render", "renewals/value-recap", "--account", "fresh", "--locale", "en"])
     assert result.exit_code == 1
     assert result.output == "Error: renewals/value-recap/en.html:10: html: account has no 'renewal_at' (not a field, or empty for this account)\n"
+
+
+def test_check_reports_an_extends_inside_a_block_as_file_and_line(tmp_path, monkeypatch):
+    folder = tmp_path / "t"
+    shutil.copytree(ROOT / "email_templates", folder)
+    stalled = folder / "onboarding/stalled/en.html"
+    stalled.write_text(stalled.read_text().replace("{% block text %}", '{% block text %}{% extends "_layouts/base.html" %}', 1))
+    line = next(i for i, text in enumerate(stalled.read_text().splitlines(), 1) if "{% block text %}{% extends" in text)
+    monkeypatch.setenv("TOUCHLINE_TEMPLATES_DIR", str(folder))
+    result = CliRunner().invoke(cli, ["templates", "check", "--rules", str(ROOT / "rules")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.splitlines() == [
+        f"onboarding/stalled/en.html:{line}: cannot use extend from a non top-level scope",
+        f"1 problem in {folder}",
+    ]

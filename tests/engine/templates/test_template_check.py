@@ -55,3 +55,40 @@ def test_layout_syntax_errors_are_found_too(tmp_path):
 
 def test_a_missing_folder_is_one_problem(tmp_path):
     assert problems(tmp_path / "absent") == [f"{tmp_path / 'absent'}: the templates folder does not exist (TOUCHLINE_TEMPLATES_DIR)"]
+
+
+def test_what_jinja_refuses_when_compiling_is_a_positioned_problem(tmp_path):
+    # Parsing accepts these; compiling (as render does) refuses them. check used to crash with a traceback.
+    nested = message("S", '<p>x</p>\n{% extends "_layouts/base.html" %}', "t")
+    twice = message("S", "x", "t").replace("{% block text %}", "{% block html %}y{% endblock %}\n{% block text %}")
+    write(tmp_path, {"nested/en.html": nested, "nested/ja.html": message("S", "x", "t"),
+                     "twice/en.html": twice, "twice/ja.html": message("S", "x", "t")})  # fmt: skip
+    assert problems(tmp_path) == [
+        "nested/en.html:4: cannot use extend from a non top-level scope",
+        "twice/en.html:4: block 'html' defined twice",
+    ]
+
+
+def test_what_the_sandbox_would_refuse_is_found_without_rendering(tmp_path):
+    html = (
+        "<p>{{ account.__class__ }}</p>\n"
+        "<p>{{ usage._rows }}</p>\n"
+        "<p>{{ account }}</p>\n"
+        '<p>{{ "%s"|format(contact) }}</p>\n'
+        "<p>{{ owner|string }}{{ account.traits['_x'] }}{{ account.name }}{{ '%s'|format(account.name) }}</p>"
+    )
+    text = '{% include "../secret.txt" %}\n{% include "/etc/passwd" %}\n{% include "_partials/x.txt" %}'
+    (tmp_path / "secret.txt").write_text("outside")  # next to the folder: it exists, and must not count
+    root = write(tmp_path / "lib", {"m/en.html": message("S", html, text), "m/ja.html": message("S", "x", "t"),
+                                    "_partials/x.txt": "x"})  # fmt: skip
+    name = root.name
+    assert problems(root) == [
+        f"m/en.html:8: '../secret.txt' is outside {name}/: name a file in the folder, such as '_partials/footer.html'",
+        f"m/en.html:9: '/etc/passwd' does not exist in {name}/",
+        "m/en.html:3: attribute '__class__': names starting with '_' are Python internals the sandbox refuses "
+        "(a key of that name: write ['__class__'])",
+        "m/en.html:4: attribute '_rows': names starting with '_' are Python internals the sandbox refuses (a key of that name: write ['_rows'])",
+        "m/en.html:5: prints account itself, which is not text: print one of its fields, such as account.name",
+        "m/en.html:6: prints contact itself, which is not text: print one of its fields, such as contact.name",
+        "m/en.html:7: prints owner itself, which is not text: print one of its fields, such as owner.email",
+    ]

@@ -164,3 +164,31 @@ def test_rendering_outside_the_library_is_refused():
     template: Template = env.from_string("{% for i in range(3) %}{{ i }}{% endfor %}")
     with pytest.raises(SecurityError, match="only inside a budget"):
         template.render()
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "{{ account }}",
+        '{{ "%s"|format(account) }}',
+        '{{ "%(a)s"|format(a=contact) }}',
+        '{{ "{}".format(account) }}',
+        '{{ "%s and %s" % ("x", contact) }}',
+        '{{ "Dear " ~ contact }}',
+        "{{ account|string }}",
+        "{{ account|pprint }}",
+        "{{ contact|default('there') }}",
+    ],
+)
+def test_a_record_is_never_printed_as_its_python_repr(tmp_path, html):
+    err = refused(tmp_path, html, "is a record, not text: print one of its fields, such as")
+    assert "Record(" not in str(err) and err.line == 3
+
+
+def test_usage_is_not_text_either(tmp_path):
+    refused(tmp_path, '{{ "%s"|format(usage) }}', r"usage is not text: print a count, such as usage.count\('login', 30\)")
+
+
+def test_fields_of_a_record_still_print_and_format(tmp_path):
+    html = '{{ account.name }}|{{ "%s"|format(contact.name) }}|{{ "{}".format(account.tier) }}|{{ "%(name)s"|format(**account) }}|{% if contact %}c{% endif %}'
+    assert "Acme &amp; Co|Ann &lt;Admin&gt;|tech|Acme &amp; Co|c" in render(tmp_path, html).html

@@ -206,6 +206,36 @@ ZONES = ["America/New_York", "Europe/Paris", "Asia/Tokyo", "Australia/Sydney", "
          "Asia/Kathmandu", "America/Santiago", "Pacific/Chatham", "America/St_Johns", "UTC"]  # fmt: skip
 
 
+def offset_changes(tz: ZoneInfo, year: int) -> list[datetime]:
+    """The instants in ``year`` when ``tz`` changes its UTC offset, to the minute."""
+    changes = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    while day.year == year:
+        offset = day.astimezone(tz).utcoffset()
+        if (day + timedelta(days=1)).astimezone(tz).utcoffset() != offset:
+            minute = day
+            while minute.astimezone(tz).utcoffset() == offset:
+                minute += timedelta(minutes=1)
+            changes.append(minute)
+        day += timedelta(days=1)
+    return changes
+
+
+# Every clock change of 2025 in the zones above: both directions, whole and half hours, either side of UTC.
+CHANGES = [(zone, instant) for zone in ZONES for instant in offset_changes(ZoneInfo(zone), 2025)]
+
+
+def assert_first_open_instant(w: SendWindow, tz: ZoneInfo, now: datetime) -> None:
+    # Quarter-hour windows, so stepping a quarter of an hour cannot miss one
+    # (every zone here changes and offsets on quarter hours).
+    opening = next_opening(w, tz, now)
+    assert opening >= now and is_open(w, tz, opening)
+    probe = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
+    while probe < opening:
+        assert not is_open(w, tz, probe), f"open at {probe} before {opening}"
+        probe += timedelta(minutes=15)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     zone=st.sampled_from(ZONES),
@@ -215,17 +245,35 @@ ZONES = ["America/New_York", "Europe/Paris", "Asia/Tokyo", "Australia/Sydney", "
     now=st.datetimes(datetime(2024, 1, 1), datetime(2027, 12, 31)),
 )
 def test_next_opening_is_the_first_open_instant(zone, days, start, length, now):
-    # Quarter-hour windows, so stepping a quarter of an hour cannot miss one
-    # (every zone here changes and offsets on quarter hours).
-    tz = ZoneInfo(zone)
     w = SendWindow(days, start * 15, min(start + length, 96) * 15)
-    now = now.replace(tzinfo=UTC)
-    opening = next_opening(w, tz, now)
-    assert opening >= now and is_open(w, tz, opening)
-    probe = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
-    while probe < opening:
-        assert not is_open(w, tz, probe), f"open at {probe} before {opening}"
-        probe += timedelta(minutes=15)
+    assert_first_open_instant(w, ZoneInfo(zone), now.replace(tzinfo=UTC))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    change=st.sampled_from(CHANGES),
+    other_days=st.frozensets(st.integers(0, 6)),
+    start_shift=st.integers(-8, 8),
+    length=st.integers(1, 16),
+    seconds_before=st.integers(-12 * 3600, 36 * 3600),
+)
+def test_next_opening_is_the_first_open_instant_around_clock_changes(change, other_days, start_shift, length, seconds_before):
+    # Uniform draws over four years almost never land on a change night; these
+    # do: a window on the change's local day starting within two hours of the
+    # change's local time, looked for from a day and a half before to half a day after.
+    zone, instant = change
+    tz = ZoneInfo(zone)
+    local_after = instant.astimezone(tz)
+    start = min(max((local_after.hour * 60 + local_after.minute) // 15 + start_shift, 0), 95)
+    w = SendWindow(frozenset({local_after.weekday()}) | other_days, start * 15, min(start + length, 96) * 15)
+    assert_first_open_instant(w, tz, instant - timedelta(seconds=seconds_before))
+
+
+def test_the_clock_changes_drawn_from_cover_both_directions_and_both_hemispheres():
+    assert len(CHANGES) == 14  # seven zones with DST, two changes each
+    assert {zone for zone, _ in CHANGES} == set(ZONES) - {"Asia/Tokyo", "Asia/Kathmandu", "UTC"}
+    assert ("America/New_York", datetime(2025, 3, 9, 7, 0, tzinfo=UTC)) in CHANGES
+    assert ("Australia/Sydney", datetime(2025, 4, 5, 16, 0, tzinfo=UTC)) in CHANGES
 
 
 def test_a_window_that_never_opens_and_naive_times_are_refused():

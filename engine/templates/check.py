@@ -80,8 +80,9 @@ def _check_file(library: TemplateLibrary, name: str, known: set[str], is_message
         library.env.compile(source, name, str(path))
     except TemplateSyntaxError as exc:  # TemplateAssertionError too
         return [TemplateProblem(name, exc.lineno, exc.message or "syntax error")]
-    except RecursionError:
-        return [TemplateProblem(name, None, "nested too deeply to read")]
+    except (RecursionError, SyntaxError, MemoryError):
+        # Python's own limits on the code Jinja generates: too many nested blocks or brackets.
+        return [TemplateProblem(name, None, "nested too deeply: split the template into smaller macros or partials")]
     except TemplateError as exc:
         return [TemplateProblem(name, None, exc.message or type(exc).__name__)]
     problems: list[TemplateProblem] = []

@@ -199,6 +199,9 @@ class TemplateLibrary:
             raise RenderError(name, locale, None, f"template file {exc.name} not found", path=file) from None
         except (TemplateError, OSError, UnicodeDecodeError) as exc:
             raise RenderError(name, locale, None, str(exc), path=file) from None
+        except (RecursionError, SyntaxError, MemoryError):
+            # Python's own limits on the code Jinja generates from the template.
+            raise RenderError(name, locale, None, "nested too deeply: split the template into smaller macros or partials", path=file) from None
 
     def _part(self, template: Template, values: dict[str, Any], name: str, locale: str, part: str, budget: Budget) -> str:
         out: list[str] = []

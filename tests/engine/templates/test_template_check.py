@@ -92,3 +92,9 @@ def test_what_the_sandbox_would_refuse_is_found_without_rendering(tmp_path):
         "m/en.html:6: prints contact itself, which is not text: print one of its fields, such as contact.name",
         "m/en.html:7: prints owner itself, which is not text: print one of its fields, such as owner.email",
     ]
+
+
+def test_a_template_nested_past_pythons_limits_is_a_problem_not_a_crash(tmp_path):
+    deep = "{% if part %}" * 400 + "x" + "{% endif %}" * 400
+    write(tmp_path, {"deep/en.html": message("S", deep, "t"), "deep/ja.html": message("S", "x", "t")})
+    assert problems(tmp_path) == ["deep/en.html: nested too deeply: split the template into smaller macros or partials"]

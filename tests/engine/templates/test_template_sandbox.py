@@ -192,3 +192,8 @@ def test_usage_is_not_text_either(tmp_path):
 def test_fields_of_a_record_still_print_and_format(tmp_path):
     html = '{{ account.name }}|{{ "%s"|format(contact.name) }}|{{ "{}".format(account.tier) }}|{{ "%(name)s"|format(**account) }}|{% if contact %}c{% endif %}'
     assert "Acme &amp; Co|Ann &lt;Admin&gt;|tech|Acme &amp; Co|c" in render(tmp_path, html).html
+
+
+def test_a_template_nested_past_pythons_limits_fails_to_render_cleanly(tmp_path):
+    # Jinja compiles it into Python with too many levels of indentation (a SyntaxError, not a TemplateError).
+    refused(tmp_path, "{% if part %}" * 400 + "x" + "{% endif %}" * 400, "nested too deeply")

@@ -311,7 +311,8 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
         # A null in the data prints as nothing rather than "None".
         if value is None:
             return ""
-        _refuse_not_text(self.not_text, (value,))
+        if not isinstance(value, (str, int, float)):  # text and numbers (most output) skip the check
+            _refuse_not_text(self.not_text, (value,))
         return value
 
     def add_filter(self, name: str, func: Callable[..., Any]) -> None:

@@ -228,9 +228,10 @@ def test_sql_and_python_agree_on_received(db, data, now, conds):
 
 def test_generated_data_reaches_every_leaf_kind():
     """Guard the generator: a narrowed strategy would make the property vacuous."""
+    # Guards draw a fixed sequence (derandomize): one that passes on some seeds only would flake.
     seen: set[type] = set()
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(leaves)
     def collect(leaf):
         seen.add(type(leaf))
@@ -308,7 +309,7 @@ def test_generated_contact_conditions_reach_contact_and_account_leaves():
     """Guard the generator: contact fields, contact traits and contact dates all come up, mixed with account leaves."""
     seen: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(contact_leaves)
     def collect(leaf):
         if not isinstance(leaf, (Compare, RelativeTime)):
@@ -343,7 +344,7 @@ def test_yaml_leaves_reach_the_documented_constructs():
     """Guard the generator: the constructs the docs promise all come up."""
     seen: set[str] = set()
 
-    @settings(max_examples=400, deadline=None, database=None)
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(yaml_leaves())
     def collect(when):
         cond = validate_text(rule_text(when), "r.yaml").rule.when

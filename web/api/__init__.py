@@ -19,5 +19,6 @@ def init_app(app: Flask) -> None:
     # Bearer tokens, not cookies, authenticate the API: there is nothing to forge.
     csrf.exempt(bp)
     # An app-level hook (blueprint hooks run after the limiter's), so that the
-    # limiter can count per API key and a bad key is refused before it is counted.
+    # limiter can count per API key, a bad key spends no key's budget, and failed
+    # authentications are counted per client address.
     app.before_request(keys.authenticate)

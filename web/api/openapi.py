@@ -220,7 +220,10 @@ RESPONSES = {
     ),
     "TooLarge": _error("payload_too_large (TOUCHLINE_MAX_REQUEST_BYTES) or batch_too_large (TOUCHLINE_MAX_BATCH)"),
     "UnsupportedMediaType": _error("unsupported_media_type: the Content-Type is not application/json"),
-    "RateLimited": _error("rate_limited: this key's budget is used up", **{"Retry-After": "seconds to wait"}),
+    "RateLimited": _error(
+        "rate_limited: this key's budget is used up, or this client address made too many failed authentications",
+        **{"Retry-After": "seconds to wait"},
+    ),
     "InternalError": _error("internal_error: a fault on the server, logged; safe to retry"),
     "Error": _error("any other error, such as not_found or method_not_allowed"),
 }

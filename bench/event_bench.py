@@ -8,9 +8,8 @@ this process that notes when each message arrives. One rule, ``on_event:
 export``, sends an email and an in-app nudge to the account's admin.
 
 One event at a time, for a different account each (so the fatigue policy
-plays no part), with a random pause of up to a second between them so the
-events fall anywhere in the dispatch interval: POST /api/v1/events, then
-wait for the email at the sink. Latency = from just before the POST to the
+plays no part), with a random pause of up to a second between them:
+POST /api/v1/events, then wait for the email at the sink. Latency = from just before the POST to the
 sink's acceptance of the message, on this process's clock; the in-app
 nudge's is from just before the POST to its row's ``sent_at``. One event
 before the measured ones warms the worker up and is not counted.

@@ -1,4 +1,4 @@
-"""Error pages: JSON under /api/, HTML everywhere else.
+"""Error pages: JSON under /api/, the sender's page under recipients' URLs, the admin's elsewhere.
 
 404 and 405 are raised before any blueprint is chosen, so they are handled
 here, at the app level, and routed by path.
@@ -10,8 +10,11 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from web.api.errors import http_error_response
+from web.unsubscribe.views import error_page
 
 API_PREFIX = "/api/"
+# Pages for email recipients: their errors wear the sender's brand, not the admin's layout.
+RECIPIENT_PREFIXES = ("/u/", "/preferences/")
 
 TITLES = {
     403: ("Not allowed", "Your role does not allow this page."),
@@ -25,6 +28,8 @@ def handle_http_error(exc: HTTPException) -> Response | HTTPException | tuple[st
     if request.path.startswith(API_PREFIX):
         return http_error_response(exc)
     status = exc.code or 500
+    if request.path.startswith(RECIPIENT_PREFIXES):
+        return error_page(status)
     if status not in TITLES and status < 500:
         return exc  # werkzeug's own page is fine for the rare rest
     title, message = TITLES.get(status, ("Server error", "Something went wrong; it has been logged."))

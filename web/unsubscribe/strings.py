@@ -60,6 +60,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_detail": "Problem",
         "bad_request": "This form was not sent as expected; reload the page and try again.",
         "category_general": "General",
+        "error_title": "Something went wrong",
+        "error_body": "This page could not be shown. Try the link in the email again in a few minutes.",
     },
     "ja": {
         "sent_by": "送信者: {company}",
@@ -108,6 +110,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_detail": "詳細",
         "bad_request": "フォームを正しく送信できませんでした。ページを再読み込みしてもう一度お試しください。",
         "category_general": "一般のお知らせ",
+        "error_title": "問題が発生しました",
+        "error_body": "このページを表示できませんでした。しばらくしてから、メールのリンクをもう一度お試しください。",
     },
 }
 

@@ -58,6 +58,11 @@ def _bad(token: str, problem: str, status: int = 400) -> Response:
     return _page("unsubscribe/bad_token.html", status, problem=problem, **_context(None, token))
 
 
+def error_page(status: int) -> Response:
+    """Any error under a recipient's URL (a 405, a crash): the sender's page, never the admin's."""
+    return _page("unsubscribe/error.html", status, **_context(None, ""))
+
+
 def _left_all(session: Session, address: str) -> bool:
     return any(r.category == ALL_CATEGORIES and r.reason == "unsubscribed" for r in suppressions_of(session, address))
 

@@ -58,7 +58,7 @@ def kumo_app(make_app) -> Flask:
 
 
 def pages(app: Flask, locale: str):
-    """Every page a recipient can reach: confirm, done, preferences and the bad-link page."""
+    """Every page a recipient can reach: confirm, done, preferences, the bad-link page and an error."""
     with app.app_context():
         token = unsubscribe_token(get_settings(), "ann@example.com", "onboarding", contact_id=5, locale=locale)
     client = app.test_client()
@@ -67,7 +67,18 @@ def pages(app: Flask, locale: str):
         "done": client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}),
         "preferences": client.get(f"/preferences/{token}"),
         "bad link": client.get("/u/garbage", headers={"Accept-Language": locale}),
+        "error": client.put(f"/preferences/{token}", headers={"Accept-Language": locale}),
     }
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_an_error_under_a_recipients_url_is_the_senders_page_in_their_language(kumo_app, locale):
+    response = pages(kumo_app, locale)["error"]
+    assert response.status_code == 405
+    title = {"en": "Something went wrong", "ja": "問題が発生しました"}[locale]
+    assert parse(response.get_data(as_text=True)).text["brand"].strip() == "Kumo Analytics"
+    assert f"<h1>{title}</h1>" in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("locale", ["en", "ja"])

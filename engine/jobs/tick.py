@@ -28,11 +28,11 @@ from engine.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# A tick longer than this is killed by the worker (RQ job timeout)...
+# A tick longer than this is killed by the worker (RQ job timeout).
 TICK_TIMEOUT = 300
-# ...so the lock always outlives the tick holding it, and is freed by its TTL
-# if the work-horse dies without releasing it.
-LOCK_TTL = TICK_TIMEOUT + 60
+# The tick lock's TTL, renewed every third of it while the tick runs (engine.jobs.locks):
+# a tick killed mid-run holds up the next one by at most this, not by the longest a tick may take.
+LOCK_TTL = 30
 PURGE_EVERY = 6 * 3600  # seconds
 
 

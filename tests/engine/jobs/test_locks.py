@@ -79,3 +79,10 @@ def test_a_skipped_dispatch_says_so_in_the_log(db: Database, redis_url: str, cap
     assert any(f"dispatch skipped: another dispatch holds {key}" in r.getMessage() for r in caplog.records)
     other.release()
     assert dispatch_tick()["status"] == "ok"
+
+
+def test_the_tick_lock_follows_its_holder_too() -> None:
+    # A tick killed mid-run must not hold up evaluation for the longest a tick may take.
+    from engine.jobs.tick import LOCK_TTL, TICK_TIMEOUT
+
+    assert LOCK_TTL <= 30 < TICK_TIMEOUT

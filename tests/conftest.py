@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -362,3 +362,21 @@ def webhook_receiver():
     """A loopback HTTP server recording each POST (see Receiver)."""
     with Receiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def server_clock() -> Iterator[Callable[[str], None]]:
+    """Sets the zone of the process's own clock (TZ: what astimezone() and naive datetimes
+    follow) for the test; restored after it."""
+    saved = os.environ.get("TZ")
+
+    def set_zone(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield set_zone
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()

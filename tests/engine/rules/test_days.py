@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,21 +14,6 @@ NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-@contextmanager
-def server_clock(zone: str) -> Iterator[None]:
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = zone
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
-
-
 def test_today_is_the_utc_date_of_now_whatever_zone_now_is_given_in():
     assert utc_today(datetime(2026, 3, 6, 21, 0, tzinfo=NY)) == date(2026, 3, 7)  # 02:00 UTC on the 7th
     assert utc_today(datetime(2026, 3, 7, 8, 0, tzinfo=TOKYO)) == date(2026, 3, 6)  # 23:00 UTC on the 6th
@@ -40,14 +21,14 @@ def test_today_is_the_utc_date_of_now_whatever_zone_now_is_given_in():
 
 
 @pytest.mark.parametrize("server_zone", ["Asia/Tokyo", "America/Los_Angeles"])
-def test_today_does_not_follow_the_servers_clock(server_zone):
+def test_today_does_not_follow_the_servers_clock(server_clock, server_zone):
     late = datetime(2026, 3, 6, 23, 30, tzinfo=UTC)  # already the 7th in Tokyo
     early = datetime(2026, 3, 7, 2, 0, tzinfo=UTC)  # still the 6th in Los Angeles
-    with server_clock(server_zone):
-        # On this clock both instants fall on one local date, which UTC splits.
-        assert late.astimezone().date() == early.astimezone().date()
-        assert utc_today(late) == date(2026, 3, 6)
-        assert utc_today(early) == date(2026, 3, 7)
+    server_clock(server_zone)
+    # On this clock both instants fall on one local date, which UTC splits.
+    assert late.astimezone().date() == early.astimezone().date()
+    assert utc_today(late) == date(2026, 3, 6)
+    assert utc_today(early) == date(2026, 3, 7)
 
 
 def test_a_naive_now_is_refused():

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import click
 
 from engine.cli.context import database
 from engine.roles import USER_ROLES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # The database parts are imported inside each command: `touchline --help`
 # and the process commands should not pay for SQLAlchemy at start-up.
@@ -22,13 +29,7 @@ def users_group() -> None:
 @click.password_option(help="Prompted for when not given.")
 def create_user(email: str, role: str, password: str) -> None:
     """Create an admin user."""
-    from engine import auth
-
-    with database().session() as session:
-        try:
-            auth.create_user(session, email, password, role)
-        except auth.AuthError as exc:
-            raise click.ClickException(str(exc)) from None
+    _change_user(lambda auth, session: auth.create_user(session, email, password, role))
     click.echo(f"created {role} {email}")
 
 
@@ -37,13 +38,7 @@ def create_user(email: str, role: str, password: str) -> None:
 @click.password_option(help="Prompted for when not given.")
 def set_password(email: str, password: str) -> None:
     """Set a user's password; the user's open sessions end."""
-    from engine import auth
-
-    with database().session() as session:
-        try:
-            auth.change_password(session, email, password)
-        except auth.AuthError as exc:
-            raise click.ClickException(str(exc)) from None
+    _change_user(lambda auth, session: auth.change_password(session, email, password))
     click.echo(f"password changed for {email.strip().lower()}; their sessions have ended")
 
 
@@ -51,7 +46,7 @@ def set_password(email: str, password: str) -> None:
 @click.argument("email")
 def disable_user(email: str) -> None:
     """Stop a user signing in; the user's open sessions end."""
-    _set_active(email, False)
+    _change_user(lambda auth, session: auth.set_active(session, email, False))
     click.echo(f"disabled {email.strip().lower()}; their sessions have ended")
 
 
@@ -59,16 +54,17 @@ def disable_user(email: str) -> None:
 @click.argument("email")
 def enable_user(email: str) -> None:
     """Let a disabled user sign in again."""
-    _set_active(email, True)
+    _change_user(lambda auth, session: auth.set_active(session, email, True))
     click.echo(f"enabled {email.strip().lower()}")
 
 
-def _set_active(email: str, active: bool) -> None:
+def _change_user(change: Callable[[ModuleType, Session], object]) -> None:
+    """Run ``change(engine.auth, session)`` in one transaction; a refusal of engine.auth's as a CLI error."""
     from engine import auth
 
     with database().session() as session:
         try:
-            auth.set_active(session, email, active)
+            change(auth, session)
         except auth.AuthError as exc:
             raise click.ClickException(str(exc)) from None
 

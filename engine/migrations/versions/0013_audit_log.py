@@ -1,0 +1,24 @@
+"""audit_log: the append-only record of every change, who and when, before and after
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-03 15:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0013'
+down_revision = '0012'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

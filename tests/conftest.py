@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,10 +62,26 @@ def migrated_database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+@contextmanager
+def _append_only_lifted(conn) -> Iterator[None]:
+    """Let this transaction empty the append-only tables (audit_log), whose triggers refuse DELETE:
+    PostgreSQL skips ordinary triggers in replica mode; SQLite's are dropped and put back."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield
+        return
+    triggers = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
+    for name, _sql in triggers:
+        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    yield
+    for _name, sql in triggers:
+        conn.exec_driver_sql(sql)
+
+
 @pytest.fixture
 def db(migrated_database: Database) -> Iterator[Database]:
     """A migrated database, emptied before each test."""
-    with migrated_database.engine.begin() as conn:
+    with migrated_database.engine.begin() as conn, _append_only_lifted(conn):
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
     os.environ["TOUCHLINE_DATABASE_URL"] = migrated_database.url
@@ -380,3 +397,53 @@ def server_clock() -> Iterator[Callable[[str], None]]:
     else:
         os.environ["TZ"] = saved
     time.tzset()
+
+
+@pytest.fixture
+def add_deliveries(db):
+    """``add(rows)``: deliveries written straight to the outbox table, for the send log.
+    Each row is a dict; every key is optional: ``account`` (external id), ``account_name``,
+    ``rule``, ``status``, ``channel``, ``recipient``, ``contact`` (a name, None for no
+    contact), ``reason``, ``created_at``. Accounts, contacts and rule versions are made as
+    needed. Returns the new ids, in the order given."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from engine.models import Account, Contact, Delivery, RuleVersion
+
+    made = {"n": 0}
+
+    def add(rows: list[dict]) -> list[int]:
+        ids = []
+        with db.session() as s:
+            for row in rows:
+                made["n"] += 1
+                n = made["n"]
+                ext = row.get("account", "acme")
+                account_id = s.scalar(select(Account.id).where(Account.external_id == ext))
+                if account_id is None:
+                    account_id = s.scalar(insert(Account).values(external_id=ext, name=row.get("account_name", f"{ext} Inc."))
+                                          .returning(Account.id))  # fmt: skip
+                rule = row.get("rule", "nudge")
+                version_id = s.scalar(select(RuleVersion.id).where(RuleVersion.rule_id == rule))
+                if version_id is None:
+                    version_id = s.scalar(insert(RuleVersion).values(
+                        rule_id=rule, version=1, content="", content_hash="x", author="test").returning(RuleVersion.id))  # fmt: skip
+                recipient = row.get("recipient", f"person{n}@x.test")
+                contact_id = None
+                if row.get("contact", f"Person {n}") is not None:
+                    contact_id = s.scalar(select(Contact.id).where(Contact.email == recipient, Contact.account_id == account_id))
+                    if contact_id is None:
+                        contact_id = s.scalar(insert(Contact).values(
+                            external_id=f"{ext}/{recipient}", account_id=account_id, email=recipient,
+                            name=row.get("contact", f"Person {n}")).returning(Contact.id))  # fmt: skip
+                ids.append(s.scalar(insert(Delivery).values(
+                    dedupe_key=f"test|{n}", rule_id=rule, rule_version_id=version_id, action_index=0,
+                    channel=row.get("channel", "email"), template="t", account_id=account_id, contact_id=contact_id,
+                    recipient=recipient, occurrence="1", status=row.get("status", "sent"), reason=row.get("reason"),
+                    created_at=row.get("created_at", datetime(2026, 11, 1, 12, tzinfo=UTC)),
+                ).returning(Delivery.id)))  # fmt: skip
+        return ids
+
+    return add

@@ -1,16 +1,20 @@
 """The data model, one module per aggregate; import from here."""
 
 from engine.models.account import TIERS, TRACKED_FIELDS, Account, AccountChange
+from engine.models.audit import AUDIT_OBJECT_TYPES, AuditEntry
 from engine.models.auth import USER_ROLES, ApiKey, User
 from engine.models.base import Base, utcnow
 from engine.models.contact import ROLES, Contact
 from engine.models.delivery import DELIVERY_STATUSES, Delivery
+from engine.models.delivery_record import DeliveryEvent, DeliveryMessage
 from engine.models.nudge import Nudge
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
 from engine.models.suppression import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
 
 __all__ = [
+    "AUDIT_OBJECT_TYPES",
+    "AuditEntry",
     "TIERS",
     "TRACKED_FIELDS",
     "USER_ROLES",
@@ -21,6 +25,8 @@ __all__ = [
     "CategoryRejoin",
     "Suppression",
     "Delivery",
+    "DeliveryEvent",
+    "DeliveryMessage",
     "Nudge",
     "RuleState",
     "RuleVersion",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, utcnow
@@ -14,7 +14,10 @@ class RuleVersion(Base):
     """One applied version of a rule file: what was activated, by whom, from which commit."""
 
     __tablename__ = "rule_versions"
-    __table_args__ = (UniqueConstraint("rule_id", "version", name="uq_rule_versions_rule_id_version"),)
+    __table_args__ = (
+        UniqueConstraint("rule_id", "version", name="uq_rule_versions_rule_id_version"),
+        CheckConstraint("origin IN ('file', 'admin')", name="origin"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(100), index=True)
@@ -23,6 +26,11 @@ class RuleVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     author: Mapped[str] = mapped_column(String(255))
     git_commit: Mapped[str | None] = mapped_column(String(40))
+    # Where the content came from: 'file' (touchline apply, with git_commit when the
+    # folder is a repository) or 'admin' (edited, rolled back or restored there;
+    # author is the user). Applying files over an 'admin' version is drift.
+    origin: Mapped[str] = mapped_column(String(10), default="file", server_default="file")
+    comment: Mapped[str | None] = mapped_column(Text)  # why: required from the admin
     diff: Mapped[str | None] = mapped_column(Text)
     # Messages `touchline plan` predicted when this version was applied: the
     # circuit breaker's default ceiling is far above it (engine.rules.firing).

@@ -7,6 +7,8 @@ that no longer matches), and how many messages each channel would get for
 the entering subjects. Subjects are accounts, or contacts for a contact-level
 rule. The counts are an upper bound: holdout, limits, send windows,
 unsubscribes and missing addresses are not applied. Nothing is written.
+``messages_after_holdout`` leaves out the entering subjects whose account is
+in the rule's control group (engine.delivery.holdout, as the cycle draws it).
 
 An unchanged rule that is not evaluated shows its segment as the evaluation
 cycle left it: the subjects in it (open memberships) and when it was last
@@ -22,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.delivery.holdout import in_holdout
 from engine.models import Account, Contact, RuleState, SegmentMembership
 from engine.rules.recipients import resolve, resolve_contacts
 from engine.rules.compiler import compile_condition, compile_contact_condition, contacts_with_accounts
@@ -29,6 +32,7 @@ from engine.rules.schema import Rule
 from engine.rules.versions import RuleSource, Status, active_versions, status_of
 
 SAMPLE_SIZE = 5
+accounts_table = Account.__table__
 NOT_PLANNED_UNCHANGED = "not evaluated now (--all evaluates it)"
 
 
@@ -44,6 +48,8 @@ class RulePlan:
     leaving: int = 0
     messages: dict[str, int] = field(default_factory=dict)  # channel -> messages, in action order
     sample: list[str] = field(default_factory=list)  # external ids of some entering accounts (or contacts)
+    held_out: int = 0  # entering subjects whose account is in the rule's holdout group
+    messages_after_holdout: dict[str, int] = field(default_factory=dict)  # channel -> messages, holdout left out
     # An unchanged rule not evaluated: its segment as the cycle left it.
     members: int = 0
     member_sample: list[str] = field(default_factory=list)  # external ids of some members
@@ -92,11 +98,15 @@ def _plan_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) ->
     result.sample = sorted(matching[i][0] for i in entering)[:SAMPLE_SIZE]
     result.planned = True
 
+    held = {i for i in entering if rule.holdout and in_holdout(rule.id, matching[i][0], rule.holdout)}
+    result.held_out = len(held)
     # The same recipient resolution the evaluation cycle uses, so the counts are what it would write.
     for action in rule.actions:
         resolved = resolve(session, action, entering)
         total = sum(len(found) for found in resolved.recipients.values())
+        kept = sum(len(found) for i, found in resolved.recipients.items() if i not in held)
         result.messages[action.channel] = result.messages.get(action.channel, 0) + total
+        result.messages_after_holdout[action.channel] = result.messages_after_holdout.get(action.channel, 0) + kept
 
 
 def _plan_contact_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) -> None:
@@ -123,16 +133,26 @@ def _plan_contact_rule(session: Session, rule: Rule, now: datetime, result: Rule
     result.sample = sorted(matching[i][1] for i in entering)[:SAMPLE_SIZE]
     result.planned = True
 
+    held: set[int] = set()
+    if rule.holdout and entering:
+        account_ids = sorted({matching[c][0] for c in entering})
+        rows = session.execute(select(accounts_table.c.id, accounts_table.c.external_id)
+                               .where(accounts_table.c.id.in_(account_ids)))  # fmt: skip
+        keys = {account_id: key for account_id, key in rows}
+        held = {c for c in entering if in_holdout(rule.id, keys[matching[c][0]], rule.holdout)}
+    result.held_out = len(held)
     # As the cycle writes them: per entering contact, ``to: contact`` is the contact itself and any
     # other audience that of its account; one message per distinct address.
     for action in rule.actions:
         if action.to.kind == "contact":
             found = resolve_contacts(session, action, entering).recipients
-            total = sum(len({r.address for r in found.get(c, [])}) for c in entering)
+            each = {c: len({r.address for r in found.get(c, [])}) for c in entering}
         else:
             by_account = resolve(session, action, {matching[c][0] for c in entering}).recipients
-            total = sum(len({r.address for r in by_account.get(matching[c][0], [])}) for c in entering)
-        result.messages[action.channel] = result.messages.get(action.channel, 0) + total
+            each = {c: len({r.address for r in by_account.get(matching[c][0], [])}) for c in entering}
+        result.messages[action.channel] = result.messages.get(action.channel, 0) + sum(each.values())
+        kept = sum(n for c, n in each.items() if c not in held)
+        result.messages_after_holdout[action.channel] = result.messages_after_holdout.get(action.channel, 0) + kept
 
 
 def _current_segment(session: Session, rule: Rule, result: RulePlan, state: RuleState) -> None:

@@ -174,3 +174,29 @@ def test_plan_writes_nothing(db, dataset, folder):
 def _file_digest(path: Path) -> str:
     wal = path.with_name(path.name + "-wal")
     return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()
+
+
+def test_messages_after_holdout_leave_out_the_control_group(db, folder):
+    from engine.delivery.holdout import in_holdout
+
+    with db.session() as s:
+        for i in range(40):
+            account = Account(external_id=f"h{i:02}", name="h", tier="tech")
+            s.add(account)
+            s.flush()
+            s.add_all(Contact(external_id=f"h{i:02}-{n}", account_id=account.id, role="admin", email=f"h{i}-{n}@x.test")
+                      for n in range(2))  # fmt: skip
+    (folder / "tech-nudge.yaml").write_text(RULE.replace("actions:", "holdout: 25%\nactions:"))
+    p = run_plan(db, folder)["tech-nudge"]
+    held = [f"h{i:02}" for i in range(40) if in_holdout("tech-nudge", f"h{i:02}", 25)]
+    assert 0 < len(held) < 40  # the draw splits these accounts, so the test tells both sides apart
+    assert p.held_out == len(held)
+    assert p.messages == {"email": 80, "in_app": 80, "webhook": 0}
+    # Two admins (email) and two contacts (in_app) per account in the group are not sent.
+    assert p.messages_after_holdout == {"email": 80 - 2 * len(held), "in_app": 80 - 2 * len(held), "webhook": 0}
+
+
+def test_without_holdout_every_message_is_kept(db, dataset, folder):
+    p = run_plan(db, folder)["tech-nudge"]
+    assert p.held_out == 0
+    assert p.messages_after_holdout == p.messages

@@ -27,6 +27,8 @@ from sqlalchemy.exc import OperationalError
 
 from engine.db import Database, get_database
 from engine.delivery import outbox
+from engine.delivery.record import store_message
+from engine.delivery.record import warm as warm_record
 from engine.models import Delivery, RuleState, utcnow
 from engine.settings import Settings
 
@@ -496,6 +498,8 @@ def _record(session: outbox.Tx, row: Delivery, attempts: int, message_id: str, r
             report: BatchReport, job_id: str) -> None:  # fmt: skip
     from engine.compliance import suppress
 
+    if result.content is not None:  # handed over (accepted, or maybe): kept with the outcome, in its transaction
+        store_message(session, row.id, attempts, row.channel, result.content, now)
     if result.unconfigured:
         until = now + CONFIG_RETRY
         outbox.unclaim(session, row.id, now, until, f"{result.provider_response}; tried again at {until:%Y-%m-%d %H:%M}Z",
@@ -549,6 +553,7 @@ def warm_up(settings: Settings) -> None:
             composer.load({0}, {0})
             composer.rule_version(0)
         with db.transaction() as session:
+            warm_record(session.dialect)
             outbox.hold(session, [0], WARM_UP_JOB, now)
             outbox.claim(session, [0], WARM_UP_JOB, now)
             outbox.mark_sent(session, 0, now, None, "", job_id=WARM_UP_JOB)

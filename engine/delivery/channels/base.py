@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from engine.delivery.message import OutgoingMessage
@@ -36,6 +36,9 @@ class SendResult:
     handed over and before the server answered; it may have been accepted.
     ``unconfigured``: not tried, because the instance lacks a setting this
     message needs (a webhook URL, the secret a JSON webhook is signed with).
+    ``content``: what was handed over, when it was (the MIME message given to the
+    SMTP server, the webhook body, the nudge as stored); the send job keeps it
+    with the delivery (engine.delivery.record).
     """
 
     status: SendStatus
@@ -44,6 +47,7 @@ class SendResult:
     channel_down: bool = False
     maybe_delivered: bool = False
     unconfigured: bool = False  # not tried: a setting this message needs is missing; it waits without using an attempt
+    content: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in ("sent", "transient", "permanent"):

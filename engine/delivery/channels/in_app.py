@@ -6,6 +6,7 @@ and reports it sent, without a second row.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -32,7 +33,7 @@ def store_nudge(session: Session, message: OutgoingMessage) -> SendResult:
         return SendResult("permanent", "an in-app nudge needs the account and the contact it is for")
     existing = session.scalar(select(Nudge.id).where(Nudge.delivery_id == message.delivery_id))
     if existing is not None:
-        return SendResult("sent", f"nudge {existing} already stored")
+        return SendResult("sent", f"nudge {existing} already stored")  # its content was kept when it was stored
     nudge = Nudge(
         delivery_id=message.delivery_id,
         account_id=message.account_id,
@@ -45,7 +46,14 @@ def store_nudge(session: Session, message: OutgoingMessage) -> SendResult:
     )
     session.add(nudge)
     session.flush()
-    return SendResult("sent", f"nudge {nudge.id} stored")
+    return SendResult("sent", f"nudge {nudge.id} stored", content=nudge_content(nudge))
+
+
+def nudge_content(nudge: Nudge) -> bytes:
+    """The nudge as stored, as JSON: what the delivery record keeps of an in-app message."""
+    expires = nudge.expires_at.isoformat() if nudge.expires_at is not None else None
+    return json.dumps({"title": nudge.title, "body_text": nudge.body_text, "body_html": nudge.body_html,
+                       "expires_at": expires}, ensure_ascii=False).encode("utf-8")  # fmt: skip
 
 
 class InAppChannel(Channel):

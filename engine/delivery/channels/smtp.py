@@ -150,7 +150,7 @@ class EmailChannel(Channel):
                 what = f"connection lost at {drop.step}: {_describe(drop.error)}"
                 if drop.handed_over:
                     return SendResult("transient", f"{what} (after the message was sent; it may have been delivered)",
-                                      maybe_delivered=True)
+                                      maybe_delivered=True, content=envelope.data)  # fmt: skip
                 # A connection kept across a batch may have been closed by the
                 # server as idle: try once more on a fresh one.
                 if attempt == 2 or not reused:
@@ -229,7 +229,8 @@ class EmailChannel(Channel):
             raise _Dropped("end of DATA", err, handed_over=True) from None
         if code != 250:
             return self._refused("end of DATA", code, reply)
-        return SendResult("sent", f"{code} {_text(reply)}")
+        # The bytes the server took in (dot-stuffing is the transport's, undone by the server).
+        return SendResult("sent", f"{code} {_text(reply)}", content=envelope.data)
 
     def _one_at_a_time(self, smtp: smtplib.SMTP, commands: tuple[str, ...],
                        claiming: list[Callable[[], None]]) -> SendResult | None:  # fmt: skip

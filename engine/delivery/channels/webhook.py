@@ -141,7 +141,8 @@ class WebhookChannel(Channel):
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.config["timeout"]) as response:
-                return SendResult("sent", f"{response.status} {_excerpt(response.read(_RESPONSE_KEPT))}".strip())
+                return SendResult("sent", f"{response.status} {_excerpt(response.read(_RESPONSE_KEPT))}".strip(),
+                                  content=body)  # fmt: skip
         except urllib.error.HTTPError as err:
             status = err.code
             text = f"{status} {_excerpt(err.read(_RESPONSE_KEPT))}".strip()
@@ -158,9 +159,9 @@ class WebhookChannel(Channel):
         except TimeoutError:
             # The request went out; the answer did not come in time.
             return SendResult("transient", f"no answer from {parts.hostname} within {self.config['timeout']}s",
-                              maybe_delivered=True)
+                              maybe_delivered=True, content=body)  # fmt: skip
         except (OSError, ValueError) as err:
-            return SendResult("transient", f"{parts.hostname}: {_describe(err)}", maybe_delivered=True)
+            return SendResult("transient", f"{parts.hostname}: {_describe(err)}", maybe_delivered=True, content=body)
 
 
 def slack_text(message: OutgoingMessage) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.models.base import Base, utcnow
@@ -22,7 +22,13 @@ TRACKED_FIELDS = ("owner", "tier", "plan")
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint("tier IN ('high', 'low', 'tech')", name="tier"),)
+    __table_args__ = (
+        CheckConstraint("tier IN ('high', 'low', 'tech')", name="tier"),
+        # The admin's account list pages through external_id within each filter (engine.accounts.search).
+        Index("ix_accounts_tier_external_id", "tier", "external_id"),
+        Index("ix_accounts_plan_external_id", "plan", "external_id"),
+        Index("ix_accounts_owner_external_id", "owner", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(255), unique=True)
@@ -56,6 +62,16 @@ class Account(Base):
 
     def __repr__(self) -> str:
         return f"<Account {self.external_id!r} tier={self.tier}>"
+
+
+# The account search matches ids and names by prefix, case-insensitively;
+# text_pattern_ops lets LIKE 'x%' use them on PostgreSQL whatever the collation.
+Index(
+    "ix_accounts_external_id_lower",
+    func.lower(Account.external_id).label("external_id_lower"),
+    postgresql_ops={"external_id_lower": "text_pattern_ops"},
+)
+Index("ix_accounts_name_lower", func.lower(Account.name).label("name_lower"), postgresql_ops={"name_lower": "text_pattern_ops"})
 
 
 class AccountChange(Base):

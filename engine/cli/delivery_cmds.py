@@ -30,29 +30,83 @@ def summary_command() -> None:
         click.echo(f"{unknown:,} unknown: their worker stopped mid-send; see `touchline deliveries list --status unknown`")
 
 
+def filter_options(command):
+    """The send log's filters (engine.delivery.log.LogFilter) as options, the admin page's names."""
+    options = [
+        click.option("--rule", default=None, help="Only this rule."),
+        click.option("--status", "status", multiple=True, help="Only this status (repeatable)."),
+        click.option("--channel", default=None, help="Only this channel: email, in_app or webhook."),
+        click.option("--account", default=None, help="Only this account (its external id)."),
+        click.option("--recipient", default=None, help="Only this recipient address."),
+        click.option("--since", default=None, metavar="YYYY-MM-DD", help="Written on or after this day (UTC)."),
+        click.option("--until", default=None, metavar="YYYY-MM-DD", help="Written on or before this day (UTC)."),
+        click.option("--reason", default=None, help="Reason containing this text (searched in the newest rows of the other filters)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _filter(values: dict):
+    from engine.delivery.log import FilterError, LogFilter
+
+    try:
+        return LogFilter.parse(values)
+    except FilterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+
+
 @deliveries_group.command("list")
-@click.option("--status", "statuses", multiple=True, help="Only this status (repeatable).")
-@click.option("--rule", "rule_id", default=None, help="Only this rule.")
+@filter_options
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-def list_command(statuses: tuple[str, ...], rule_id: str | None, limit: int) -> None:
+def list_command(limit: int, **values) -> None:
     """The latest deliveries, newest first, with their reason."""
     from engine.cli.context import database
-    from engine.delivery.log import latest
+    from engine.delivery.log import FilterError, page
 
+    f = _filter(values)
     with database().read_session() as session:
         try:
-            rows = latest(session, statuses, rule_id, limit)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--status") from None
+            got = page(session, f, limit=limit)
+        except FilterError as exc:
+            raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    rows = got.rows
     if not rows:
-        click.echo("no deliveries" + (f" with status {', '.join(statuses)}" if statuses else "") + (f" of rule {rule_id}" if rule_id else ""))
+        said = ", ".join(f"{k} {' or '.join(v) if isinstance(v, list) else v}" for k, v in f.params().items())
+        click.echo("no deliveries" + (f" with {said}" if said else ""))
+        if got.searched:
+            click.echo(f"(the reason was searched for in the newest {got.searched:,} of the other filters)")
         return
     table = [("ID", "AT (UTC)", "STATUS", "RULE", "CHANNEL", "ACCOUNT", "RECIPIENT", "REASON")]
-    table += [(str(r.id), f"{r.at:%Y-%m-%d %H:%M}", r.status, r.rule_id, r.channel, r.account, r.recipient, r.reason or "")
+    table += [(str(r.id), f"{r.created_at:%Y-%m-%d %H:%M}", r.status, r.rule_id, r.channel, r.account,
+               f"{r.contact_name} <{r.recipient}>" if r.contact_name else r.recipient, r.reason or "")
               for r in rows]  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         click.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())
+
+
+@deliveries_group.command("export")
+@filter_options
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
+              show_default=True, help="CSV file to write (- for standard output).")  # fmt: skip
+def export_command(output: str, **values) -> None:
+    """Every delivery matching the filters as CSV, newest first, read in chunks (any number of rows)."""
+    from engine.cli.context import database
+    from engine.csvfile import write_csv
+    from engine.delivery.log import EXPORT_HEADER, FilterError, export_record, export_rows, page
+
+    f = _filter(values)
+    db = database()
+    with db.read_session() as session:  # a bad rule or account is refused before the file is opened
+        try:
+            page(session, f, limit=1)
+        except FilterError as exc:
+            raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    with click.open_file(output, "w", encoding="utf-8") as out:
+        n = write_csv(out, EXPORT_HEADER, map(export_record, export_rows(db, f)))
+    if output != "-":
+        click.echo(f"{n:,} deliveries written to {output}", err=True)
 
 
 @click.command("dispatch")

@@ -29,8 +29,16 @@ class Delivery(Base):
         Index("ix_deliveries_status_due", "status", "due_at"),
         # The rule condition "received" looks up one account's sends of one rule in a time range.
         Index("ix_deliveries_account_rule_sent", "account_id", "rule_id", "sent_at"),
-        # What a rule wrote since a time (the circuit breaker, on every on_event re-check).
-        Index("ix_deliveries_rule_created", "rule_id", "created_at"),
+        # What a rule wrote since a time (the circuit breaker, on every on_event re-check);
+        # with id, also the send log's keyset pages of one rule.
+        Index("ix_deliveries_rule_created", "rule_id", "created_at", "id"),
+        # The send log (engine.delivery.log): newest first by (created_at, id), alone or
+        # within one status, account, recipient or channel, so no page or capped count scans.
+        Index("ix_deliveries_created", "created_at", "id"),
+        Index("ix_deliveries_status_created", "status", "created_at", "id"),
+        Index("ix_deliveries_account_created", "account_id", "created_at", "id"),
+        Index("ix_deliveries_recipient_created", "recipient", "created_at", "id"),
+        Index("ix_deliveries_channel_created", "channel", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

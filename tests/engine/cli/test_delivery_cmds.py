@@ -46,3 +46,29 @@ def test_list_says_when_nothing_matches(db, deliveries_with_one_lost):
 
 def test_no_deliveries_yet(db):
     assert run("deliveries").output.strip() == "no deliveries yet"
+
+
+def test_list_takes_the_send_log_filters(db, add_deliveries):
+    add_deliveries([{"account": "acme", "status": "failed", "contact": "Ann Lee", "recipient": "ann@x.test", "reason": "550 no"},
+                    {"account": "acme", "status": "sent", "recipient": "bob@x.test"},
+                    {"account": "initech", "status": "failed", "recipient": "cy@x.test"}])  # fmt: skip
+    out = run("deliveries", "list", "--account", "acme", "--status", "failed").output.splitlines()
+    assert len(out) == 2 and "Ann Lee <ann@x.test>" in out[1] and "550 no" in out[1]
+    assert run("deliveries", "list", "--reason", "nothing like it").output.startswith("no deliveries with reason nothing like it")
+    bad = CliRunner().invoke(cli, ["deliveries", "list", "--since", "2026-02-30"])
+    assert bad.exit_code == 2 and "--since" in bad.output and "not a date" in bad.output
+    unknown = CliRunner().invoke(cli, ["deliveries", "list", "--account", "nobody"])
+    assert unknown.exit_code == 2 and "--account" in unknown.output and "no account with id 'nobody'" in unknown.output
+
+
+def test_export_writes_every_matching_row_as_csv(db, add_deliveries, tmp_path):
+    import csv
+
+    ids = add_deliveries([{"status": "failed", "reason": "=cmd|' /C calc'!A0"}, {"status": "sent"}, {"status": "failed"}])
+    target = tmp_path / "failed.csv"
+    result = CliRunner().invoke(cli, ["deliveries", "export", "--status", "failed", "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
+    assert sorted(int(r["id"]) for r in rows) == sorted([ids[0], ids[2]])
+    assert {r["reason"] for r in rows} == {"'=cmd|' /C calc'!A0", ""}
+    assert "2 deliveries written" in result.output

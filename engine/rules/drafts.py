@@ -119,3 +119,20 @@ def with_id(text: str, new_id: str) -> str:
     if ID_LINE.search(text):
         return ID_LINE.sub(f"id: {new_id}", text, count=1)
     return f"id: {new_id}\n{text}"
+
+
+def known_templates(folder: Path) -> KnownTemplates | None:
+    """The message templates actions may name, as ``touchline rules check`` lists them; None without the folder."""
+    from engine.templates.library import TemplateLibrary
+
+    if not folder.is_dir():
+        return None
+    return KnownTemplates(folder.name, frozenset(TemplateLibrary(folder).names()))
+
+
+def current_text(session: Session, rule_id: str) -> str | None:
+    """The rule file's text of the active version (without its bundled segments); None if never applied."""
+    from engine.rules.versions import active_versions, unbundle
+
+    found = active_versions(session).get(rule_id)
+    return unbundle(found[1].content)[0] if found else None

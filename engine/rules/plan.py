@@ -48,6 +48,7 @@ class RulePlan:
     leaving: int = 0
     messages: dict[str, int] = field(default_factory=dict)  # channel -> messages, in action order
     sample: list[str] = field(default_factory=list)  # external ids of some entering accounts (or contacts)
+    staying: int = 0  # subjects in the segment that still match
     held_out: int = 0  # entering subjects whose account is in the rule's holdout group
     messages_after_holdout: dict[str, int] = field(default_factory=dict)  # channel -> messages, holdout left out
     # An unchanged rule not evaluated: its segment as the cycle left it.
@@ -95,6 +96,7 @@ def _plan_rule(session: Session, rule: Rule, now: datetime, result: RulePlan) ->
     entering = set(matching) - open_ids
     result.entering = len(entering)
     result.leaving = len(open_ids - set(matching))
+    result.staying = len(open_ids & set(matching))
     result.sample = sorted(matching[i][0] for i in entering)[:SAMPLE_SIZE]
     result.planned = True
 
@@ -130,6 +132,7 @@ def _plan_contact_rule(session: Session, rule: Rule, now: datetime, result: Rule
     entering = set(matching) - open_ids
     result.entering = len(entering)
     result.leaving = len(open_ids - set(matching))
+    result.staying = len(open_ids & set(matching))
     result.sample = sorted(matching[i][1] for i in entering)[:SAMPLE_SIZE]
     result.planned = True
 

@@ -79,7 +79,7 @@ def test_plan_counts_entering_leaving_and_messages(db, dataset, folder):
     plans = run_plan(db, folder)
     p = plans["tech-nudge"]
     assert (p.status, p.planned, p.paused) == ("new", True, False)
-    assert (p.entering, p.leaving) == (2, 1)  # t1 and t2 enter; h2 leaves; t3 stays
+    assert (p.entering, p.leaving, p.staying) == (2, 1, 1)  # t1 and t2 enter; h2 leaves; t3 stays
     # email: admins of t1 (2) and t2 (1), plus t1's owner; in_app: all 4 contacts; webhook: t1's owner.
     assert p.messages == {"email": 4, "in_app": 4, "webhook": 1}
     assert p.sample == ["t1", "t2"]
@@ -106,7 +106,7 @@ def test_plan_contact_level_rule(db, dataset, folder):
 """)
     p = run_plan(db, folder)["per-contact"]
     # t1-0 stays in; t1-2 (a member) leaves; t1-1, t2-0 (its stay was closed), t3-0, h1-0, h2-0 enter.
-    assert (p.entering, p.leaving) == (5, 1)
+    assert (p.entering, p.leaving, p.staying) == (5, 1, 1)
     assert p.sample == ["h1-0", "h2-0", "t1-1", "t2-0", "t3-0"]
     # email to the contact: 4 (h1-0 has no address); to role:admin, per entering contact, its account's
     # admins with an address: t1-1 -> 2, t2-0 -> 1, t3-0 -> 1, h1-0 -> 0, h2-0 -> 1.

@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from engine import migrate
+from engine import auth, migrate
 from engine.db import Database
 from engine.embedded.redis_server import RedisServer
 from engine.models import Base
@@ -60,6 +60,23 @@ def migrated_database(database_url: str) -> Iterator[Database]:
     migrate.upgrade(db)
     yield db
     db.dispose()
+
+
+# Hashing at OWASP's scrypt cost takes most of a second on a small machine, and most tests
+# sign someone in; they hash at a low cost instead. Tests of the cost itself ask for
+# ``real_password_cost``. Processes started by e2e tests always use the real one.
+REAL_SCRYPT_N = auth.SCRYPT_N
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "SCRYPT_N", 2**10)
+
+
+@pytest.fixture
+def real_password_cost(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(auth, "SCRYPT_N", REAL_SCRYPT_N)
+    return REAL_SCRYPT_N
 
 
 @contextmanager

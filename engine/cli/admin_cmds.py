@@ -29,7 +29,7 @@ def users_group() -> None:
 @click.password_option(help="Prompted for when not given.")
 def create_user(email: str, role: str, password: str) -> None:
     """Create an admin user."""
-    _change_user(lambda auth, session: auth.create_user(session, email, password, role))
+    _change_user(lambda auth, session, actor: auth.create_user(session, email, password, role, actor=actor))
     click.echo(f"created {role} {email}")
 
 
@@ -38,7 +38,7 @@ def create_user(email: str, role: str, password: str) -> None:
 @click.password_option(help="Prompted for when not given.")
 def set_password(email: str, password: str) -> None:
     """Set a user's password; the user's open sessions end."""
-    _change_user(lambda auth, session: auth.change_password(session, email, password))
+    _change_user(lambda auth, session, actor: auth.change_password(session, email, password, actor=actor))
     click.echo(f"password changed for {email.strip().lower()}; their sessions have ended")
 
 
@@ -46,7 +46,7 @@ def set_password(email: str, password: str) -> None:
 @click.argument("email")
 def disable_user(email: str) -> None:
     """Stop a user signing in; the user's open sessions end."""
-    _change_user(lambda auth, session: auth.set_active(session, email, False))
+    _change_user(lambda auth, session, actor: auth.set_active(session, email, False, actor=actor))
     click.echo(f"disabled {email.strip().lower()}; their sessions have ended")
 
 
@@ -54,19 +54,30 @@ def disable_user(email: str) -> None:
 @click.argument("email")
 def enable_user(email: str) -> None:
     """Let a disabled user sign in again."""
-    _change_user(lambda auth, session: auth.set_active(session, email, True))
+    _change_user(lambda auth, session, actor: auth.set_active(session, email, True, actor=actor))
     click.echo(f"enabled {email.strip().lower()}")
 
 
-def _change_user(change: Callable[[ModuleType, Session], object]) -> None:
-    """Run ``change(engine.auth, session)`` in one transaction; a refusal of engine.auth's as a CLI error."""
+def _change_user(change: Callable[[ModuleType, Session, str], object]) -> None:
+    """Run ``change(engine.auth, session, actor)`` in one transaction (with its audit row);
+    a refusal of engine.auth's as a CLI error."""
     from engine import auth
+    from engine.audit import cli_actor
 
     with database().session() as session:
         try:
-            change(auth, session)
+            change(auth, session, cli_actor())
         except auth.AuthError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@users_group.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(USER_ROLES))
+def set_role(email: str, role: str) -> None:
+    """Give a user another role (the last active admin keeps theirs)."""
+    _change_user(lambda auth, session, actor: auth.set_role(session, email, role, actor=actor))
+    click.echo(f"{email.strip().lower()} is now {role}")
 
 
 @users_group.command("list")
@@ -91,10 +102,11 @@ def keys_group() -> None:
 def create_key(name: str) -> None:
     """Create an API key named NAME and print its token (shown only once)."""
     from engine import auth
+    from engine.audit import cli_actor
 
     with database().session() as session:
         try:
-            key, token = auth.create_api_key(session, name)
+            key, token = auth.create_api_key(session, name, actor=cli_actor())
         except auth.AuthError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"API key {key.name!r} (prefix {key.prefix}); store this token now, it is not shown again:")
@@ -119,10 +131,11 @@ def list_keys() -> None:
 def revoke_key(prefix: str) -> None:
     """Revoke the active key with PREFIX."""
     from engine import auth
+    from engine.audit import cli_actor
 
     with database().session() as session:
         try:
-            key = auth.revoke_api_key(session, prefix)
+            key = auth.revoke_api_key(session, prefix, actor=cli_actor())
         except auth.AuthError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"revoked {key.prefix} ({key.name})")

@@ -54,12 +54,13 @@ def suppressions_group() -> None:
 def add_command(address: str, reason: str, category: str | None, source: str) -> None:
     """Stop mail to ADDRESS. A weaker reason never replaces a stronger one
     (complained > bounced > unsubscribed); adding one again changes nothing."""
+    from engine.audit import cli_actor
     from engine.compliance import UnsubscribeNotAllowed, suppress
 
     address, category = _address(address), _category(category)
     with database().session() as session:
         try:
-            row = suppress(session, address, reason, category, source)
+            row = suppress(session, address, reason, category, source, actor=cli_actor())
         except UnsubscribeNotAllowed as exc:
             raise click.ClickException(f"{exc}; use --reason bounced or complained to stop them") from None
         except ValueError as exc:  # the address, category and reason are checked already
@@ -109,10 +110,8 @@ def remove_command(address: str, category: str | None, force: bool) -> None:
     only removed with --force. With --category, after an unsubscribe from all,
     that category is re-joined as on the preference page.
     """
-    from sqlalchemy import delete
-
-    from engine.compliance import rejoined_categories, resubscribe, suppressions_of
-    from engine.models import Suppression
+    from engine.audit import cli_actor
+    from engine.compliance import rejoined_categories, remove_suppressions, resubscribe, suppressions_of
 
     address, category = _address(address), _category(category)
     where = f" in {category}" if category else ""
@@ -128,8 +127,8 @@ def remove_command(address: str, category: str | None, force: bool) -> None:
             )
         described = {r.id: _describe(r) for r in before}
         if hard:
-            session.execute(delete(Suppression).where(Suppression.id.in_([r.id for r in hard])))
-        still = resubscribe(session, address, category)
+            remove_suppressions(session, address, category, actor=cli_actor())
+        still = resubscribe(session, address, category, actor=cli_actor())
         left = {r.id for r in suppressions_of(session, address)}
         rejoined = rejoined_categories(session, address) - rejoined_before
     removed = [text for row_id, text in described.items() if row_id not in left]

@@ -4,7 +4,7 @@
   address, a category and optionally a contact and a locale.
 - ``unsubscribe_url``, ``preferences_url``, ``list_unsubscribe_headers``: the
   links and RFC 8058 headers a non-operational email carries.
-- ``suppress``, ``resubscribe``, ``suppression_for``, ``suppressed_addresses``:
+- ``suppress``, ``resubscribe``, ``remove_suppressions``, ``suppression_for``, ``suppressed_addresses``:
   the list itself, checked at send time.
 - ``known_categories``: what the preference page offers.
 
@@ -24,6 +24,7 @@ from engine.compliance.suppressions import (
     STRENGTH,
     UnsubscribeNotAllowed,
     rejoined_categories,
+    remove_suppressions,
     resubscribe,
     suppress,
     suppressed_addresses,
@@ -50,6 +51,7 @@ __all__ = [
     "preferences_url",
     "read_token",
     "rejoined_categories",
+    "remove_suppressions",
     "resubscribe",
     "suppress",
     "suppressed_addresses",

@@ -10,6 +10,10 @@ Rules (``docs/compliance.md``):
   category the recipient re-joined afterwards (``CategoryRejoin``);
 - when several rows apply, the strongest reason is reported:
   complained > bounced > unsubscribed.
+
+A change made with an ``actor`` (the CLI, the API, a recipient on the public pages)
+writes one audit row of the address's suppressions before and after, in the same
+transaction; automatic ones (a bounce seen by a send job) pass none.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine.audit import record
 from engine.compliance.addresses import OPERATIONAL, InvalidAddress, check_category, normalise_address
 from engine.models import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression, utcnow
 from engine.sqlutil import chunks, insert_for
@@ -35,7 +40,29 @@ def _row_category(category: str | None) -> str:
     return ALL_CATEGORIES if category is None else check_category(category)
 
 
-def suppress(session: Session, address: str, reason: str, category: str | None, source: str) -> Suppression:
+def _audit_state(session: Session, address: str) -> dict:
+    """An address's suppressions as the audit trail shows them: category -> reason, and re-joins."""
+    rows = session.execute(
+        select(Suppression.category, Suppression.reason).where(Suppression.address == address)
+    ).all()
+    return {
+        "suppressed": {category: reason for category, reason in sorted(rows)},
+        "rejoined": sorted(session.scalars(select(CategoryRejoin.category).where(CategoryRejoin.address == address))),
+    }
+
+
+def _audit_change(session: Session, actor: str | None, action: str, address: str, before: dict | None, summary: str) -> None:
+    if actor is None:
+        return
+    after = _audit_state(session, address)
+    if after != before:  # idempotent repeats change nothing and leave no row
+        record(session, actor=actor, action=action, object_type="suppression", object_id=address,
+               before=before, after=after, summary=summary)  # fmt: skip
+
+
+def suppress(
+    session: Session, address: str, reason: str, category: str | None, source: str, *, actor: str | None = None
+) -> Suppression:
     """Record that ``address`` must not get ``category`` (None: any category) because of ``reason``.
 
     Idempotent; a weaker reason never replaces a stronger one. Safe against a
@@ -52,6 +79,7 @@ def suppress(session: Session, address: str, reason: str, category: str | None, 
         raise UnsubscribeNotAllowed(
             "category 'operational': account and security messages cannot be unsubscribed from"
         )
+    before = _audit_state(session, address) if actor else None
     now = utcnow()
     session.execute(
         insert_for(session, Suppression.__table__)
@@ -73,10 +101,12 @@ def suppress(session: Session, address: str, reason: str, category: str | None, 
             rejoined = rejoined.where(CategoryRejoin.category == row_category)
         session.execute(rejoined)
     session.flush()
+    where = "all categories" if row_category == ALL_CATEGORIES else row_category
+    _audit_change(session, actor, "add", address, before, f"{address}: {reason} in {where} (source {source})")
     return row
 
 
-def resubscribe(session: Session, address: str, category: str | None) -> str | None:
+def resubscribe(session: Session, address: str, category: str | None, *, actor: str | None = None) -> str | None:
     """Undo the recipient's own unsubscribes from ``category`` (None: from everything).
 
     Bounces and complaints stay: they are about the address, not a choice made
@@ -84,12 +114,14 @@ def resubscribe(session: Session, address: str, category: str | None) -> str | N
     ``category`` afterwards (for None: in ``general``), or None.
     """
     address = normalise_address(address)
+    before = _audit_state(session, address) if actor else None
     if category is None:
         session.execute(
             delete(Suppression).where(Suppression.address == address, Suppression.reason == "unsubscribed")
         )
         session.execute(delete(CategoryRejoin).where(CategoryRejoin.address == address))
         session.flush()
+        _audit_change(session, actor, "remove", address, before, f"{address}: unsubscribes lifted in every category")
         return suppression_for(session, address, "general")
     category = check_category(category)
     if category == OPERATIONAL:
@@ -113,7 +145,26 @@ def resubscribe(session: Session, address: str, category: str | None) -> str | N
             .on_conflict_do_nothing(index_elements=["address", "category"])
         )
     session.flush()
+    _audit_change(session, actor, "remove", address, before, f"{address}: re-joined {category}")
     return suppression_for(session, address, category)
+
+
+def remove_suppressions(session: Session, address: str, category: str | None, *, actor: str) -> list[Suppression]:
+    """Remove bounces and complaints of ``address`` (in ``category``; None: every one) on an
+    operator's say-so, e.g. after a mailbox is fixed; unsubscribes go through resubscribe.
+    Returns the rows removed."""
+    address = normalise_address(address)
+    query = select(Suppression).where(Suppression.address == address, Suppression.reason != "unsubscribed")
+    if category is not None:
+        query = query.where(Suppression.category == _row_category(category))
+    rows = list(session.scalars(query))
+    if rows:
+        before = _audit_state(session, address)
+        session.execute(delete(Suppression).where(Suppression.id.in_([r.id for r in rows])))
+        session.flush()
+        _audit_change(session, actor, "remove", address, before,
+                      f"{address}: removed {', '.join(f'{r.reason} in {r.category}' for r in rows)}")  # fmt: skip
+    return rows
 
 
 def suppression_for(session: Session, address: str, category: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
+from flask import g, jsonify
 
 from engine.compliance import (
     InvalidAddress, InvalidCategory, UnsubscribeNotAllowed, check_category, normalise_address, suppress,
@@ -69,7 +69,8 @@ def suppressions():
     with get_db().session() as session:
         for index, rec in parsed:
             try:
-                suppress(session, rec["address"], rec["reason"], rec.get("category"), rec.get("source") or DEFAULT_SOURCE)
+                suppress(session, rec["address"], rec["reason"], rec.get("category"), rec.get("source") or DEFAULT_SOURCE,
+                         actor=f"api_key:{g.api_key_prefix}")  # fmt: skip
             except UnsubscribeNotAllowed as exc:  # raised before anything is written
                 result.rejected.append(RecordError(index, "category", str(exc)))
                 continue

@@ -84,6 +84,11 @@ def confirm(token: str):
     return _page("unsubscribe/confirm.html", data=data, already=already, **_context(data, token))
 
 
+def _recipient(data) -> str:
+    """The audit trail's actor for a recipient's own choice, made through their signed link."""
+    return f"recipient:{data.address}"
+
+
 @bp.post("/u/<token>")
 def one_click(token: str):
     try:
@@ -94,7 +99,7 @@ def one_click(token: str):
         return _page("unsubscribe/confirm.html", data=data, already=False, **_context(data, token))
     source = "unsubscribe-page" if request.form.get("via") == "page" else "one-click"
     with get_db().session() as session:
-        suppress(session, data.address, "unsubscribed", data.category, source)
+        suppress(session, data.address, "unsubscribed", data.category, source, actor=_recipient(data))
     return _page("unsubscribe/done.html", data=data, **_context(data, token))
 
 
@@ -123,13 +128,13 @@ def preferences(token: str):
                 return _bad(token, "category 'operational': account messages cannot be unsubscribed from")
         with get_db().session() as session:
             if action == "leave":
-                suppress(session, data.address, "unsubscribed", category, "preferences")
+                suppress(session, data.address, "unsubscribed", category, "preferences", actor=_recipient(data))
             elif action == "leave_all":
-                suppress(session, data.address, "unsubscribed", None, "preferences")
+                suppress(session, data.address, "unsubscribed", None, "preferences", actor=_recipient(data))
             elif action == "rejoin":
-                resubscribe(session, data.address, category)
+                resubscribe(session, data.address, category, actor=_recipient(data))
             else:
-                resubscribe(session, data.address, None)
+                resubscribe(session, data.address, None, actor=_recipient(data))
         message = strings[f"saved_{action}"].format(category=category_label(category, strings))
     with get_db().read_session() as session:
         rows = _preference_rows(session, data)

@@ -103,13 +103,14 @@ class Composer:
         rule = self._rules[row.rule_version_id]
         return rule.actions[row.action_index] if rule is not None and row.action_index < len(rule.actions) else None
 
-    def compose(self, row: Delivery) -> Composed:
+    def compose(self, row: Delivery, locale: str | None = None) -> Composed:
+        """``row`` as a message; ``locale`` (a preview or test send) instead of the recipient's."""
         try:
-            return Composed(self._compose(row))
+            return Composed(self._compose(row, locale))
         except (RenderError, ContextError, ValueError) as exc:
             return Composed(None, f"not sent: {exc}")
 
-    def _compose(self, row: Delivery) -> OutgoingMessage:
+    def _compose(self, row: Delivery, locale: str | None = None) -> OutgoingMessage:
         if row.account_id not in self._accounts or (row.contact_id is not None and row.contact_id not in self._contacts):
             self.load({row.account_id}, {row.contact_id} if row.contact_id is not None else set())
         account = self._accounts[row.account_id]
@@ -129,9 +130,14 @@ class Composer:
             links["unsubscribe"] = unsubscribe_url(self.settings.public_url, token)
             links["preferences"] = preferences_url(self.settings.public_url, token)
             headers.update(list_unsubscribe_headers(self.settings.public_url, token))
-        context = context_for(account, contact, links, self.now, rule=self._rule(row.rule_version_id),
-                              usage=self._usage[row.account_id], brand=self.settings.brand)  # fmt: skip
-        locales = locale_chain(contact.locale if contact else None, account.locale)
+        # A template previewed on its own has no rule (rule_version_id None): ``rule`` is then undefined.
+        rule = self._rule(row.rule_version_id) if row.rule_version_id is not None else None
+        context = context_for(account, contact, links, self.now, rule=rule, usage=self._usage[row.account_id],
+                              brand=self.settings.brand)  # fmt: skip
+        if locale:
+            locales = locale_chain(locale, None)
+        else:
+            locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
         # In-app and webhook messages take settings from their rule's action; email none.
         action = self._action(row) if row.channel != "email" else None

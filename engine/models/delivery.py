@@ -12,8 +12,11 @@ from engine.models.base import Base, BigIntPK, utcnow
 
 DELIVERY_STATUSES = (
     "pending", "queued", "sending", "sent", "deferred", "suppressed",
-    "held_out", "skipped", "failed", "unknown",
+    "held_out", "skipped", "failed", "unknown", "test",
 )  # fmt: skip
+# A test send (engine.delivery.testsend): sent once to the person who asked, never by the
+# pipeline, and never counted with the messages sent to customers.
+TEST = "test"
 
 
 class Delivery(Base):

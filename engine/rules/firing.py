@@ -170,7 +170,7 @@ def written_since(session: Session, rule_id: str, since: datetime | None, now: d
     return session.scalar(
         select(func.count()).select_from(DELIVERIES).where(
             DELIVERIES.c.rule_id == rule_id, DELIVERIES.c.created_at > start,
-            DELIVERIES.c.status.not_in(("skipped", "held_out")),
+            DELIVERIES.c.status.not_in(("skipped", "held_out", "test")),  # a test send is no message of the cycle's
         )
     ) or 0  # fmt: skip
 

@@ -109,6 +109,56 @@ def export_command(output: str, **values) -> None:
         click.echo(f"{n:,} deliveries written to {output}", err=True)
 
 
+@deliveries_group.command("show")
+@click.argument("delivery_id", type=int)
+@click.option("--raw", is_flag=True, help="Print only the message exactly as it was sent (the MIME bytes for email).")
+def show_command(delivery_id: int, raw: bool) -> None:
+    """One delivery: who, which rule, its status history, the explanation stored when the rule
+    fired, the checks it passed, and the message as it was sent (headers and text part)."""
+    from engine.cli.context import database
+    from engine.delivery.detail import delivery_detail
+
+    with database().read_session() as session:
+        detail = delivery_detail(session, delivery_id)
+    if detail is None:
+        raise click.ClickException(f"no delivery {delivery_id}: see `touchline deliveries list` for the ids")
+    if raw:
+        if detail.message is None:
+            raise click.ClickException(f"delivery {delivery_id} has no stored message: nothing was handed over")
+        click.echo(detail.message.raw, nl=False)  # bytes: written as they are
+        return
+    d = detail.delivery
+    account = f"{detail.account.name} ({detail.account.external_id})" if detail.account else f"account {d.account_id}"
+    person = f"{detail.contact.name} <{detail.contact.address}>" if detail.contact.name else detail.contact.address
+    version = f" v{detail.rule.version}" if detail.rule.version else ""
+    click.echo(f"Delivery {d.id}: {d.status}" + (" (a test send)" if detail.is_test else ""))
+    for label, value in (("Rule", f"{d.rule_id}{version}, action {d.action_index + 1} ({d.channel}, {d.template})"),
+                         ("Account", account), ("Recipient", person), ("Category", d.category),
+                         ("Attempts", str(d.attempts)), ("Message-ID", d.message_id or "-"),
+                         ("Provider", d.provider_response or "-"), ("Reason", d.reason or "-")):  # fmt: skip
+        click.echo(f"  {label + ':':<12}{value}")
+    click.echo("\nHistory (UTC):")
+    for change in detail.history:
+        extra = f" [{change.detail}]" if change.detail else ""
+        click.echo(f"  {change.at:%Y-%m-%d %H:%M:%S}  {change.status:<10} {change.reason or ''}{extra}".rstrip())
+    click.echo("\nExplanation" + (f" (when the rule fired, {detail.explanation.at}):" if detail.explanation else ": none stored"))
+    for line in detail.explanation.lines if detail.explanation else ():
+        mark = {True: "yes", False: "no"}.get(line.held, "?")
+        saw = f"  (saw {line.saw!r})" if line.has_value else ""
+        click.echo(f"  {'  ' * line.depth}[{mark:>3}] {line.condition}{saw}")
+    click.echo("\nChecks:")
+    for verdict in detail.verdicts:
+        click.echo(f"  {verdict.check:<12}{verdict.outcome:<12}{verdict.text}")
+    message = detail.message
+    if message is None:
+        click.echo("\nMessage: none stored (nothing was handed over)")
+        return
+    click.echo(f"\nMessage as sent (attempt {message.attempt}, {message.at:%Y-%m-%d %H:%M:%S} UTC):")
+    for name, value in message.headers:
+        click.echo(f"  {name}: {value}")
+    click.echo("\n" + (message.text or "(no text part)"))
+
+
 @click.command("dispatch")
 def dispatch_command() -> None:
     """Sweep and dispatch once now (what the scheduler does every TOUCHLINE_DISPATCH_SECONDS): needs Redis and a worker to send."""

@@ -19,7 +19,7 @@ def _library(root: str | None):
 
 @click.group("templates")
 def templates_group() -> None:
-    """Message templates (email and in-app): check them."""
+    """Message templates (email and in-app): list, check and test-send them."""
 
 
 @templates_group.command("check")
@@ -46,6 +46,50 @@ def check_command(root: str | None, rules_dir: str, locales: tuple[str, ...]) ->
         sys.exit(1)
     names = library.names()
     click.echo(f"ok: {len(names)} template{'s' if len(names) != 1 else ''} in {', '.join(locales)} checked, no problems")
+
+
+@templates_group.command("list")
+@click.option("--dir", "root", default=None, type=click.Path(file_okay=False), help="Templates folder.  [default: TOUCHLINE_TEMPLATES_DIR]")
+def list_command(root: str | None) -> None:
+    """Every template by folder, its locales, and the applied rules (rule, version, action) that use it."""
+    from engine.cli.context import database
+    from engine.templates.catalog import template_catalog
+
+    library = _library(root)
+    with database().read_session() as session:
+        entries = template_catalog(session, library)
+    if not entries:
+        click.echo(f"no templates in {library.root}")
+        return
+    table = [("TEMPLATE", "LOCALES", "USED BY")]
+    for entry in entries:
+        uses = ", ".join(f"{u.rule_id} v{u.version} action {u.action}" + (" (paused)" if u.paused else "") for u in entry.used_by)
+        table.append((entry.name, ", ".join(entry.locales) or "MISSING", uses or "-"))
+    width = [max(len(row[i]) for row in table) for i in range(2)]
+    for row in table:
+        click.echo(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]}")
+
+
+@templates_group.command("test-send")
+@click.argument("template")
+@click.option("--account", "account_id", required=True, metavar="ID", help="The account's external id, whose data fills the message.")
+@click.option("--to", "to_address", required=True, metavar="ADDRESS", help="Your own address: the test goes there, never to the customer.")
+@click.option("--locale", default=None, help="Render in this locale.  [default: the contact's, then the account's]")
+def test_send_command(template: str, account_id: str, to_address: str, locale: str | None) -> None:
+    """Compose TEMPLATE for an account as the pipeline would and email it to ADDRESS, subject
+    marked [Test]; recorded in the audit trail."""
+    from engine.audit import cli_actor
+    from engine.cli.context import database, settings
+    from engine.delivery.testsend import TestSendError, send_test_template
+
+    try:
+        result = send_test_template(database(), settings(), template=template, account_id=account_id,
+                                    to_address=to_address, actor=cli_actor(), locale=locale)  # fmt: skip
+    except TestSendError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not result.sent:
+        raise click.ClickException(f"not sent to {result.to_address}: {result.provider_response}")
+    click.echo(f"sent to {result.to_address}: {result.subject} ({result.provider_response})")
 
 
 @click.command("render")

@@ -72,3 +72,26 @@ def test_export_writes_every_matching_row_as_csv(db, add_deliveries, tmp_path):
     assert sorted(int(r["id"]) for r in rows) == sorted([ids[0], ids[2]])
     assert {r["reason"] for r in rows} == {"'=cmd|' /C calc'!A0", ""}
     assert "2 deliveries written" in result.output
+
+
+def test_show_prints_history_explanation_checks_and_the_message_as_sent(db, smtp_server):
+    from tests.engine.delivery.test_record import send_all, settings_for, write_pending
+
+    ids = write_pending(db, accounts=1)
+    send_all(db, settings_for(smtp_server.port))
+    delivery_id = ids[("email", "ann0@acme.test")]
+    out = run("deliveries", "show", str(delivery_id)).output
+    assert f"Delivery {delivery_id}: sent" in out and "Ann 0 <ann0@acme.test>" in out and "Acme 0 (acme0)" in out
+    history = out.split("History (UTC):")[1].split("Explanation")[0]
+    assert [line.split()[2] for line in history.strip().splitlines()] == ["pending", "queued", "sending", "sent"]
+    assert "[yes]" in out and "(saw 'trial')" in out
+    assert "suppression passed" in " ".join(out.split())
+    assert "Subject: " in out and "Message-ID: <touchline.delivery." in out
+    raw = CliRunner().invoke(cli, ["deliveries", "show", str(delivery_id), "--raw"], catch_exceptions=False).stdout_bytes
+    received = next(m["data"] for m in smtp_server.handler.messages if m["to"] == ["ann0@acme.test"])
+    assert raw == received
+
+
+def test_show_of_an_unknown_id_says_so(db):
+    result = CliRunner().invoke(cli, ["deliveries", "show", "424242"])
+    assert result.exit_code == 1 and "no delivery 424242" in result.output

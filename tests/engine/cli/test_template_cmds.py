@@ -130,3 +130,38 @@ def test_check_reports_an_extends_inside_a_block_as_file_and_line(tmp_path, monk
         f"onboarding/stalled/en.html:{line}: cannot use extend from a non top-level scope",
         f"1 problem in {folder}",
     ]
+
+
+def test_list_shows_each_template_its_locales_and_the_rules_using_it(db):
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+    from tests.engine.delivery.test_testsend import RULE
+    from engine.rules.validate import validate_text
+    from engine.rules.versions import apply_rules
+
+    with db.session() as s:
+        apply_rules(s, [(validate_text(RULE, "stalled.yaml", expected_id="stalled").rule, RULE)], author="test")
+    result = CliRunner().invoke(cli, ["templates", "list"], catch_exceptions=False)
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert rows["onboarding/stalled"].split()[1:3] == ["en,", "ja"] and "stalled v1 action 1" in rows["onboarding/stalled"]
+    assert rows["onboarding/checklist"].rstrip().endswith("-")
+
+
+def test_test_send_emails_the_address_given_and_refuses_an_unknown_account(db, smtp_server, monkeypatch):
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+    from engine.ingest import upsert_accounts, upsert_contacts
+
+    with db.session() as s:
+        upsert_accounts(s, [{"id": "acme", "name": "Acme"}])
+        upsert_contacts(s, [{"id": "ann", "account_id": "acme", "email": "ann@acme.test", "name": "Ann", "role": "admin"}])
+    monkeypatch.setenv("TOUCHLINE_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    ok = CliRunner().invoke(cli, ["templates", "test-send", "onboarding/stalled", "--account", "acme", "--to", "me@vendor.test"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("sent to me@vendor.test: [Test] ")
+    assert [m["to"] for m in smtp_server.handler.messages] == [["me@vendor.test"]]
+    bad = CliRunner().invoke(cli, ["templates", "test-send", "onboarding/stalled", "--account", "nobody", "--to", "me@vendor.test"])
+    assert bad.exit_code == 1 and "no account with the id 'nobody'" in bad.output

@@ -247,13 +247,18 @@ def _timeline(
     start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
     items: dict[date, list[TimelineItem]] = defaultdict(list)
     for change in detail.changes:
-        if change.changed_at >= start:
+        if start <= change.changed_at <= now:
             text_ = f"{change.field}: {change.old_value or '—'} → {change.new_value or '—'} ({change.source})"
             items[change.changed_at.date()].append(TimelineItem(change.changed_at, "change", text_))
     deliveries = list(
         session.execute(
             select(Delivery.created_at, Delivery.rule_id, Delivery.channel, Delivery.recipient, Delivery.status, Delivery.reason)
-            .where(Delivery.account_id == account_id, Delivery.created_at >= start, Delivery.status != "test")
+            .where(
+                Delivery.account_id == account_id,
+                Delivery.created_at >= start,
+                Delivery.created_at <= now,
+                Delivery.status != "test",
+            )
             .order_by(Delivery.created_at.desc(), Delivery.id.desc())
             .limit(MAX_DELIVERIES + 1)
         )
@@ -264,7 +269,7 @@ def _timeline(
         items[at.date()].append(TimelineItem(at, "delivery", text_, status))
     for address, rows in suppressions.items():
         for row in rows:
-            if row.created_at >= start:
+            if start <= row.created_at <= now:
                 scope = "all categories" if row.category == "*" else f"category {row.category}"
                 text_ = f"{address} {row.reason} ({scope}, {row.source})"
                 items[row.created_at.date()].append(TimelineItem(row.created_at, "suppression", text_))

@@ -60,12 +60,18 @@ def plan_command(
     if backtest:
         _backtest(paths, templates_dir, backtest, plan_all, now)
         return
+    from engine.rules.drift import find_drift
+
     loaded = _load(paths, templates_dir)
     with database().read_session() as session:
         plans = plan(session, loaded.rules, now, include_unchanged=plan_all)
+        drifts = find_drift(session, loaded.rules)
     click.echo(f"plan at {now:%Y-%m-%d %H:%M:%S}Z")
+    drifted = {d.rule_id for d in drifts}
     for p in plans:
         head = f"{p.rule_id}: {p.status}" + (" (paused)" if p.paused else "")
+        if p.rule_id in drifted:
+            head += " (drift: its live version was edited in the admin; see below)"
         unit = " contacts" if p.level == "contact" else ""  # a contact-level rule counts contacts
         if not p.planned:
             # Unchanged: its segment as the evaluation cycle left it, and how to evaluate it now.
@@ -82,8 +88,20 @@ def plan_command(
             click.echo(f"  sample: {', '.join(p.sample)}")
     counts = {s: sum(1 for p in plans if p.status == s) for s in ("new", "changed", "unchanged")}
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if drifts:
+        _echo_drift(drifts)
+        click.echo("apply refuses these rules unless --overwrite-admin-edits is given; to keep the admin's "
+                   "version, write it to files first: touchline rules export DIR", err=True)  # fmt: skip
     if loaded.problems:
         sys.exit(1)
+
+
+def _echo_drift(drifts) -> None:
+    """Each rule edited in the admin since the files' last apply, with the diff from the live version to its file."""
+    for drift in drifts:
+        click.echo(f"warning: drift: {drift.describe()}:", err=True)
+        for line in drift.diff.splitlines():
+            click.echo(f"  {line}", err=True)
 
 
 def _backtest_days(text: str) -> int:
@@ -129,16 +147,26 @@ def _backtest(paths: tuple[str, ...], templates_dir: str | None, spec: tuple[tup
 @PATHS
 @TEMPLATES
 @click.option("--author", default=None, help="Who applies the rules.  [default: $USER, else 'unknown']")
-def apply_command(paths: tuple[str, ...], templates_dir: str | None, author: str | None) -> None:
+@click.option("--comment", "-m", default=None, help="Why, kept with each new version.  [default: 'applied from FILE']")
+@click.option(
+    "--overwrite-admin-edits", is_flag=True,
+    help="Replace live versions edited in the admin since the files' last apply (see touchline plan) with the files.",
+)  # fmt: skip
+def apply_command(
+    paths: tuple[str, ...], templates_dir: str | None, author: str | None, comment: str | None, overwrite_admin_edits: bool
+) -> None:
     """Make rule files (default: rules/) the active versions.
 
     A rule whose file (and segments) is unchanged keeps its version. Nothing
-    is applied if any file has problems.
+    is applied if any file has problems, or if a rule's live version was
+    edited in the admin since the files were last applied (drift) and
+    --overwrite-admin-edits is not given.
     """
+    from engine.audit import cli_actor
     from engine.cli.context import database
-    from engine.models import utcnow
-    from engine.rules.plan import plan
-    from engine.rules.versions import apply_rules, current_git_commit
+    from engine.rules.apply import apply_sources
+    from engine.rules.drift import AdminEditsDrift
+    from engine.rules.versions import current_git_commit
 
     loaded = _load(paths, templates_dir)
     if loaded.problems:
@@ -148,11 +176,16 @@ def apply_command(paths: tuple[str, ...], templates_dir: str | None, author: str
         raise click.ClickException("no rules found to apply")
     author = author or os.environ.get("USER") or _login() or "unknown"
     commit = current_git_commit((list(paths) or ["rules"])[0])
-    with database().session() as session:
-        # What each changed rule would send now: stored with its version as the
-        # circuit breaker's yardstick for the cycles that follow.
-        predicted = {p.rule_id: sum(p.messages.values()) for p in plan(session, loaded.rules, utcnow()) if p.planned}
-        applied = apply_rules(session, loaded.rules, author, commit, predicted)
+    try:
+        with database().session() as session:
+            applied = apply_sources(
+                session, loaded.rules, actor=cli_actor(), origin="file", author=author, git_commit=commit,
+                comment=comment, overwrite_admin_edits=overwrite_admin_edits,
+            )  # fmt: skip
+    except AdminEditsDrift as exc:
+        _echo_drift(exc.drifts)
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     for a in applied:
         click.echo(f"{a.rule_id}: unchanged (version {a.version})" if a.status == "unchanged" else f"{a.rule_id}: version {a.version} ({a.status})")
     changed = sum(1 for a in applied if a.status != "unchanged")
@@ -168,30 +201,32 @@ def _login() -> str | None:
 
 @rules_group.command("pause")
 @click.argument("rule")
-@click.option("--reason", default=None, help="Why, shown in the rule list.")
-def pause_command(rule: str, reason: str | None) -> None:
+@click.option("--reason", required=True, help="Why (required): shown in the rule list and kept in the audit trail.")
+def pause_command(rule: str, reason: str) -> None:
     """Stop RULE (its id) from being evaluated until it is resumed."""
+    from engine.audit import cli_actor
     from engine.cli.context import database
-    from engine.rules.versions import UnknownRule, pause_rule
+    from engine.rules.versions import ReasonRequired, UnknownRule, pause_rule
 
     try:
         with database().session() as session:
-            pause_rule(session, rule, reason)
-    except UnknownRule as exc:
+            pause_rule(session, rule, reason, actor=cli_actor())
+    except (UnknownRule, ReasonRequired) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"paused {rule}" + (f": {reason}" if reason else ""))
+    click.echo(f"paused {rule}: {reason.strip()}")
 
 
 @rules_group.command("resume")
 @click.argument("rule")
 def resume_command(rule: str) -> None:
     """Evaluate RULE (its id) again."""
+    from engine.audit import cli_actor
     from engine.cli.context import database
     from engine.rules.versions import UnknownRule, resume_rule
 
     try:
         with database().session() as session:
-            resume_rule(session, rule)
+            resume_rule(session, rule, actor=cli_actor())
     except UnknownRule as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"resumed {rule}")

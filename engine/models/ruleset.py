@@ -31,6 +31,7 @@ class RuleVersion(Base):
     # author is the user). Applying files over an 'admin' version is drift.
     origin: Mapped[str] = mapped_column(String(10), default="file", server_default="file")
     comment: Mapped[str | None] = mapped_column(Text)  # why: required from the admin
+    restored_from: Mapped[int | None]  # a rollback: the version number whose content this one restores
     diff: Mapped[str | None] = mapped_column(Text)
     # Messages `touchline plan` predicted when this version was applied: the
     # circuit breaker's default ceiling is far above it (engine.rules.firing).

@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.audit import SYSTEM_ACTOR, record
 from engine.models import RuleState, RuleVersion, utcnow
 from engine.rules.problems import Problem
 from engine.rules.schema import Rule
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MARK = re.compile(r"^# --- segment ([a-z0-9][a-z0-9_-]{0,99}) ---$", re.MULTILINE)
 Status = Literal["new", "changed", "unchanged"]
+Origin = Literal["file", "admin"]
+ORIGINS: tuple[Origin, ...] = ("file", "admin")
 
 
 class RuleSource(NamedTuple):
@@ -72,6 +75,10 @@ class UnknownRule(LookupError):
 
 class ContentError(ValueError):
     pass
+
+
+class ReasonRequired(ValueError):
+    """A change that must say why (a pause's reason, an admin edit's comment) was given none."""
 
 
 def content_hash(content: str) -> str:
@@ -205,12 +212,27 @@ def apply_rules(
     author: str,
     git_commit: str | None = None,
     predicted_messages: dict[str, int] | None = None,
+    *,
+    origin: Origin = "file",
+    comments: dict[str, str] | None = None,
+    actor: str = SYSTEM_ACTOR,
+    audit_action: str | None = None,
+    restored_from: int | None = None,
 ) -> list[Applied]:
     """Store a new version of each rule whose content differs from its active
     version and make it active; report unchanged rules without versioning them.
 
     ``predicted_messages`` (from a plan) is kept with each new version: the
-    circuit breaker's default ceiling is measured against it."""
+    circuit breaker's default ceiling is measured against it. Each new version
+    records its ``origin`` and comment (``comments`` by rule id) and gets an
+    audit row by ``actor`` (action ``create`` or ``update``, or ``audit_action``).
+
+    This stores what it is given: the drift check (files over an admin edit)
+    and the plan are engine.rules.apply's, which ``touchline apply`` and the
+    admin both go through.
+    """
+    if origin not in ORIGINS:
+        raise ValueError(f"origin {origin!r} is not one of: {', '.join(ORIGINS)}")
     applied: list[Applied] = []
     for rule, content in rules_with_text:
         digest = content_hash(content)
@@ -232,6 +254,7 @@ def apply_rules(
                     tofile=f"{rule.id} version {number}",
                 )
             )
+        comment = (comments or {}).get(rule.id)
         version = RuleVersion(
             rule_id=rule.id,
             version=number,
@@ -239,6 +262,9 @@ def apply_rules(
             content_hash=digest,
             author=author[:255],
             git_commit=git_commit,
+            origin=origin,
+            comment=comment,
+            restored_from=restored_from,
             diff=diff,
             predicted_messages=(predicted_messages or {}).get(rule.id),
         )
@@ -250,8 +276,24 @@ def apply_rules(
             state.active_version_id = version.id
             state.updated_at = utcnow()
         session.flush()
+        action = audit_action or ("create" if active is None else "update")
+        record(
+            session, actor=actor, action=action, object_type="rule", object_id=rule.id,
+            before=_audited(active), after=_audited(version),
+            summary=f"version {number} ({origin})" + (f": {comment}" if comment else ""),
+        )  # fmt: skip
         applied.append(Applied(rule.id, number, "new" if active is None else "changed", version.id))
     return applied
+
+
+def _audited(version: RuleVersion | None) -> dict[str, Any] | None:
+    """A version as the audit trail keeps it: the content too, so the entry shows the diff."""
+    if version is None:
+        return None
+    return {
+        "version": version.version, "origin": version.origin, "author": version.author, "comment": version.comment,
+        "git_commit": version.git_commit, "restored_from": version.restored_from, "content": version.content,
+    }  # fmt: skip
 
 
 def active_rules(session: Session, include_paused: bool = False) -> list[tuple[RuleState, RuleVersion, Rule]]:
@@ -276,19 +318,33 @@ def active_rules(session: Session, include_paused: bool = False) -> list[tuple[R
     return found
 
 
-def pause_rule(session: Session, rule_id: str, reason: str | None = None) -> RuleState:
-    return _set_paused(session, rule_id, True, reason)
+def pause_rule(session: Session, rule_id: str, reason: str, *, actor: str = SYSTEM_ACTOR) -> RuleState:
+    """Stop the evaluation cycle from running a rule; ``reason`` (required) is shown with it.
+
+    Audited as ``pause`` with the state before and after (the circuit breaker
+    pauses as the default actor, ``system``)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired(f"say why {rule_id} is paused: a reason is required (it is shown in the rule list)")
+    return _set_paused(session, rule_id, True, reason, actor)
 
 
-def resume_rule(session: Session, rule_id: str) -> RuleState:
-    return _set_paused(session, rule_id, False, None)
+def resume_rule(session: Session, rule_id: str, *, actor: str = SYSTEM_ACTOR) -> RuleState:
+    """Let the evaluation cycle run a paused rule again; audited as ``resume``."""
+    return _set_paused(session, rule_id, False, None, actor)
 
 
-def _set_paused(session: Session, rule_id: str, paused: bool, reason: str | None) -> RuleState:
+def _set_paused(session: Session, rule_id: str, paused: bool, reason: str | None, actor: str) -> RuleState:
     state = _state(session, rule_id)
+    before = {"paused": state.paused, "reason": state.paused_reason}
     state.paused = paused
     state.paused_reason = reason
     session.flush()  # updated_at follows through the column's onupdate
+    after = {"paused": paused, "reason": reason}
+    if after != before:  # pausing a paused rule for the same reason changes nothing worth a row
+        summary = f"paused: {reason}" if paused else "resumed"
+        record(session, actor=actor, action="pause" if paused else "resume", object_type="rule", object_id=rule_id,
+               before=before, after=after, summary=summary)  # fmt: skip
     return state
 
 

@@ -1,4 +1,4 @@
-"""rule_versions: origin (file apply or admin edit) and comment
+"""rule_versions: origin (file apply or admin edit), comment, and the version a rollback restores
 
 Revision ID: 0014
 Revises: 0013
@@ -21,11 +21,13 @@ def upgrade() -> None:
     with op.batch_alter_table('rule_versions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('origin', sa.String(length=10), server_default='file', nullable=False))
         batch_op.add_column(sa.Column('comment', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('restored_from', sa.Integer(), nullable=True))
         batch_op.create_check_constraint(op.f('ck_rule_versions_origin'), "origin IN ('file', 'admin')")
 
 
 def downgrade() -> None:
     with op.batch_alter_table('rule_versions', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_rule_versions_origin'), type_='check')
+        batch_op.drop_column('restored_from')
         batch_op.drop_column('comment')
         batch_op.drop_column('origin')

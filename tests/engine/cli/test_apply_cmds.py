@@ -116,6 +116,8 @@ def test_bad_at_is_a_usage_error(db, rules_dir):
 def test_pause_resume_and_list(db, rules_dir):
     assert run("rules", "list").output == "no rules applied yet; run touchline apply\n"
     result = run("rules", "pause", "onboarding-stalled-day7")
+    assert result.exit_code == 2 and "Missing option '--reason'" in result.output  # a pause says why
+    result = run("rules", "pause", "onboarding-stalled-day7", "--reason", "copy review")
     assert result.exit_code == 1
     assert "no applied rule 'onboarding-stalled-day7' (no rules are applied yet; run touchline apply)" in result.output
 

@@ -157,5 +157,5 @@ def test_known_categories_are_those_of_applied_rules_plus_general(session):
         rule = validate_text(text, f"{rule_id}.yaml", expected_id=rule_id).rule
         assert rule is not None
         apply_rules(session, [(rule, text)], author="test")
-    pause_rule(session, "b")  # a paused rule's recipients can still manage it
+    pause_rule(session, "b", "testing")  # a paused rule's recipients can still manage it
     assert known_categories(session) == ["general", "onboarding", "operational", "renewals"]

@@ -138,7 +138,7 @@ def test_a_stored_version_that_no_longer_validates_is_skipped_and_logged(db, rul
 
 def test_pause_and_resume_unknown_rules(db, rules_dir):
     with db.session() as s, pytest.raises(UnknownRule, match="no rules are applied yet"):
-        pause_rule(s, "nope", None)
+        pause_rule(s, "nope", "testing")
     apply(db, rules_dir)
     with db.session() as s, pytest.raises(UnknownRule, match=r"no applied rule 'nope' \(applied rules: inactive-account"):
         resume_rule(s, "nope")
@@ -175,3 +175,26 @@ def test_current_git_commit(tmp_path):
     head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     assert current_git_commit(folder) == head
     assert current_git_commit(folder / "r.yaml") == head
+
+
+def test_pause_needs_a_reason_and_pause_and_resume_are_audited(db, rules_dir):
+    from engine.models import AuditEntry
+    from engine.rules.versions import ReasonRequired
+
+    apply(db, rules_dir)
+    with db.session() as s, pytest.raises(ReasonRequired, match="a reason is required"):
+        pause_rule(s, "renewal-within-60-days", "   ", actor="user:ann@example.com")
+    with db.session() as s:
+        pause_rule(s, "renewal-within-60-days", "legal review", actor="user:ann@example.com")
+        pause_rule(s, "renewal-within-60-days", "legal review", actor="user:ann@example.com")  # no change, no row
+        resume_rule(s, "renewal-within-60-days", actor="cli:bob")
+        resume_rule(s, "renewal-within-60-days", actor="cli:bob")
+    with db.read_session() as s:
+        rows = [
+            (e.actor, e.action, e.before, e.after, e.summary)
+            for e in s.scalars(select(AuditEntry).where(AuditEntry.action.in_(("pause", "resume"))).order_by(AuditEntry.id))
+        ]
+    assert rows == [
+        ("user:ann@example.com", "pause", {"paused": False, "reason": None}, {"paused": True, "reason": "legal review"}, "paused: legal review"),
+        ("cli:bob", "resume", {"paused": True, "reason": "legal review"}, {"paused": False, "reason": None}, "resumed"),
+    ]

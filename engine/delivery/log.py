@@ -312,10 +312,11 @@ def _search_reason(session: Session, walk, text: str, *, forward: bool, limit: i
     return matches, searched, Key(*last) if last else None
 
 
-def count_by_status(session: Session, f: LogFilter = LogFilter(), *, cap: int = COUNT_CAP) -> StatusCounts:
+def count_by_status(session: Session, f: LogFilter = LogFilter(), *, cap: int | None = None) -> StatusCounts:
     """Deliveries per status for ``f`` (its own statuses aside, so every status can be chosen),
     each counted up to ``cap`` + 1: one bounded index range per status. With a reason filter,
     among the newest REASON_SCAN rows of the other filters."""
+    cap = COUNT_CAP if cap is None else cap
     where = _conditions(session, f, with_status=False)
     if f.reason:
         walk, _forward = _walk(where, before=None, after=None)
@@ -411,6 +412,11 @@ class LogRow:
     account: str  # external id
     recipient: str
     reason: str | None
+
+
+def rule_choices(session: Session) -> list[str]:
+    """The ids of every applied rule, for a filter's choices."""
+    return list(session.scalars(select(RuleState.rule_id).order_by(RuleState.rule_id)))
 
 
 def paused_rules(session: Session) -> list[tuple[str, str | None]]:

@@ -1,0 +1,106 @@
+// The rules editor: turns the page's plain <textarea> form into CodeMirror (YAML, line
+// numbers, lint gutter), checks the text on the server ~500 ms after typing stops (the
+// same validator as `touchline rules check`) and shows each problem at its line, and
+// loads the plan into the page. Without this script the form works as it is.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("rule-form");
+  var textarea = form && form.querySelector("textarea[name=text]");
+  if (!form || !textarea || !window.CM6) return;
+  var CM = window.CM6;
+  var csrf = form.querySelector("input[name=csrf_token]").value;
+  var problemsBox = document.getElementById("problems");
+  var planBox = document.getElementById("plan-result");
+  var say = form.dataset; // the page's language: the template puts translated strings here
+
+  function post(url, extraHeaders) {
+    var body = new FormData(form);
+    body.set("text", textarea.value);
+    var headers = { "X-CSRFToken": csrf };
+    for (var k in extraHeaders || {}) headers[k] = extraHeaders[k];
+    return fetch(url, { method: "POST", body: body, headers: headers, credentials: "same-origin" });
+  }
+
+  function problemText(p) {
+    return p.message + (p.suggestion ? " " + say.didYouMean.replace("{s}", p.suggestion) : "");
+  }
+
+  // The list under the editor mirrors the markers, for screen readers and small screens.
+  function showList(problems) {
+    problemsBox.textContent = "";
+    if (!problems.length) return;
+    var list = document.createElement("ul");
+    list.className = "problem-list";
+    list.id = "problem-list";
+    problems.forEach(function (p) {
+      var item = document.createElement("li");
+      item.dataset.line = p.line;
+      item.dataset.column = p.column;
+      var where = document.createElement("span");
+      where.className = "where";
+      where.textContent = say.where.replace("{line}", p.line).replace("{column}", p.column);
+      item.appendChild(where);
+      item.appendChild(document.createTextNode(" " + (p.path ? p.path + ": " : "") + problemText(p)));
+      list.appendChild(item);
+    });
+    problemsBox.appendChild(list);
+  }
+
+  function diagnostics(doc, problems) {
+    return problems.map(function (p) {
+      var line = doc.line(Math.min(Math.max(p.line, 1), doc.lines));
+      var from = Math.min(line.from + Math.max(p.column, 1) - 1, line.to);
+      var to = from < line.to ? line.to : from;
+      return { from: from, to: to, severity: "error", message: (p.path ? p.path + ": " : "") + problemText(p) };
+    });
+  }
+
+  function check(view) {
+    return post(form.dataset.checkUrl)
+      .then(function (response) {
+        if (!response.ok) throw new Error("check answered " + response.status);
+        return response.json();
+      })
+      .then(function (answer) {
+        showList(answer.problems);
+        form.classList.toggle("has-problems", answer.problems.length > 0);
+        return diagnostics(view.state.doc, answer.problems);
+      })
+      .catch(function () { return []; }); // offline or signed out: the save still checks
+  }
+
+  var view = new CM.EditorView({
+    doc: textarea.value,
+    extensions: [
+      CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(),
+      CM.foldGutter(), CM.drawSelection(), CM.indentOnInput(), CM.bracketMatching(),
+      CM.highlightActiveLine(), CM.highlightSelectionMatches(), CM.indentUnit.of("  "),
+      CM.syntaxHighlighting(CM.defaultHighlightStyle, { fallback: true }),
+      CM.yaml(), CM.lintGutter(), CM.linter(check, { delay: 500 }),
+      CM.keymap.of([].concat(CM.defaultKeymap, CM.historyKeymap, CM.searchKeymap, CM.foldKeymap,
+                             CM.lintKeymap, [CM.indentWithTab])),
+      CM.EditorView.contentAttributes.of({ "aria-label": say.editorLabel, "aria-describedby": "editor-hint problems" }),
+      CM.EditorView.updateListener.of(function (update) {
+        if (update.docChanged) textarea.value = update.state.doc.toString();
+      }),
+    ],
+  });
+  textarea.hidden = true;
+  textarea.parentNode.insertBefore(view.dom, textarea.nextSibling);
+  view.dom.classList.add("rule-editor");
+  view.dom.id = "rule-editor";
+
+  var planButton = document.getElementById("plan-button");
+  planButton.addEventListener("click", function (event) {
+    event.preventDefault();
+    planButton.disabled = true;
+    planBox.setAttribute("aria-busy", "true");
+    planBox.textContent = say.planning;
+    post(form.dataset.planUrl, { "HX-Request": "true" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) { planBox.innerHTML = html; }) // our own server's fragment
+      .catch(function () { planBox.textContent = say.planFailed; })
+      .then(function () { planButton.disabled = false; planBox.removeAttribute("aria-busy"); });
+  });
+})();

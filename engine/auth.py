@@ -271,5 +271,7 @@ def revoke_api_key(session: Session, prefix: str, *, actor: str = SYSTEM_ACTOR) 
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:
-    """Every key, newest first; revoked ones stay listed (they explain old sends)."""
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())))
+    """Active keys first, each group newest first; revoked ones stay listed (they explain old data)."""
+    return list(session.scalars(
+        select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id.desc())
+    ))  # fmt: skip

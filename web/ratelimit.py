@@ -1,5 +1,5 @@
 """Rate limits: per API key on the HTTP API, per client address on the login form
-and on failed API authentications.
+and on failed API authentications, and per account on failed sign-ins.
 
 Counters live in Redis so that every web process shares them; with no Redis
 configured they fall back to process memory, which is said in the log. If Redis
@@ -18,6 +18,9 @@ from engine.settings import Settings
 
 LIMITER_KEY = "touchline.limiter"
 LOGIN_RATE_LIMIT = "10/minute"
+# Failed sign-ins per account, from any number of addresses: guessing one account's
+# password from many machines meets this one (past it, a right password waits too).
+LOGIN_ACCOUNT_FAILURE_LIMIT = "5/minute;20/hour"
 # Failed API authentications (401s) per client address; past it every API request from
 # the address gets 429, a right key's too, until the window ends.
 API_AUTH_FAILURE_LIMIT = "10/minute"
@@ -28,6 +31,11 @@ log = logging.getLogger(__name__)
 
 def client_address() -> str:
     return request.remote_addr or "unknown"
+
+
+def login_account() -> str:
+    """The account a sign-in attempt names, as its form sends it (normalised as engine.auth does)."""
+    return "account:" + (request.form.get("email") or "").strip().lower()[:320]
 
 
 def api_key_identity() -> str:
@@ -71,6 +79,14 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         deduct_when=lambda response: response.status_code == 401,
     )(app.blueprints["api"])
     limiter.limit(LOGIN_RATE_LIMIT, methods=["POST"], key_func=client_address)(app.blueprints["auth"])
+    limiter.limit(
+        LOGIN_ACCOUNT_FAILURE_LIMIT,
+        methods=["POST"],
+        key_func=login_account,
+        # Spent by a wrong password only; other POSTs of the area (sign-out, language) never.
+        deduct_when=lambda response: response.status_code == 401,
+        exempt_when=lambda: request.endpoint != "auth.login",
+    )(app.blueprints["auth"])
     app.extensions[LIMITER_KEY] = limiter
     return limiter
 

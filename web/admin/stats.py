@@ -45,6 +45,3 @@ def overview(session: Session, now: datetime | None = None) -> Overview:
         api_keys_revoked=keys.get(False, 0),
     )
 
-
-def api_keys(session: Session) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc())))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 
 from web.admin import stats
 from web.auth.roles import role_required
@@ -22,6 +22,5 @@ def dashboard():
 @bp.get("/api-keys")
 @role_required("admin")
 def api_keys():
-    with get_db().read_session() as session:
-        keys = stats.api_keys(session)
-    return render_template("admin/api_keys.html", keys=keys)
+    # The page moved to the users area, which can also create and revoke keys.
+    return redirect(url_for("users.api_keys"), 301)

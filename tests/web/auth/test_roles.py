@@ -16,7 +16,7 @@ def test_unknown_role_is_a_programming_error():
         role_required("owner")
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/api-keys"])
+@pytest.mark.parametrize("path", ["/admin/", "/admin/users/api-keys"])
 def test_admin_pages_need_a_signed_in_user(client, path):
     response = client.get(path)
     assert response.status_code == 302
@@ -30,12 +30,12 @@ def test_admin_pages_need_a_signed_in_user(client, path):
 def test_each_page_admits_its_role_and_above(login_as, role, dashboard, api_keys):
     client = login_as(role)
     assert client.get("/admin/").status_code == dashboard
-    response = client.get("/admin/api-keys")
+    response = client.get("/admin/users/api-keys")
     assert response.status_code == api_keys
     if api_keys == 403:
         assert "This page needs the admin role." in response.get_data(as_text=True)
 
 
 def test_only_admins_see_the_api_keys_link(login_as):
-    assert "/admin/api-keys" in login_as("admin").get("/admin/").get_data(as_text=True)
-    assert "/admin/api-keys" not in login_as("viewer").get("/admin/").get_data(as_text=True)
+    assert "/admin/users/api-keys" in login_as("admin").get("/admin/").get_data(as_text=True)
+    assert "/admin/users/api-keys" not in login_as("viewer").get("/admin/").get_data(as_text=True)

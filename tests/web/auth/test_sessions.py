@@ -40,6 +40,7 @@ def signed_out(client: FlaskClient) -> bool:
 
 @pytest.fixture
 def signed_in(app: Flask, make_user, login) -> tuple[FlaskClient, str]:
+    make_user("admin", "second-admin@example.test")  # the last active admin cannot be disabled
     email = make_user("admin")
     client = app.test_client()
     assert login(client, email).status_code == 302

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import func, or_, select, text, union
 from sqlalchemy.orm import Session
 
 from engine.models import TIERS, Account, Contact
@@ -137,3 +137,28 @@ def search_accounts(
     found = [AccountRow(*row) for row in session.execute(stmt)]
     rows = found[:limit]
     return AccountPage(rows, rows[-1].external_id if len(found) > limit else None)
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    plans: list[str]
+    owners: list[str]
+
+
+def filter_choices(session: Session) -> FilterChoices:
+    """The plans and owners accounts have, for the filter menus: a skip scan of each
+    (column, external_id) index, one probe per distinct value, not a pass over accounts."""
+    return FilterChoices(_distinct(session, "plan"), _distinct(session, "owner"))
+
+
+def _distinct(session: Session, column: str) -> list[str]:
+    assert column in ("plan", "owner")  # a fixed name, never user input
+    rows = session.execute(
+        text(
+            f"WITH RECURSIVE v(x) AS ("
+            f" SELECT min({column}) FROM accounts"
+            f" UNION ALL SELECT (SELECT min({column}) FROM accounts WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL"
+            f") SELECT x FROM v WHERE x IS NOT NULL"
+        )
+    )
+    return [value for (value,) in rows]

@@ -66,6 +66,29 @@ class SideBySide:
         return found
 
 
+@dataclass(frozen=True)
+class RuleStatus:
+    """Whether a rule runs: what the pause and resume forms need."""
+
+    rule_id: str
+    paused: bool
+    paused_reason: str | None
+    version: int  # the active version
+
+    @property
+    def state(self) -> Literal["active", "paused"]:
+        return "paused" if self.paused else "active"
+
+
+def rule_status(session: Session, rule_id: str) -> RuleStatus:
+    """The rule's paused state and active version. Raises UnknownRule for a rule never applied."""
+    state = session.get(RuleState, rule_id)
+    if state is None:
+        raise UnknownRule(f"no applied rule {rule_id!r}")
+    version = session.get(RuleVersion, state.active_version_id)
+    return RuleStatus(rule_id, state.paused, state.paused_reason, version.version if version else 0)
+
+
 def rule_history(session: Session, rule_id: str) -> list[VersionInfo]:
     """Every version of a rule, newest first. Raises UnknownRule if it has none."""
     versions = list(

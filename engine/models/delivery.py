@@ -42,6 +42,8 @@ class Delivery(Base):
         Index("ix_deliveries_account_created", "account_id", "created_at", "id"),
         Index("ix_deliveries_recipient_created", "recipient", "created_at", "id"),
         Index("ix_deliveries_channel_created", "channel", "created_at", "id"),
+        # One rule's rows of one status: its pages and its capped counts by status.
+        Index("ix_deliveries_rule_status_created", "rule_id", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

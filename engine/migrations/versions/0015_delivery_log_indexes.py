@@ -21,6 +21,7 @@ LOG_INDEXES = {
     'ix_deliveries_account_created': ['account_id', 'created_at', 'id'],
     'ix_deliveries_recipient_created': ['recipient', 'created_at', 'id'],
     'ix_deliveries_channel_created': ['channel', 'created_at', 'id'],
+    'ix_deliveries_rule_status_created': ['rule_id', 'status', 'created_at', 'id'],
 }
 
 

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.db import Database
 from engine.settings import Settings, load_settings
-from web import admin, api, auth, errors, health, rules, security, sendlog, unsubscribe
+from web import admin, api, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -47,6 +47,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     errors.init_app(app)
     health.init_app(app)
+    from web import i18n  # here, not at the top: `python -m web.i18n` runs it as a script
+
+    i18n.init_app(app)
+    templating.init_app(app)
+    nav.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
     sendlog.init_app(app)

@@ -7,6 +7,7 @@ here, at the app level, and routed by path.
 from __future__ import annotations
 
 from flask import Flask, Response, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from web.api.errors import http_error_response
@@ -17,10 +18,11 @@ API_PREFIX = "/api/"
 RECIPIENT_PREFIXES = ("/u/", "/preferences/")
 
 TITLES = {
-    403: ("Not allowed", "Your role does not allow this page."),
-    404: ("Not found", "There is no page at this address."),
-    405: ("Not allowed", "This page does not accept that kind of request."),
-    429: ("Too many attempts", "Too many attempts from your address; wait a minute and try again."),
+    400: (_l("Request not understood"), _l("This request could not be read.")),
+    403: (_l("Not allowed"), _l("Your role does not allow this page.")),
+    404: (_l("Not found"), _l("There is no page at this address.")),
+    405: (_l("Not allowed"), _l("This page does not accept that kind of request.")),
+    429: (_l("Too many attempts"), _l("Too many attempts from your address; wait a minute and try again.")),
 }
 
 
@@ -32,8 +34,9 @@ def handle_http_error(exc: HTTPException) -> Response | HTTPException | tuple[st
         return error_page(status)
     if status not in TITLES and status < 500:
         return exc  # werkzeug's own page is fine for the rare rest
-    title, message = TITLES.get(status, ("Server error", "Something went wrong; it has been logged."))
-    if status == 403 and exc.description and not exc.description.startswith("You don't have"):
+    title, message = TITLES.get(status, (_l("Server error"), _l("Something went wrong; it has been logged.")))
+    # A view's own reason (a 400's named field, a 403's role) says more than the generic line.
+    if status in (400, 403) and exc.description and exc.description != type(exc).description:
         message = exc.description
     return render_template("error.html", title=title, message=message), status
 

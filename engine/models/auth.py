@@ -26,6 +26,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     # Part of every session's id (web/auth/users.py); raising it ends all the user's sessions.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The admin's language the user chose (en, ja); None follows the browser.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
 
 class ApiKey(Base):

@@ -29,7 +29,7 @@ def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, chromium_
             expect(page).to_have_url(f"{live_server}/admin/")
             expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
             expect(page.locator("#accounts-total")).to_have_text("0")
-            expect(page.get_by_text(f"{email} (admin)")).to_be_visible()
+            expect(page.locator("header .who")).to_have_text(f"{email} Admin")
 
             page.get_by_role("button", name="Sign out").click()
             expect(page).to_have_url(f"{live_server}/auth/login")

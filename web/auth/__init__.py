@@ -6,6 +6,7 @@ from flask import Flask
 
 from web.auth.roles import role_required
 from web.auth.users import login_manager
+from web.auth import language  # noqa: F401  (adds its route to bp)
 from web.auth.views import bp
 from web.extensions import csrf
 

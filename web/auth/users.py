@@ -28,6 +28,7 @@ class SignedInUser:
     email: str
     role: str
     generation: int = 0
+    locale: str | None = None  # the admin language the user chose; None follows the browser
 
     is_authenticated = True
     is_active = True
@@ -38,7 +39,7 @@ class SignedInUser:
 
     @classmethod
     def from_model(cls, user: User) -> SignedInUser:
-        return cls(id=user.id, email=user.email, role=user.role, generation=user.session_generation)
+        return cls(id=user.id, email=user.email, role=user.role, generation=user.session_generation, locale=user.locale)
 
 
 @login_manager.user_loader

@@ -1,5 +1,5 @@
 """The rules workbench in Debian's Chromium on the demo data: break a rule, see the error at its
-line, fix it, plan it, save it. Screenshots go to $TOUCHLINE_SCREENSHOTS (else the test's tmp folder)."""
+line, fix it, plan it, save it. Screenshots go to $SCREENSHOT_DIR (else the test's tmp folder)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ RULE = "onboarding-stalled-day7"
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("TOUCHLINE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -70,7 +70,17 @@
       .catch(function () { return []; }); // offline or signed out: the save still checks
   }
 
+  // The editor lives in a shadow root: CodeMirror then styles itself with constructed style
+  // sheets, which the page's CSP (style-src 'self') allows, where a <style> element is refused.
+  var host = document.createElement("div");
+  host.className = "rule-editor";
+  host.id = "rule-editor";
+  textarea.parentNode.insertBefore(host, textarea.nextSibling);
+  var shadow = host.attachShadow({ mode: "open" });
+
   var view = new CM.EditorView({
+    root: shadow,
+    parent: shadow,
     doc: textarea.value,
     extensions: [
       CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(),
@@ -80,6 +90,12 @@
       CM.yaml(), CM.lintGutter(), CM.linter(check, { delay: 500 }),
       CM.keymap.of([].concat(CM.defaultKeymap, CM.historyKeymap, CM.searchKeymap, CM.foldKeymap,
                              CM.lintKeymap, [CM.indentWithTab])),
+      CM.EditorView.theme({
+        "&": { height: "100%", fontSize: "14px", backgroundColor: "#fff" },
+        "&.cm-focused": { outline: "2px solid #2f6fde", outlineOffset: "1px" },
+        ".cm-scroller": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", lineHeight: "1.5" },
+        ".cm-gutters": { backgroundColor: "#f6f7f9", borderRight: "1px solid #e3e6ea", color: "#7a828d" },
+      }),
       CM.EditorView.contentAttributes.of({ "aria-label": say.editorLabel, "aria-describedby": "editor-hint problems" }),
       CM.EditorView.updateListener.of(function (update) {
         if (update.docChanged) textarea.value = update.state.doc.toString();
@@ -87,9 +103,6 @@
     ],
   });
   textarea.hidden = true;
-  textarea.parentNode.insertBefore(view.dom, textarea.nextSibling);
-  view.dom.classList.add("rule-editor");
-  view.dom.id = "rule-editor";
 
   var planButton = document.getElementById("plan-button");
   planButton.addEventListener("click", function (event) {

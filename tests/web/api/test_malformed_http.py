@@ -28,10 +28,8 @@ READY_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
-def served(migrated_database, redis_server) -> Iterator[tuple[tuple[str, int], str]]:
-    """``touchline web`` on a free loopback port and an API key for it; one server for the module."""
-    with migrated_database.session() as session:
-        _key, token = create_api_key(session, "malformed http")
+def served(migrated_database, redis_server) -> Iterator[tuple[str, int]]:
+    """``touchline web`` on a free loopback port; one server for the module."""
     host, port = "127.0.0.1", free_port()
     env = {**os.environ, "TOUCHLINE_DATABASE_URL": migrated_database.url, "TOUCHLINE_REDIS_URL": redis_server.url}
     process = subprocess.Popen(
@@ -43,7 +41,9 @@ def served(migrated_database, redis_server) -> Iterator[tuple[tuple[str, int], s
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"touchline web did not start: {process.stderr.read().decode(errors='replace')}")
             time.sleep(0.1)
-        yield (host, port), token
+        if process.poll() is not None:  # the port answered, but not from this server
+            pytest.fail(f"touchline web exited: {process.stderr.read().decode(errors='replace')}")
+        yield host, port
     finally:
         process.terminate()
         try:
@@ -56,12 +56,15 @@ def served(migrated_database, redis_server) -> Iterator[tuple[tuple[str, int], s
 
 @pytest.fixture
 def server(served) -> tuple[str, int]:
-    return served[0]
+    return served
 
 
 @pytest.fixture
-def token(served) -> str:
-    return served[1]
+def token(migrated_database) -> str:
+    # A key per test, made after any other test emptied the tables: the server outlives tests.
+    with migrated_database.session() as session:
+        _key, token = create_api_key(session, "malformed http")
+    return token
 
 
 def exchange(address: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -19,6 +19,7 @@ are before holdout, limits and send windows. Nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -67,8 +68,13 @@ class _Stay:
     last_fired_at: datetime | None  # nominal time of the last occurrence, as the cycle stores it
 
 
-def backtest(session: Session, rule: Rule, days: int, now: datetime) -> Backtest:
-    """Replay ``rule`` over the ``days`` days ending with ``now``'s day (oldest first)."""
+def backtest(
+    session: Session, rule: Rule, days: int, now: datetime, on_day: Callable[[int, int], None] | None = None
+) -> Backtest:
+    """Replay ``rule`` over the ``days`` days ending with ``now``'s day (oldest first).
+
+    ``on_day(done, days)`` is called after each day: progress for a job, which may raise to stop.
+    """
     if rule.level != "account":
         raise ValueError(f"{rule.id}: contact-level rules cannot be backtested yet")
     if not 1 <= days <= MAX_DAYS:
@@ -100,6 +106,8 @@ def backtest(session: Session, rule: Rule, days: int, now: datetime) -> Backtest
         row.fired = len(firing)
         firing_by_day.append(firing)
         result.days.append(row)
+        if on_day is not None:
+            on_day(len(result.days), days)
     _count_messages(session, rule, result, firing_by_day)
     return result
 

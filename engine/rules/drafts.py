@@ -73,28 +73,39 @@ def plan_draft(
     now: datetime,
     backtest_days: int = BACKTEST_DAYS,
 ) -> DraftPlan:
-    """Check the draft, then plan it against the live data with a sample explained and a backtest."""
+    """Check the draft, then plan it against the live data with a sample explained and a backtest
+    (none with ``backtest_days=0``: the admin runs it as a job, engine.jobs.backtests)."""
+    found = draft_source(text, rule_id=rule_id, segment_dir=segment_dir, templates=templates)
+    if isinstance(found, list):
+        return DraftPlan(problems=found)
+    rule = found.rule
+    result = DraftPlan(rule=rule)
+    # include_unchanged: a draft equal to the live version is still evaluated, so the page always has numbers.
+    result.plan = plan(session, [found], now, include_unchanged=True)[0]
+    result.explained = [Explained(s, explain_subject(session, rule, s, now)) for s in result.plan.sample]
+    if rule.level != "account":
+        result.backtest_note = "contact-level rules cannot be backtested yet"
+    elif backtest_days:
+        result.backtest = backtest(session, rule, backtest_days, now)
+    return result
+
+
+def draft_source(
+    text: str, *, rule_id: str | None, segment_dir: Path, templates: KnownTemplates | None
+) -> RuleSource | list[Problem]:
+    """The draft bundled with its segments as a version would store it, checked; else its problems."""
     checked = check_draft(text, rule_id=rule_id, segment_dir=segment_dir, templates=templates)
     if checked.rule is None:
-        return DraftPlan(problems=checked.problems)
+        return checked.problems
     source = source_name(rule_id)
     try:
         content = bundle(text, used_segments(text, segment_dir))
     except (OSError, UnicodeDecodeError, ContentError) as exc:
-        return DraftPlan(problems=[Problem(source, 1, 1, "", f"cannot bundle this rule with its segments: {exc}")])
+        return [Problem(source, 1, 1, "", f"cannot bundle this rule with its segments: {exc}")]
     stored = validate_content(content, source, checked.rule.id)
     if stored.rule is None:  # a segment file changed between the two reads
-        return DraftPlan(problems=stored.problems)
-    rule = stored.rule
-    result = DraftPlan(rule=rule)
-    # include_unchanged: a draft equal to the live version is still evaluated, so the page always has numbers.
-    result.plan = plan(session, [RuleSource(rule, content)], now, include_unchanged=True)[0]
-    result.explained = [Explained(s, explain_subject(session, rule, s, now)) for s in result.plan.sample]
-    if rule.level == "account":
-        result.backtest = backtest(session, rule, backtest_days, now)
-    else:
-        result.backtest_note = "contact-level rules cannot be backtested yet"
-    return result
+        return stored.problems
+    return RuleSource(stored.rule, content)
 
 
 def explain_subject(session: Session, rule: Rule, external_id: str, now: datetime) -> ExplainNode | None:

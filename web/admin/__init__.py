@@ -14,4 +14,3 @@ __all__ = ["bp", "init_app"]
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav(app, endpoint="admin.dashboard", label=_l("Dashboard"), role="viewer", order=10)
-    add_nav(app, endpoint="admin.api_keys", label=_l("API keys"), role="admin", order=80)

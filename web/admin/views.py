@@ -53,4 +53,4 @@ def show_mail(key: str):
 @role_required("admin")
 def api_keys():
     # The page moved to the users area, which can also create and revoke keys.
-    return redirect(url_for("users.api_keys"), 301)
+    return redirect(url_for("apikeys.index"), 301)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from engine import auth
 from web.auth.roles import role_required
 from web.context import get_db
 from web.users.forms import ApiKeyForm, ConfirmForm
-from web.users.views import actor, bp, show_once, take_shown_once
+from web.users.views import actor, show_once, take_shown_once
+
+# Its own blueprint, so the navigation marks "API keys", not "Users", as the current page.
+bp = Blueprint("apikeys", __name__, url_prefix="/admin/users/api-keys")
 
 
 def render_keys(status: int = 200, form: ApiKeyForm | None = None, problem: str | None = None):
@@ -22,13 +25,13 @@ def render_keys(status: int = 200, form: ApiKeyForm | None = None, problem: str 
     return response
 
 
-@bp.get("/api-keys")
+@bp.get("")
 @role_required("admin")
-def api_keys():
+def index():
     return render_keys()
 
 
-@bp.post("/api-keys")
+@bp.post("")
 @role_required("admin")
 def create_key():
     form = ApiKeyForm()
@@ -43,10 +46,10 @@ def create_key():
         return render_keys(422, form=form)
     show_once("token", name, token)
     flash(_("Created the API key %(name)s.", name=name), "info")
-    return redirect(url_for("users.api_keys"), 303)
+    return redirect(url_for("apikeys.index"), 303)
 
 
-@bp.post("/api-keys/<prefix>/revoke")
+@bp.post("/<prefix>/revoke")
 @role_required("admin")
 def revoke_key(prefix: str):
     ConfirmForm().validate_on_submit()  # CSRF: web.extensions.csrf has refused a forged POST already
@@ -56,4 +59,4 @@ def revoke_key(prefix: str):
     except auth.AuthError as exc:
         return render_keys(422, problem=str(exc))
     flash(_("Revoked the API key %(name)s; requests with it are refused from now on.", name=name), "info")
-    return redirect(url_for("users.api_keys"), 303)
+    return redirect(url_for("apikeys.index"), 303)

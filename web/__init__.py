@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.db import Database
 from engine.settings import Settings, load_settings
-from web import admin, api, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe
+from web import admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     auth.init_app(app)
     admin.init_app(app)
     sendlog.init_app(app)
+    audit.init_app(app)
+    users.init_app(app)
     rules.init_app(app)
     # Public pages from links in emails: no sign-in, CSRF exempt (signed token instead).
     unsubscribe.init_app(app)

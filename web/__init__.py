@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.db import Database
 from engine.settings import Settings, load_settings
-from web import admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
+from web import accounts, admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     nav.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
+    accounts.init_app(app)
     sendlog.init_app(app)
     audit.init_app(app)
     users.init_app(app)

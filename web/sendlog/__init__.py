@@ -6,6 +6,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from web.sendlog import export as _export  # noqa: F401 (adds its route to bp)
+from web.sendlog import detail as _detail  # noqa: F401 (adds the delivery page's routes to bp)
 from web.sendlog.views import bp
 
 

@@ -26,3 +26,7 @@ class DraftForm(FlaskForm):
 class TestSendForm(FlaskForm):
     account = StringField(_l("Account id"), validators=[DataRequired(), Length(max=255)])
     action = IntegerField(_l("Action"), default=0, validators=[NumberRange(min=0, max=99)])
+
+
+class CancelForm(FlaskForm):
+    """Cancel a running backtest: empty, for its CSRF token."""

@@ -158,13 +158,43 @@ def test_plan_numbers_are_the_engines_plan(editor, applied, db, app):
     assert found.text["plan-staying"].strip() == f"{drafted.plan.staying:,}"
     for channel, n in drafted.plan.messages_after_holdout.items():
         assert found.text[f"plan-messages-{channel}"].strip() == f"{n:,}"
-    assert "backtest-chart" in found.attrs
+    assert found.attrs["backtest"]["data-state"] == "queued"  # the backtest runs as a job
     assert "rule-form" in found.attrs  # without JavaScript: the whole editor page, text kept
     # The page's script asks for the fragment only.
     fragment = editor.post("/admin/rules/plan?rule=onboarding-stalled-day7", data={"text": text, "csrf_token": token},
                            headers={"HX-Request": "true"})  # fmt: skip
     assert "rule-form" not in by_id(fragment.get_data(as_text=True)).attrs
     assert by_id(fragment.get_data(as_text=True)).text["plan-entering"].strip() == f"{drafted.plan.entering:,}"
+
+
+def test_the_backtest_job_shows_progress_then_the_engines_backtest(editor, applied, db):
+    from engine.jobs.worker import make_worker
+
+    text = (RULES / "onboarding-stalled-day7.yaml").read_text()
+    token = token_of(editor.get("/admin/rules/onboarding-stalled-day7/edit"))
+    planned = by_id(editor.post("/admin/rules/plan?rule=onboarding-stalled-day7", data={"text": text, "csrf_token": token},
+                                headers={"HX-Request": "true"}).get_data(as_text=True))  # fmt: skip
+    status_url = planned.attrs["backtest"]["data-status-url"]
+    waiting = by_id(editor.get(status_url).get_data(as_text=True))
+    assert waiting.attrs["backtest-progress"]["max"] == "30"
+    assert waiting.attrs["backtest-cancel"]["action"] == status_url + "/cancel"
+    assert make_worker().work(burst=True)
+    done = editor.get(status_url, headers={"X-Requested-With": "fetch"})
+    found = by_id(done.get_data(as_text=True))
+    assert found.attrs["backtest"]["data-state"] == "done"
+    assert "backtest-chart" in found.attrs and "rule-form" not in found.attrs
+
+
+def test_cancel_a_backtest(editor, applied):
+    text = (RULES / "onboarding-stalled-day7.yaml").read_text()
+    token = token_of(editor.get("/admin/rules/onboarding-stalled-day7/edit"))
+    planned = by_id(editor.post("/admin/rules/plan?rule=onboarding-stalled-day7", data={"text": text, "csrf_token": token},
+                                headers={"HX-Request": "true"}).get_data(as_text=True))  # fmt: skip
+    status_url = planned.attrs["backtest"]["data-status-url"]
+    response = editor.post(status_url + "/cancel", data={"csrf_token": token})
+    assert (response.status_code, response.headers["Location"]) == (302, status_url)
+    assert by_id(editor.get(status_url).get_data(as_text=True)).attrs["backtest"]["data-state"] == "cancelled"
+    assert editor.get("/admin/rules/backtests/no-such-job").status_code == 404
 
 
 def test_plan_of_broken_text_shows_the_problems_with_422(editor, applied):
@@ -252,7 +282,7 @@ def test_new_rule_from_the_gallery_is_saved_under_its_new_id(editor, applied, db
 
 @pytest.mark.parametrize("path", [
     "/admin/rules/new", "/admin/rules/onboarding-stalled-day7/edit", "/admin/rules/check", "/admin/rules/plan",
-    "/admin/rules/onboarding-stalled-day7/test-send",
+    "/admin/rules/onboarding-stalled-day7/test-send", "/admin/rules/backtests/some-job/cancel",
 ])  # fmt: skip
 def test_viewer_is_refused_every_post(login_as, applied, path):
     viewer = login_as("viewer")

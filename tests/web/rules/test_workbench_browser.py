@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.demo import seed
+from engine.jobs.worker import make_worker
 from engine.rules.gallery import default_rules_dir
 from engine.rules.versions import apply_rules, read_rules
 
@@ -76,7 +77,10 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
 
             page.locator("#plan-button").click()
             expect(page.locator("#plan-entering")).to_be_visible(timeout=15000)
-            expect(page.locator("#backtest-chart svg")).to_be_visible()
+            expect(page.locator("#backtest-progress")).to_be_visible()  # the backtest is a job: progress, Cancel
+            expect(page.locator("#backtest-cancel button")).to_be_visible()
+            assert make_worker().work(burst=True)  # the worker runs it; the page polls and shows the chart
+            expect(page.locator("#backtest-chart svg")).to_be_visible(timeout=5000)
             page.screenshot(path=str(shots / "rules-plan.png"), full_page=True)
 
             page.locator("#comment").fill("Nudge a day earlier")

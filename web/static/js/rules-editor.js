@@ -104,6 +104,29 @@
   });
   textarea.hidden = true;
 
+  // The backtest runs as a job: poll its status until it is done, failed or cancelled.
+  function watchBacktest() {
+    var box = document.getElementById("backtest");
+    if (!box || (box.dataset.state !== "queued" && box.dataset.state !== "running")) return;
+    var cancel = document.getElementById("backtest-cancel");
+    cancel.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(cancel.action, { method: "POST", body: new FormData(cancel), headers: { "X-CSRFToken": csrf }, credentials: "same-origin" });
+      cancel.querySelector("button").disabled = true;
+    });
+    setTimeout(function () {
+      fetch(box.dataset.statusUrl, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
+        .then(function (response) { return response.text(); })
+        .then(function (html) {
+          if (!document.body.contains(box)) return; // a newer plan replaced it
+          box.outerHTML = html;
+          watchBacktest();
+        })
+        .catch(function () { setTimeout(watchBacktest, 2000); });
+    }, 700);
+  }
+  watchBacktest();
+
   var planButton = document.getElementById("plan-button");
   planButton.addEventListener("click", function (event) {
     event.preventDefault();
@@ -112,7 +135,7 @@
     planBox.textContent = say.planning;
     post(form.dataset.planUrl, { "HX-Request": "true" })
       .then(function (response) { return response.text(); })
-      .then(function (html) { planBox.innerHTML = html; }) // our own server's fragment
+      .then(function (html) { planBox.innerHTML = html; watchBacktest(); }) // our own server's fragment
       .catch(function () { planBox.textContent = say.planFailed; })
       .then(function () { planButton.disabled = false; planBox.removeAttribute("aria-busy"); });
   });

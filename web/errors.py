@@ -35,8 +35,8 @@ def handle_http_error(exc: HTTPException) -> Response | HTTPException | tuple[st
     if status not in TITLES and status < 500:
         return exc  # werkzeug's own page is fine for the rare rest
     title, message = TITLES.get(status, (_l("Server error"), _l("Something went wrong; it has been logged.")))
-    # A view's own reason (a 400's named field, a 403's role) says more than the generic line.
-    if status in (400, 403) and exc.description and exc.description != type(exc).description:
+    # A view's own reason (a 400's named field, a 403's role, what a 404 lacks) says more than the generic line.
+    if status in (400, 403, 404) and exc.description and exc.description != type(exc).description:
         message = exc.description
     return render_template("error.html", title=title, message=message), status
 

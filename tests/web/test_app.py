@@ -1,8 +1,12 @@
 import dataclasses
 
+import pytest
+from flask import abort
+
 from engine.settings import load_settings
 from web import create_app
 from web.context import DATABASE_KEY
+from web.errors import TITLES
 
 
 def test_root_redirects_to_the_admin_dashboard(client):
@@ -63,3 +67,15 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(db, redi
     plain.add_url_rule("/_whoami", view_func=lambda: request.remote_addr)
     answer = plain.test_client().get("/_whoami", headers={"X-Forwarded-For": "203.0.113.7"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert answer.get_data(as_text=True) == "10.0.0.1"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_an_error_page_shows_the_views_own_reason_instead_of_the_generic_line(make_app, status):
+    app = make_app()
+    app.add_url_rule(f"/probe/{status}", f"probe{status}", lambda: abort(status, description="rule x has no version 9"))
+    app.add_url_rule(f"/plain/{status}", f"plain{status}", lambda: abort(status))
+    client = app.test_client()
+    response = client.get(f"/probe/{status}")
+    assert response.status_code == status and "<p>rule x has no version 9</p>" in response.get_data(as_text=True)
+    generic = client.get(f"/plain/{status}").get_data(as_text=True)
+    assert "rule x" not in generic and "<p>" + TITLES[status][1] + "</p>" in generic

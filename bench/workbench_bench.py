@@ -4,7 +4,8 @@ Generates the rules benchmark's data (bench/rules_bench.py: accounts, contacts,
 90 days of rollups, account changes) into a fresh SQLite database, then runs,
 for each shipped rule (rules/*.yaml, the gallery), what the editor's Plan
 button runs: ``engine.rules.drafts.plan_draft`` (check, plan with messages
-after holdout, the sample explained, a 30-day backtest), and times its parts.
+after holdout, the sample explained), which answers in the request, and the
+30-day backtest, which the admin runs as a job (engine.jobs.backtests).
 
     python -m bench.workbench_bench                     # 100,000 accounts
     python -m bench.workbench_bench --accounts 20000
@@ -22,12 +23,13 @@ from pathlib import Path
 from bench.rules_bench import generate
 
 ROOT = Path(__file__).resolve().parent.parent
-# The feature's promise: "on 100,000 accounts the plan answers within a few seconds".
+# The feature's promise: "on 100,000 accounts the plan answers within a few seconds"; the
+# backtest has no target here: it runs as a job with progress and cancel.
 TARGET_SECONDS = 3.0
 
 
-def measure(db, now: datetime) -> list[tuple[str, float, float, float, int]]:
-    """Per gallery rule: (id, plan+explain seconds, backtest seconds, total seconds, entering)."""
+def measure(db, now: datetime) -> list[tuple[str, float, float, int]]:
+    """Per gallery rule: (id, plan+explain seconds, backtest seconds, entering)."""
     from engine.rules.backtest import backtest
     from engine.rules.drafts import plan_draft
     from engine.rules.gallery import default_rules_dir, gallery
@@ -38,8 +40,8 @@ def measure(db, now: datetime) -> list[tuple[str, float, float, float, int]]:
         with db.read_session() as session:
             started = time.perf_counter()
             drafted = plan_draft(session, item.text, rule_id=item.rule_id, segment_dir=rules_dir / "segments",
-                                 templates=None, now=now, backtest_days=30)  # fmt: skip
-            total = time.perf_counter() - started
+                                 templates=None, now=now, backtest_days=0)  # fmt: skip
+            plan_s = time.perf_counter() - started
             if drafted.problems:
                 raise SystemExit(f"{item.rule_id}: " + "; ".join(map(str, drafted.problems)))
             backtest_s = 0.0
@@ -47,7 +49,7 @@ def measure(db, now: datetime) -> list[tuple[str, float, float, float, int]]:
                 started = time.perf_counter()
                 backtest(session, drafted.rule, 30, now)
                 backtest_s = time.perf_counter() - started
-        rows.append((item.rule_id, total - backtest_s, backtest_s, total, drafted.plan.entering))
+        rows.append((item.rule_id, plan_s, backtest_s, drafted.plan.entering))
     return rows
 
 
@@ -67,13 +69,13 @@ def bench(accounts: int) -> bool:
         db = Database(f"sqlite:///{path}")
         rows = measure(db, now)
         db.dispose()
-    print(f"  {'RULE':<28}{'PLAN+EXPLAIN':>14}{'BACKTEST 30D':>14}{'TOTAL':>9}{'ENTERING':>10}   TARGET")
+    print(f"  {'RULE':<28}{'ENTERING':>10}{'PLAN+EXPLAIN':>14}   {'TARGET':<18}{'BACKTEST 30D (job)':>20}")
     ok = True
-    for rule_id, plan_s, backtest_s, total, entering in rows:
-        met = total <= TARGET_SECONDS
+    for rule_id, plan_s, backtest_s, entering in rows:
+        met = plan_s <= TARGET_SECONDS
         ok = ok and met
-        print(f"  {rule_id:<28}{plan_s:>12.2f} s{backtest_s:>12.2f} s{total:>7.2f} s{entering:>10,}   "
-              f"<= {TARGET_SECONDS:g} s {'met' if met else 'NOT met'}")  # fmt: skip
+        print(f"  {rule_id:<28}{entering:>10,}{plan_s:>12.2f} s   <= {TARGET_SECONDS:g} s {'met    ' if met else 'NOT met'}"
+              f"{backtest_s:>14.2f} s")  # fmt: skip
     return ok
 
 

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from engine.db import Database
 from engine.settings import Settings, load_settings
 from web import accounts, admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
+from web import msgtemplates
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     audit.init_app(app)
     users.init_app(app)
     rules.init_app(app)
+    msgtemplates.init_app(app)
     # Public pages from links in emails: no sign-in, CSRF exempt (signed token instead).
     unsubscribe.init_app(app)
     # The API authenticates in an app-level hook that must run before the

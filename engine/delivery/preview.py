@@ -157,3 +157,13 @@ def _preview(session, settings, draft: Draft, account: Account, contact: Contact
     error = composed.error.removeprefix("not sent: ") if composed.error else None
     return Preview(draft.template, chosen, account.external_id, account.name, contact.name if contact else None,
                    contact.email if contact else None, composed.message, error)  # fmt: skip
+
+
+def sample_account(session: Session) -> str | None:
+    """An account to preview with when none is chosen: the first by external id that has a contact with an address."""
+    return session.scalar(
+        select(Account.external_id)
+        .where(Account.id.in_(select(Contact.account_id).where(Contact.email.is_not(None))))
+        .order_by(Account.external_id)
+        .limit(1)
+    )

@@ -290,3 +290,15 @@ def test_viewer_is_refused_every_post(login_as, applied, path):
     response = viewer.post(path, data={"text": BROKEN, "comment": "x", "account": "acct-0", "csrf_token": token},
                            headers={"X-CSRFToken": token})  # fmt: skip
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", [
+    "/admin/rules/", "/admin/rules/new", "/admin/rules/new?from=onboarding-stalled-day7",
+    "/admin/rules/onboarding-stalled-day7", "/admin/rules/onboarding-stalled-day7/edit",
+])  # fmt: skip
+def test_every_page_renders_in_japanese(editor, applied, path):
+    page = editor.get(path, headers={"Accept-Language": "ja"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "ルール" in html
+    assert 'lang="ja"' in html

@@ -22,7 +22,7 @@ TITLES = {
     403: (_l("Not allowed"), _l("Your role does not allow this page.")),
     404: (_l("Not found"), _l("There is no page at this address.")),
     405: (_l("Not allowed"), _l("This page does not accept that kind of request.")),
-    429: (_l("Too many attempts"), _l("Too many attempts from your address; wait a minute and try again.")),
+    429: (_l("Too many attempts"), _l("Too many attempts from your address or on this account; wait a minute and try again.")),
 }
 
 

@@ -10,13 +10,7 @@ from urllib.parse import quote
 
 from flask import Response, stream_with_context
 
-# A cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+from engine.csvfile import csv_cell  # the CLI's exports escape the same way
 
 
 def content_disposition(filename: str) -> str:

@@ -8,6 +8,8 @@ every area's strings, updates its Japanese catalog and compiles it.
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,12 +118,19 @@ def update(catalog: Catalog) -> tuple[int, int]:
     po = read_po(catalog) if po_path(catalog).exists() else Messages(locale="ja", project="Touchline", charset="utf-8")
     po.update(template, no_fuzzy_matching=True)
     po_path(catalog).parent.mkdir(parents=True, exist_ok=True)
-    with po_path(catalog).open("wb") as handle:
-        write_po(handle, po, omit_header=False, sort_output=True, width=100, include_previous=False)
-    with po_path(catalog).with_suffix(".mo").open("wb") as handle:
-        write_mo(handle, po)
+    text, compiled = io.BytesIO(), io.BytesIO()
+    write_po(text, po, omit_header=False, sort_output=True, width=100, include_previous=False, ignore_obsolete=True)
+    write_mo(compiled, po)
+    # Rewritten only when a message changed, not for a new date in the header: no churn in git.
+    if not po_path(catalog).exists() or _undated(po_path(catalog).read_bytes()) != _undated(text.getvalue()):
+        po_path(catalog).write_bytes(text.getvalue())
+        po_path(catalog).with_suffix(".mo").write_bytes(compiled.getvalue())
     untranslated = sum(1 for m in po if m.id and not _translated(m))
     return len([m for m in po if m.id]), untranslated
+
+
+def _undated(po: bytes) -> bytes:
+    return re.sub(rb'^"(POT-Creation-Date|PO-Revision-Date): .*\n', b"", po, flags=re.MULTILINE)
 
 
 def _translated(message) -> bool:

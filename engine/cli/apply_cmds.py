@@ -233,11 +233,15 @@ def resume_command(rule: str) -> None:
 
 
 @rules_group.command("list")
-def list_command() -> None:
+@click.option("--wide", is_flag=True, help="Also name, trigger, last evaluation, segment size and the last 7 days' sent/held out/skipped (the admin's rules list).")
+def list_command(wide: bool) -> None:
     """Applied rules: active version, paused, when and by whom applied."""
     from engine.cli.context import database
     from engine.rules.versions import active_versions
 
+    if wide:
+        _list_wide()
+        return
     with database().read_session() as session:
         rows = sorted(active_versions(session).items())
     if not rows:
@@ -250,6 +254,31 @@ def list_command() -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         click.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())
+
+
+def _list_wide() -> None:
+    """engine.rules.overview, as the admin's rules list shows it; the state's reason on its own line."""
+    from engine.cli.context import database
+    from engine.models import utcnow
+    from engine.rules.overview import rules_overview
+
+    with database().read_session() as session:
+        rules = rules_overview(session, utcnow())
+    if not rules:
+        click.echo("no rules applied yet; run touchline apply")
+        return
+    head = ("RULE", "NAME", "CATEGORY", "TRIGGER", "STATE", "VERSION", "LAST EVALUATED", "IN SEGMENT", "SENT 7D", "HELD OUT 7D", "SKIPPED 7D")
+    table = [head]
+    for r in rules:
+        evaluated = f"{r.last_evaluated_at:%Y-%m-%d %H:%M:%S}Z" if r.last_evaluated_at else "never"
+        table.append((r.rule_id, r.name, r.category, r.trigger, r.state, f"{r.version} ({r.author})", evaluated,
+                      f"{r.in_segment:,}", f"{r.sent:,}", f"{r.held_out:,}", f"{r.skipped:,}"))  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    numeric = range(7, len(head))  # counts right-aligned
+    for row, rule in zip(table, [None, *rules]):
+        click.echo("  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if rule is not None and rule.paused_reason:
+            click.echo(f"  {rule.state}: {rule.paused_reason}")
 
 
 def register(cli: click.Group) -> None:

@@ -44,6 +44,8 @@ class Delivery(Base):
         Index("ix_deliveries_channel_created", "channel", "created_at", "id"),
         # One rule's rows of one status: its pages and its capped counts by status.
         Index("ix_deliveries_rule_status_created", "rule_id", "status", "created_at", "id"),
+        # The same for a channel: a rare one (webhooks) would otherwise walk a whole status to count.
+        Index("ix_deliveries_channel_status_created", "channel", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

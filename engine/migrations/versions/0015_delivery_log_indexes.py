@@ -22,6 +22,7 @@ LOG_INDEXES = {
     'ix_deliveries_recipient_created': ['recipient', 'created_at', 'id'],
     'ix_deliveries_channel_created': ['channel', 'created_at', 'id'],
     'ix_deliveries_rule_status_created': ['rule_id', 'status', 'created_at', 'id'],
+    'ix_deliveries_channel_status_created': ['channel', 'status', 'created_at', 'id'],
 }
 
 

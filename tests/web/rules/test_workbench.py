@@ -302,3 +302,34 @@ def test_every_page_renders_in_japanese(editor, applied, path):
     html = page.get_data(as_text=True)
     assert "ルール" in html
     assert 'lang="ja"' in html
+
+
+@pytest.fixture
+def tester(make_app, smtp_server, make_user, login):
+    """An editor signed in to an app whose mail goes to the test SMTP server."""
+    app = make_app(smtp_url=f"smtp://127.0.0.1:{smtp_server.port}")
+    client = app.test_client()
+    assert login(client, make_user("editor", "me@example.test")).status_code == 302
+    return client
+
+
+def test_test_send_goes_to_the_signed_in_user_only(tester, applied, smtp_server):
+    page = tester.get("/admin/rules/onboarding-stalled-day7")
+    response = tester.post("/admin/rules/onboarding-stalled-day7/test-send",
+                           data={"account": "acct-0", "action": "0", "csrf_token": token_of(page)})  # fmt: skip
+    assert (response.status_code, response.headers["Location"]) == (302, "/admin/rules/onboarding-stalled-day7")
+    (received,) = smtp_server.handler.messages
+    assert received["to"] == ["me@example.test"]  # never the customer's admin (a0@x.test)
+    follow = tester.get(response.headers["Location"]).get_data(as_text=True)
+    flash = re.search(r'<div class="flash info"[^>]*>([^<]*)</div>', follow)
+    assert flash and "me@example.test" in flash.group(1)
+
+
+def test_test_send_for_an_unknown_account_sends_nothing(tester, applied, smtp_server):
+    page = tester.get("/admin/rules/onboarding-stalled-day7")
+    response = tester.post("/admin/rules/onboarding-stalled-day7/test-send",
+                           data={"account": "nobody", "action": "0", "csrf_token": token_of(page)})  # fmt: skip
+    assert response.status_code == 302
+    follow = tester.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'class="flash error"' in follow and "nobody" in follow
+    assert smtp_server.handler.messages == []

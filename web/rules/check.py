@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from engine.jobs.backtests import backtest_status, cancel_backtest, start_backtest
 from engine.jobs.queues import RedisNotConfigured
 from engine.models import utcnow
-from engine.rules.drafts import BACKTEST_DAYS, check_draft, plan_draft
+from engine.rules.drafts import check_draft, plan_draft
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
 from web.rules.forms import MAX_RULE_CHARS, CancelForm, DraftForm, RuleForm

@@ -25,7 +25,8 @@ class DraftForm(FlaskForm):
 
 class TestSendForm(FlaskForm):
     account = StringField(_l("Account id"), validators=[DataRequired(), Length(max=255)])
-    action = IntegerField(_l("Action"), default=0, validators=[NumberRange(min=0, max=99)])
+    # Not named "action": a field of that name would shadow the form element's own action.
+    action_index = IntegerField(_l("Action"), default=0, validators=[NumberRange(min=0, max=99)])
 
 
 class CancelForm(FlaskForm):

@@ -24,7 +24,7 @@ def test_send(rule_id: str):
     try:
         result = send_test(get_db(), get_settings(), rule_id=rule_id, account_id=form.account.data.strip(),
                            to_address=current_user.email, actor=user_actor(current_user.email),
-                           action_index=form.action.data or 0)  # fmt: skip
+                           action_index=form.action_index.data or 0)  # fmt: skip
     except TestSendError as exc:  # no such account, rule or action: nothing was sent
         flash(_("Test send failed: %(reason)s", reason=str(exc)), "error")
     else:

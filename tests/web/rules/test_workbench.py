@@ -316,7 +316,7 @@ def tester(make_app, smtp_server, make_user, login):
 def test_test_send_goes_to_the_signed_in_user_only(tester, applied, smtp_server):
     page = tester.get("/admin/rules/onboarding-stalled-day7")
     response = tester.post("/admin/rules/onboarding-stalled-day7/test-send",
-                           data={"account": "acct-0", "action": "0", "csrf_token": token_of(page)})  # fmt: skip
+                           data={"account": "acct-0", "action_index": "0", "csrf_token": token_of(page)})  # fmt: skip
     assert (response.status_code, response.headers["Location"]) == (302, "/admin/rules/onboarding-stalled-day7")
     (received,) = smtp_server.handler.messages
     assert received["to"] == ["me@example.test"]  # never the customer's admin (a0@x.test)
@@ -328,7 +328,7 @@ def test_test_send_goes_to_the_signed_in_user_only(tester, applied, smtp_server)
 def test_test_send_for_an_unknown_account_sends_nothing(tester, applied, smtp_server):
     page = tester.get("/admin/rules/onboarding-stalled-day7")
     response = tester.post("/admin/rules/onboarding-stalled-day7/test-send",
-                           data={"account": "nobody", "action": "0", "csrf_token": token_of(page)})  # fmt: skip
+                           data={"account": "nobody", "action_index": "0", "csrf_token": token_of(page)})  # fmt: skip
     assert response.status_code == 302
     follow = tester.get(response.headers["Location"]).get_data(as_text=True)
     assert 'class="flash error"' in follow and "nobody" in follow

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from engine.jobs.backtests import backtest_status, cancel_backtest, start_backtest
 from engine.jobs.queues import RedisNotConfigured
 from engine.models import utcnow
+from engine.rules import editor_schema
 from engine.rules.drafts import check_draft, plan_draft
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
@@ -35,6 +36,16 @@ def check_rule():
         {"line": p.line, "column": p.column, "path": p.path, "message": p.message, "suggestion": p.suggestion}
         for p in checked.problems
     ])  # fmt: skip
+
+
+@bp.get("/schema.json")
+@role_required("editor")
+def rule_schema():
+    """The rule language's JSON Schema (docs/rule.schema.json), for the editor's completion."""
+    response = jsonify(editor_schema.build())
+    response.cache_control.max_age = 3600
+    response.cache_control.private = True
+    return response
 
 
 @bp.post("/plan")

@@ -137,6 +137,14 @@ def test_check_of_good_text_has_no_problems(editor, applied):
     assert response.get_json() == {"problems": []}
 
 
+def test_the_schema_for_completion_is_the_engines(editor, login_as):
+    from engine.rules.editor_schema import build
+
+    response = editor.get("/admin/rules/schema.json")
+    assert (response.status_code, response.get_json()) == (200, build())
+    assert login_as("viewer").get("/admin/rules/schema.json").status_code == 403
+
+
 def test_check_without_the_csrf_token_is_refused(editor, applied):
     response = editor.post("/admin/rules/check", data={"text": BROKEN})
     assert response.status_code == 400

@@ -75,6 +75,14 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
             expect(page.locator(".cm-lintRange-error")).to_have_count(0, timeout=3000)
             expect(page.locator("#problem-list")).to_have_count(0)
 
+            # Completion from the JSON Schema: a top-level key at the start of a line.
+            page.keyboard.press("Control+End")
+            page.keyboard.type("max_mess")
+            expect(page.locator(".cm-tooltip-autocomplete")).to_contain_text("max_messages_per_cycle")
+            page.keyboard.press("Escape")
+            for _ in range(len("max_mess")):
+                page.keyboard.press("Backspace")
+
             page.locator("#plan-button").click()
             expect(page.locator("#plan-entering")).to_be_visible(timeout=15000)
             expect(page.locator("#backtest-progress")).to_be_visible()  # the backtest is a job: progress, Cancel

@@ -78,6 +78,41 @@
   textarea.parentNode.insertBefore(host, textarea.nextSibling);
   var shadow = host.attachShadow({ mode: "open" });
 
+  // Completion from the rule language's JSON Schema: top-level keys at the start of a line,
+  // condition keys (fields, events' metrics, all/any/not) inside `when:`.
+  var schema = null;
+  fetch(form.dataset.schemaUrl, { credentials: "same-origin" })
+    .then(function (response) { return response.ok ? response.json() : null; })
+    .then(function (answer) { schema = answer; })
+    .catch(function () {});
+
+  function options(props) {
+    return Object.keys(props).map(function (key) {
+      return { label: key, type: "property", info: props[key].description || undefined, apply: key + ": " };
+    });
+  }
+
+  function inWhen(state, lineNumber) {
+    for (var n = lineNumber - 1; n >= 1; n--) {
+      var text = state.doc.line(n).text;
+      if (/^[A-Za-z_]/.test(text)) return /^when\s*:/.test(text);
+    }
+    return false;
+  }
+
+  function complete(context) {
+    if (!schema) return null;
+    var word = context.matchBefore(/[\w.]*/);
+    var line = context.state.doc.lineAt(context.pos);
+    var before = line.text.slice(0, word.from - line.from);
+    if (word.from === word.to && !context.explicit) return null;
+    if (before === "") return { from: word.from, options: options(schema.properties) };
+    if (/^\s+(- )?$/.test(before) && inWhen(context.state, line.number)) {
+      return { from: word.from, options: options(schema.$defs.condition.properties) };
+    }
+    return null;
+  }
+
   var view = new CM.EditorView({
     root: shadow,
     parent: shadow,
@@ -88,7 +123,8 @@
       CM.highlightActiveLine(), CM.highlightSelectionMatches(), CM.indentUnit.of("  "),
       CM.syntaxHighlighting(CM.defaultHighlightStyle, { fallback: true }),
       CM.yaml(), CM.lintGutter(), CM.linter(check, { delay: 500 }),
-      CM.keymap.of([].concat(CM.defaultKeymap, CM.historyKeymap, CM.searchKeymap, CM.foldKeymap,
+      CM.autocompletion({ override: [complete] }),
+      CM.keymap.of([].concat(CM.completionKeymap, CM.defaultKeymap, CM.historyKeymap, CM.searchKeymap, CM.foldKeymap,
                              CM.lintKeymap, [CM.indentWithTab])),
       CM.EditorView.theme({
         "&": { height: "100%", fontSize: "14px", backgroundColor: "#fff" },

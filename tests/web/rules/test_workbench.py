@@ -288,6 +288,16 @@ def test_new_rule_from_the_gallery_is_saved_under_its_new_id(editor, applied, db
         assert s.query(RuleVersion).filter_by(rule_id="stalled-copy").count() == 1
 
 
+def test_a_new_rule_cannot_take_an_existing_id(editor, applied, db):
+    text = (RULES / "onboarding-stalled-day7.yaml").read_text()  # the gallery copy, its id not changed
+    token = token_of(editor.get("/admin/rules/new?from=onboarding-stalled-day7"))
+    response = editor.post("/admin/rules/new", data={"text": text, "comment": "oops", "csrf_token": token})
+    assert response.status_code == 422
+    assert 'data-line="1"' in response.get_data(as_text=True)
+    with db.read_session() as s:
+        assert s.query(RuleVersion).filter_by(rule_id="onboarding-stalled-day7").count() == 1
+
+
 @pytest.mark.parametrize("path", [
     "/admin/rules/new", "/admin/rules/onboarding-stalled-day7/edit", "/admin/rules/check", "/admin/rules/plan",
     "/admin/rules/onboarding-stalled-day7/test-send", "/admin/rules/backtests/some-job/cancel",

@@ -13,10 +13,11 @@ What each part of a search costs:
   full: one row per account, never the contacts or events. Shorter text matches by
   prefix only.
 
-Measured on PostgreSQL with 100,000 accounts and 300,000 contacts (first page, best of
-5): an address prefix 55 ms, a rare word 120 ms, a common inner word 23 ms, but a
-short prefix shared by most ids ("ac") 530 ms and "acct-0999" 200 ms: the union of
-prefix matches is built whole before the page is cut. Not yet bounded; see docs/admin.md.
+Each kind of match is its own branch (id prefix, name prefix, address prefix, domain
+prefix, inner name), and each branch stops at the page size + 1 in external_id order,
+after the cursor and within the filters, before the branches are combined: a prefix
+shared by every account costs one page per branch, not every match. See docs/admin.md
+for the measured times (bench/accounts_bench.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, text, union
+from sqlalchemy import Select, exists, func, select, text, union
 from sqlalchemy.orm import Session
 
 from engine.models import TIERS, Account, Contact
@@ -89,16 +90,57 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-def _prefix_matches(q: str):
-    """Ids of accounts whose id, name, contact address or address domain starts with q: each an index range."""
+def _branches(q: str, where: list, size: int) -> list:
+    """One select of (id, external_id) per kind of match, each cut at ``size`` rows in page order.
+
+    ``where`` (cursor and filters) applies inside every branch, so each branch's first
+    ``size`` rows are all it can add to the page."""
     pattern = _like_prefix(q)
-    by_account = select(Account.id).where(
-        or_(func.lower(Account.external_id).like(pattern, escape="\\"), func.lower(Account.name).like(pattern, escape="\\"))
-    )
-    by_contact = select(Contact.account_id).where(
-        or_(func.lower(Contact.email).like(pattern, escape="\\"), email_domain(Contact.email).like(pattern, escape="\\"))
-    )
-    return union(by_account, by_contact)
+
+    def on_contacts(condition):
+        return exists().where(Contact.account_id == Account.id, condition)
+
+    matches = [
+        func.lower(Account.external_id).like(pattern, escape="\\"),
+        func.lower(Account.name).like(pattern, escape="\\"),
+        on_contacts(func.lower(Contact.email).like(pattern, escape="\\")),
+        on_contacts(email_domain(Contact.email).like(pattern, escape="\\")),
+    ]
+    if len(q) >= CONTAINS_MIN:
+        matches.append(func.lower(Account.name).like("%" + pattern, escape="\\"))
+    branches = []
+    for match in matches:
+        limited = select(Account.id, Account.external_id).where(match, *where).order_by(Account.external_id).limit(size).subquery()
+        # Wrapped, because SQLite refuses ORDER BY / LIMIT on the members of a compound select.
+        branches.append(select(limited.c.id, limited.c.external_id))
+    return branches
+
+
+def search_query(flt: AccountFilter, cursor: str | None, limit: int) -> Select:
+    """The select of up to ``limit`` + 1 rows of a page (alone, for EXPLAIN in bench/accounts_bench.py)."""
+    where = []
+    if cursor:
+        where.append(Account.external_id > cursor)
+    if flt.tier:
+        where.append(Account.tier == flt.tier)
+    if flt.plan:
+        where.append(Account.plan == flt.plan)
+    if flt.owner:
+        where.append(Account.owner == flt.owner)
+    if flt.q:
+        # The union of limited branches, cut again: the same rows as one OR over every match.
+        found = union(*_branches(flt.q, where, limit + 1)).subquery()
+        where = [Account.id.in_(select(found.c.id))]
+    contacts = select(func.count()).where(Contact.account_id == Account.id).correlate(Account).scalar_subquery()
+    return (
+        select(
+            Account.external_id, Account.name, Account.tier, Account.plan, Account.owner,
+            Account.mrr, Account.signup_at, contacts,
+        )
+        .where(*where)
+        .order_by(Account.external_id)
+        .limit(limit + 1)
+    )  # fmt: skip
 
 
 def search_accounts(
@@ -114,31 +156,7 @@ def search_accounts(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-    where = []
-    if cursor:
-        where.append(Account.external_id > cursor)
-    if flt.tier:
-        where.append(Account.tier == flt.tier)
-    if flt.plan:
-        where.append(Account.plan == flt.plan)
-    if flt.owner:
-        where.append(Account.owner == flt.owner)
-    if flt.q:
-        matches = [Account.id.in_(_prefix_matches(flt.q))]
-        if len(flt.q) >= CONTAINS_MIN:
-            matches.append(func.lower(Account.name).like("%" + _like_prefix(flt.q), escape="\\"))
-        where.append(or_(*matches))
-    contacts = select(func.count()).where(Contact.account_id == Account.id).correlate(Account).scalar_subquery()
-    stmt = (
-        select(
-            Account.external_id, Account.name, Account.tier, Account.plan, Account.owner,
-            Account.mrr, Account.signup_at, contacts,
-        )
-        .where(*where)
-        .order_by(Account.external_id)
-        .limit(limit + 1)
-    )  # fmt: skip
-    found = [AccountRow(*row) for row in session.execute(stmt)]
+    found = [AccountRow(*row) for row in session.execute(search_query(flt, cursor, limit))]
     rows = found[:limit]
     return AccountPage(rows, rows[-1].external_id if len(found) > limit else None)
 

@@ -12,17 +12,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from engine.delivery.log import COUNT_CAP
-from engine.models import TIERS, Account, Contact, Delivery, RuleState
+from engine.models import TIERS, Account, Delivery, RuleState
 from engine.models.delivery import TEST
 
 # Statuses a person should look at: the send failed for good, or nobody knows whether it went.
 ATTENTION = ("failed", "unknown")
 # The circuit breaker's pause reason starts so (engine.rules.firing).
 BREAKER_PREFIX = "circuit breaker:"
+WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -85,47 +86,56 @@ class DashboardStats:
     newest_attention: list[AttentionRow]
     paused: list[PausedRule]
     accounts_by_tier: dict[str, int]
-    contacts: int
 
     @property
     def accounts(self) -> int:
         return sum(self.accounts_by_tier.values())
 
 
-def send_counts(session: Session, since: datetime, until: datetime) -> SendCounts:
-    """One range of the created_at index, grouped."""
-    rows = session.execute(
+def send_counts_query(since: datetime, until: datetime) -> Select:
+    """One range of the created_at index, grouped (the query alone, for EXPLAIN in bench/accounts_bench.py)."""
+    return (
         select(Delivery.channel, Delivery.status, func.count())
         .where(Delivery.created_at >= since, Delivery.created_at < until, Delivery.status != TEST)
         .group_by(Delivery.channel, Delivery.status)
     )
+
+
+def send_counts(session: Session, since: datetime, until: datetime) -> SendCounts:
+    rows = session.execute(send_counts_query(since, until))
     return SendCounts(since, {(channel, status): n for channel, status, n in rows})
 
 
+def attention_count_query(status: str, cap: int) -> Select:
+    """Deliveries with ``status``, counted up to cap + 1 on its (status, created_at, id) index."""
+    inner = select(Delivery.id).where(Delivery.status == status).limit(cap + 1).subquery()
+    return select(func.count()).select_from(inner)
+
+
 def attention_counts(session: Session, cap: int = COUNT_CAP) -> dict[str, int]:
-    """Failed and unknown deliveries, each counted up to cap + 1 on its (status, ...) index."""
-    out = {}
-    for status in ATTENTION:
-        inner = select(Delivery.id).where(Delivery.status == status).limit(cap + 1).subquery()
-        out[status] = session.scalar(select(func.count()).select_from(inner)) or 0
-    return out
+    """Failed and unknown deliveries, each counted up to cap + 1."""
+    return {status: session.scalar(attention_count_query(status, cap)) or 0 for status in ATTENTION}
+
+
+def newest_attention_query(status: str, limit: int) -> Select:
+    """The top of the (status, created_at, id) index, with the account's own id."""
+    return (
+        select(
+            Delivery.id, Delivery.created_at, Delivery.rule_id, Delivery.channel, Delivery.recipient,
+            Delivery.status, Delivery.reason, Account.external_id,
+        )
+        .join(Account, Account.id == Delivery.account_id)
+        .where(Delivery.status == status)
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )  # fmt: skip
 
 
 def newest_attention(session: Session, limit: int = 5) -> list[AttentionRow]:
-    """The newest failed or unknown deliveries: per status the top of its (status, created_at, id) index."""
+    """The newest failed or unknown deliveries, merged from each status's own index."""
     rows: list[AttentionRow] = []
     for status in ATTENTION:
-        stmt = (
-            select(
-                Delivery.id, Delivery.created_at, Delivery.rule_id, Delivery.channel, Delivery.recipient,
-                Delivery.status, Delivery.reason, Account.external_id,
-            )
-            .join(Account, Account.id == Delivery.account_id)
-            .where(Delivery.status == status)
-            .order_by(Delivery.created_at.desc(), Delivery.id.desc())
-            .limit(limit)
-        )  # fmt: skip
-        rows += [AttentionRow(*row) for row in session.execute(stmt)]
+        rows += [AttentionRow(*row) for row in session.execute(newest_attention_query(status, limit))]
     rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     return rows[:limit]
 
@@ -147,10 +157,9 @@ def dashboard_stats(session: Session, now: datetime) -> DashboardStats:
     return DashboardStats(
         now=now,
         today=send_counts(session, midnight, now + timedelta(seconds=1)),
-        week=send_counts(session, now - timedelta(days=7), now + timedelta(seconds=1)),
+        week=send_counts(session, now - WEEK, now + timedelta(seconds=1)),
         attention=attention_counts(session),
         newest_attention=newest_attention(session),
         paused=paused_rules(session),
         accounts_by_tier=by_tier,
-        contacts=session.scalar(select(func.count()).select_from(Contact)) or 0,
     )

@@ -106,3 +106,52 @@ def test_bad_filters_are_refused_with_the_reason(kwargs, message):
 def test_bad_limit_is_refused(accounts):
     with accounts.read_session() as s, pytest.raises(SearchError, match="limit must be between 1 and 200, not 0"):
         search_accounts(s, AccountFilter(), limit=0)
+
+
+@pytest.fixture
+def crowd(db):
+    """Accounts where every kind of match competes for the same pages: ids, names, addresses and
+    domains starting with 'ab' spread over the id order, with tiers interleaved."""
+    with db.session() as s:
+        upsert_accounts(s, [
+            {"id": f"{'ab' if i % 3 == 0 else 'zz'}-{i:03d}", "name": ("Abacus " if i % 4 == 0 else "Lab ab ") + str(i),
+             "tier": ("tech", "low", "high")[i % 5 % 3]}
+            for i in range(120)
+        ])  # fmt: skip
+        upsert_contacts(s, [
+            {"id": f"c-{i}", "account_id": f"{'ab' if i % 3 == 0 else 'zz'}-{i:03d}",
+             "email": f"abe{i}@x.example" if i % 7 == 0 else f"u{i}@ab{i}.example" if i % 11 == 0 else f"u{i}@y.example"}
+            for i in range(120)
+        ])  # fmt: skip
+    return db
+
+
+def _reference(i: int, q: str, tier: str | None) -> str | None:
+    """What the search must find, computed in Python from the fixture's own rules."""
+    external_id = f"{'ab' if i % 3 == 0 else 'zz'}-{i:03d}"
+    name = ("Abacus " if i % 4 == 0 else "Lab ab ") + str(i)
+    email = f"abe{i}@x.example" if i % 7 == 0 else f"u{i}@ab{i}.example" if i % 11 == 0 else f"u{i}@y.example"
+    fields = [external_id, name.lower(), email, email.split("@")[1]]
+    hit = any(f.startswith(q) for f in fields) or (len(q) >= 3 and q in name.lower())
+    return external_id if hit and tier in (None, ("tech", "low", "high")[i % 5 % 3]) else None
+
+
+@pytest.mark.parametrize(("q", "tier", "limit"), [
+    ("ab", None, 50), ("ab", None, 7), ("ab", "low", 7), ("lab", None, 50), ("lab", "high", 1),
+    ("abe", None, 7), ("abe", "tech", 1), ("zz-1", None, 7),
+])  # fmt: skip
+def test_pages_of_limited_branches_equal_the_whole_match(crowd, q, tier, limit):
+    """Each kind of match is cut at a page before they are combined; paging through must still
+    give every matching account once, in id order, as a filter over all of them does."""
+    expected = sorted(x for i in range(120) if (x := _reference(i, q, tier)))
+    assert len(expected) > limit  # more than a page, so the cut matters
+    seen, cursor = [], None
+    while True:
+        with crowd.read_session() as s:
+            page = search_accounts(s, AccountFilter(q=q, tier=tier), cursor, limit)
+        seen += [row.external_id for row in page.rows]
+        assert len(page.rows) <= limit and len(seen) <= len(expected), seen  # a page repeated would loop
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from engine.db import Database, get_database
 from engine.delivery import outbox
-from engine.delivery.record import store_message
+from engine.delivery.record import Packed, pack, store_message
 from engine.delivery.record import warm as warm_record
 from engine.models import Delivery, RuleState, utcnow
 from engine.settings import Settings
@@ -270,6 +270,7 @@ class LateClaims:
         self.db, self.job_id, self.lease, self.clock = db, job_id, lease, clock
         self.report, self.remaining, self.held_until, self.claim_now = report, remaining, held_until, claim_now
         self.pending: tuple[Delivery, int, str, Any] | None = None  # sent, its outcome not recorded yet
+        self.packed: Packed | None = None  # the pending message, compressed outside the write transaction
 
     def renew_hold(self, tx: outbox.Tx, current: int) -> datetime | None:
         """In a write transaction of the batch: the hold on the rows not done yet, apart from
@@ -286,7 +287,7 @@ class LateClaims:
             return None
         row, attempts, message_id, result = self.pending
         counts = BatchReport()  # anew on each try: only the try that commits counts
-        _record(tx, row, attempts, message_id, result, self.clock(), counts, self.job_id)
+        _record(tx, row, attempts, message_id, result, self.clock(), counts, self.job_id, self.packed)
         return counts
 
     def _write(self, action):
@@ -305,7 +306,11 @@ class LateClaims:
         if counts is not None and self.pending is not None:
             self.report.add(counts)
             self.remaining.discard(self.pending[0].id)
-            self.pending = None
+            self.pending, self.packed = None, None
+
+    def _pend(self, row: Delivery, attempts: int, message_id: str, result) -> None:
+        self.pending = (row, attempts, message_id, result)
+        self.packed = pack(result.content) if result.content is not None else None
 
     def flush(self) -> None:
         """Record the pending outcome now (the next row is not sent, or there is none)."""
@@ -368,10 +373,10 @@ class LateClaims:
             attempts = self.claim_now(row)
             if attempts is None:
                 return None
-            self.pending = (row, attempts, message.message_id, result)
+            self._pend(row, attempts, message.message_id, result)
             self.flush()
             return result, attempts
-        self.pending = (row, claimed[0], message.message_id, result)
+        self._pend(row, claimed[0], message.message_id, result)
         return result, claimed[0]
 
 
@@ -454,9 +459,9 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
 
     committed: dict[str, Any] = {}
 
-    def record(session: outbox.Tx, result):
+    def record(session: outbox.Tx, result, packed: Packed | None = None):
         counts = BatchReport()  # anew on each try: only the try that commits counts
-        _record(session, row, attempts, message.message_id, result, clock(), counts, job_id)
+        _record(session, row, attempts, message.message_id, result, clock(), counts, job_id, packed)
         committed.update(counts=counts, next=then(session, result))
         return result
 
@@ -465,9 +470,10 @@ def _send(db: Database, channel, name: str, message, row: Delivery, attempts: in
         return result, committed["next"], committed["counts"]
     with keeper.sending(row.id):
         result = channel.send(message, meanwhile=meanwhile) if meanwhile is not None else channel.send(message)
+    packed = pack(result.content) if result.content is not None else None  # before the write lock is taken
     try:
         # A hard bounce adds to the suppression list, which takes a session; the rest is plain statements.
-        _write(db, lambda tx: record(tx, result), orm=result.hard_bounce)
+        _write(db, lambda tx: record(tx, result, packed), orm=result.hard_bounce)
     except Exception as exc:
         raise OutcomeNotRecorded(f"delivery {row.id}: {result.status} ({result.provider_response}) not recorded") from exc
     return result, committed["next"], committed["counts"]
@@ -495,11 +501,11 @@ def _write(db: Database, action, orm: bool = False):
 
 
 def _record(session: outbox.Tx, row: Delivery, attempts: int, message_id: str, result, now: datetime,
-            report: BatchReport, job_id: str) -> None:  # fmt: skip
+            report: BatchReport, job_id: str, packed: Packed | None = None) -> None:  # fmt: skip
     from engine.compliance import suppress
 
     if result.content is not None:  # handed over (accepted, or maybe): kept with the outcome, in its transaction
-        store_message(session, row.id, attempts, row.channel, result.content, now)
+        store_message(session, row.id, attempts, row.channel, packed or result.content, now)
     if result.unconfigured:
         until = now + CONFIG_RETRY
         outbox.unclaim(session, row.id, now, until, f"{result.provider_response}; tried again at {until:%Y-%m-%d %H:%M}Z",

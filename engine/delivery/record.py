@@ -29,11 +29,26 @@ _STORE = {
 COMPRESSION_LEVEL = 1
 
 
-def store_message(tx: Tx, delivery_id: int, attempt: int, channel: str, content: bytes, at: datetime) -> None:
-    """Keep ``content`` as what delivery ``delivery_id`` handed over on ``attempt``, in ``tx``'s transaction."""
+@dataclass(frozen=True)
+class Packed:
+    """A message compressed for storing, made before the write transaction (SQLite's write lock
+    is then held for the insert only, not for the compression)."""
+
+    size: int  # bytes before compression
+    data: bytes
+
+
+def pack(content: bytes) -> Packed:
+    return Packed(len(content), zlib.compress(content, COMPRESSION_LEVEL))
+
+
+def store_message(tx: Tx, delivery_id: int, attempt: int, channel: str, content: bytes | Packed, at: datetime) -> None:
+    """Keep ``content`` (or its ``pack``) as what delivery ``delivery_id`` handed over on ``attempt``,
+    in ``tx``'s transaction."""
+    packed = content if isinstance(content, Packed) else pack(content)
     conn = tx.connection() if isinstance(tx, Session) else tx
-    params = {"delivery_id": delivery_id, "attempt": attempt, "at": at, "channel": channel, "size": len(content),
-              "content": zlib.compress(content, COMPRESSION_LEVEL)}  # fmt: skip
+    params = {"delivery_id": delivery_id, "attempt": attempt, "at": at, "channel": channel, "size": packed.size,
+              "content": packed.data}  # fmt: skip
     _STORE[conn.dialect.name].execute(tx, params).close()
 
 

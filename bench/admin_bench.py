@@ -82,8 +82,11 @@ PAGES: list[tuple[str, str, Callable[[Sample], dict]]] = [
     ("send log, page 1,000", "sendlog.index", lambda s: {"before": s.cursor_1000}),
     ("delivery", "sendlog.delivery", lambda s: {"delivery_id": s.delivery_id}),
     ("dashboard", "admin.dashboard", lambda s: {}),
-    ("accounts", "accounts.index", lambda s: {}),
-    ("account", "accounts.detail", lambda s: {"external_id": s.account}),
+    ("accounts", "accounts.list_accounts", lambda s: {}),
+    ("accounts, searched 'ac'", "accounts.list_accounts", lambda s: {"q": "ac"}),
+    ("accounts, searched id prefix", "accounts.list_accounts", lambda s: {"q": s.account[:-1]}),
+    ("accounts, tier + plan", "accounts.list_accounts", lambda s: {"tier": "tech", "plan": "trial"}),
+    ("account", "accounts.show_account", lambda s: {"external_id": s.account}),
     ("rules", "rules.index", lambda s: {}),
     ("audit trail", "audit.index", lambda s: {}),
 ]

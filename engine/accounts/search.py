@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Select, exists, func, select, text, union
+from sqlalchemy import Select, and_, func, select, text, union
 from sqlalchemy.orm import Session
 
 from engine.models import TIERS, Account, Contact
@@ -90,24 +90,31 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-def _branches(q: str, where: list, size: int) -> list:
+def _prefix(expr, q: str, dialect: str):
+    """``expr`` starts with q (lower-cased). SQLite's LIKE never uses an index on an expression,
+    so there the same prefix is also given as a range on it, which does; PostgreSQL derives the
+    range from LIKE itself (text_pattern_ops), under any collation."""
+    pattern = _like_prefix(q)
+    match = expr.like(pattern, escape="\\")
+    if dialect == "sqlite":
+        low = q.lower()
+        match = and_(expr >= low, expr < low + "\U0010ffff", match)
+    return match
+
+
+def _branches(q: str, where: list, size: int, dialect: str) -> list:
     """One select of (id, external_id) per kind of match, each cut at ``size`` rows in page order.
 
     ``where`` (cursor and filters) applies inside every branch, so each branch's first
     ``size`` rows are all it can add to the page."""
-    pattern = _like_prefix(q)
-
-    def on_contacts(condition):
-        return exists().where(Contact.account_id == Account.id, condition)
-
     matches = [
-        func.lower(Account.external_id).like(pattern, escape="\\"),
-        func.lower(Account.name).like(pattern, escape="\\"),
-        on_contacts(func.lower(Contact.email).like(pattern, escape="\\")),
-        on_contacts(email_domain(Contact.email).like(pattern, escape="\\")),
+        _prefix(func.lower(Account.external_id), q, dialect),
+        _prefix(func.lower(Account.name), q, dialect),
+        Account.id.in_(select(Contact.account_id).where(_prefix(func.lower(Contact.email), q, dialect))),
+        Account.id.in_(select(Contact.account_id).where(_prefix(email_domain(Contact.email), q, dialect))),
     ]
     if len(q) >= CONTAINS_MIN:
-        matches.append(func.lower(Account.name).like("%" + pattern, escape="\\"))
+        matches.append(func.lower(Account.name).like("%" + _like_prefix(q), escape="\\"))
     branches = []
     for match in matches:
         limited = select(Account.id, Account.external_id).where(match, *where).order_by(Account.external_id).limit(size).subquery()
@@ -116,7 +123,7 @@ def _branches(q: str, where: list, size: int) -> list:
     return branches
 
 
-def search_query(flt: AccountFilter, cursor: str | None, limit: int) -> Select:
+def search_query(flt: AccountFilter, cursor: str | None, limit: int, dialect: str = "postgresql") -> Select:
     """The select of up to ``limit`` + 1 rows of a page (alone, for EXPLAIN in bench/accounts_bench.py)."""
     where = []
     if cursor:
@@ -129,7 +136,7 @@ def search_query(flt: AccountFilter, cursor: str | None, limit: int) -> Select:
         where.append(Account.owner == flt.owner)
     if flt.q:
         # The union of limited branches, cut again: the same rows as one OR over every match.
-        found = union(*_branches(flt.q, where, limit + 1)).subquery()
+        found = union(*_branches(flt.q, where, limit + 1, dialect)).subquery()
         where = [Account.id.in_(select(found.c.id))]
     contacts = select(func.count()).where(Contact.account_id == Account.id).correlate(Account).scalar_subquery()
     return (
@@ -156,7 +163,7 @@ def search_accounts(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-    found = [AccountRow(*row) for row in session.execute(search_query(flt, cursor, limit))]
+    found = [AccountRow(*row) for row in session.execute(search_query(flt, cursor, limit, session.get_bind().dialect.name))]
     rows = found[:limit]
     return AccountPage(rows, rows[-1].external_id if len(found) > limit else None)
 

@@ -163,3 +163,21 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+@pytest.fixture
+def html_paths(app: Flask) -> Callable[[FlaskClient], list[str]]:
+    """Every page path (a GET route without arguments) that answers ``client`` with HTML:
+    as areas add routes, the page-wide tests cover them; downloads and JSON are left out."""
+
+    def collect(client: FlaskClient) -> list[str]:
+        paths = sorted(
+            rule.rule
+            for rule in app.url_map.iter_rules()
+            if "GET" in rule.methods
+            and not rule.arguments
+            and not rule.rule.startswith(("/api/", "/healthz", "/readyz", "/static"))
+        )
+        return [path for path in paths if client.get(path, follow_redirects=True).mimetype == "text/html"]
+
+    return collect

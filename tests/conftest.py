@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from engine import auth, migrate
 from engine.db import Database
 from engine.embedded.redis_server import RedisServer
-from engine.models import Base
+from tables import empty_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,28 +78,10 @@ def real_password_cost(monkeypatch: pytest.MonkeyPatch) -> int:
     return REAL_SCRYPT_N
 
 
-@contextmanager
-def _append_only_lifted(conn) -> Iterator[None]:
-    """Let this transaction empty the append-only tables (audit_log), whose triggers refuse DELETE:
-    PostgreSQL skips ordinary triggers in replica mode; SQLite's are dropped and put back."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        yield
-        return
-    triggers = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
-    for name, _sql in triggers:
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    yield
-    for _name, sql in triggers:
-        conn.exec_driver_sql(sql)
-
-
 @pytest.fixture
 def db(migrated_database: Database) -> Iterator[Database]:
     """A migrated database, emptied before each test."""
-    with migrated_database.engine.begin() as conn, _append_only_lifted(conn):
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(migrated_database)
     os.environ["TOUCHLINE_DATABASE_URL"] = migrated_database.url
     yield migrated_database
     os.environ.pop("TOUCHLINE_DATABASE_URL", None)

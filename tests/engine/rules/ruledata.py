@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.db import Database
-from engine.models import Account, AccountChange, Base, Contact, DailyContactActivity, DailyUsage, Delivery, RuleVersion
+from engine.models import Account, AccountChange, Contact, DailyContactActivity, DailyUsage, Delivery, RuleVersion
+from tables import empty_tables
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,7 @@ class AccountSpec:
 
 
 def clear(db: Database) -> None:
-    with db.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(db)
 
 
 def write_accounts(db: Database, specs: list[AccountSpec], now: datetime) -> list[int]:

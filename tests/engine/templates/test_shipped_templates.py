@@ -11,6 +11,7 @@ from engine.demo import seed
 from engine.models import Account, Contact
 from engine.rules.validate import check_paths
 from engine.templates import TemplateLibrary, build_context, locale_chain
+from tables import empty_tables
 
 ROOT = Path(__file__).resolve().parents[3]
 LIBRARY = TemplateLibrary(ROOT / "email_templates")
@@ -38,16 +39,10 @@ def test_every_rule_template_ships_in_english_and_japanese():
 @pytest.fixture(scope="module")
 def demo(migrated_database, tmp_path_factory):
     # Seeded once for the module; the per-test `db` fixture is not used so the rows stay.
-    from engine.models import Base
-
-    with migrated_database.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(migrated_database)
     seed(migrated_database, accounts=60, seed=5, days=95, now=REF)
     yield migrated_database
-    with migrated_database.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    empty_tables(migrated_database)
 
 
 def _subjects(db):

@@ -124,16 +124,17 @@ SEARCHES = [  # (name, filter arguments, cursor)
 ]
 
 
-def explain(db, sql: str, params: dict) -> str:
-    prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
+def explain(db, stmt) -> str:
+    """The plan of ``stmt`` as this database runs it (PostgreSQL: executed, with buffers)."""
+    c = stmt.compile(db.engine)
+    if db.dialect == "sqlite":
+        sql, params = "EXPLAIN QUERY PLAN " + str(c), tuple(c.construct_params()[k] for k in c.positiontup)
+        params = tuple(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v for v in params)
+    else:
+        sql, params = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(c), c.construct_params()
     with db.engine.connect() as conn:
-        rows = conn.execute(text(prefix + sql), params).all()
-    return "\n".join("    " + (" ".join(str(c) for c in r[-1:]) if db.dialect == "sqlite" else r[0]) for r in rows)
-
-
-def compiled(db, stmt) -> tuple[str, dict]:
-    c = stmt.compile(dialect=db.engine.dialect.__class__(paramstyle="named"))  # :name, for text()
-    return str(c), c.params
+        rows = conn.exec_driver_sql(sql, params).all()
+    return "\n".join("    " + str(r[-1] if db.dialect == "sqlite" else r[0]) for r in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,22 +227,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.explain:
         now = utcnow()
-        with db.read_session() as s:
-            print("\nplans")
-            with db.engine.connect() as conn:
-                for label, stmt in [
-                    ("today by channel, status", stats.send_counts_query(now.replace(hour=0, minute=0, second=0), now)),
-                    ("7 days by channel, status", stats.send_counts_query(now - stats.WEEK, now)),
-                    ("failed, capped", stats.attention_count_query("failed", stats.COUNT_CAP)),
-                    ("newest unknown", stats.newest_attention_query("unknown", 5)),
-                ]:
-                    sql, params = compiled(db, stmt)
-                    print(f"  {label}:\n{explain(db, sql, params)}")
-            from engine.accounts.search import search_query
+        from engine.accounts.search import search_query
 
-            for kwargs in ({"q": "ac"}, {"q": "acct-0999"}, {"q": "さくら"}):
-                sql, params = compiled(db, search_query(AccountFilter(**kwargs), None, 50, db.dialect))
-                print(f"  search {kwargs}:\n{explain(db, sql, params)}")
+        print("\nplans")
+        for label, stmt in [
+            ("today by channel, status", stats.send_counts_query(now.replace(hour=0, minute=0, second=0), now)),
+            ("7 days by channel, status", stats.send_counts_query(now - stats.WEEK, now)),
+            ("failed, capped", stats.attention_count_query("failed", stats.COUNT_CAP)),
+            ("newest unknown", stats.newest_attention_query("unknown", 5)),
+        ] + [(f"search {q!r}", search_query(AccountFilter(q=q), None, 50, db.dialect)) for q in ("ac", "acct-0999", "さくら")]:
+            print(f"  {label}:\n{explain(db, stmt)}")
     db.dispose()
     if missed:
         print(f"targets missed: {', '.join(missed)}")

@@ -20,7 +20,8 @@ def test_create_app_without_arguments_reads_the_environment(db, redis_url):
     app = create_app()
     assert app.extensions[DATABASE_KEY].url == db.url
     assert app.config["MAX_CONTENT_LENGTH"] == load_settings().max_request_bytes
-    assert app.test_client().get("/readyz").status_code == 200
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
 
 
 def test_cookies_are_http_only_and_secure_in_production(db):

@@ -106,9 +106,18 @@ def backtest_status(settings: Settings, job_id: str) -> BacktestJob:
         return BacktestJob(job_id, "cancelled", done, total)
     if status in (JobStatus.FAILED, JobStatus.STOPPED):
         info = job.latest_result()
-        reason = (info.exc_string or "").strip().splitlines()[-1] if info and info.exc_string else "the job failed"
+        reason = exception_line(info.exc_string) if info and info.exc_string else "the job failed"
         return BacktestJob(job_id, "failed", done, total, error=reason)
     return BacktestJob(job_id, "running" if status == JobStatus.STARTED else "queued", done, total)
+
+
+def exception_line(traceback: str) -> str:
+    """``Type: message`` of the exception a traceback ends with; not its last line, which for
+    SQLAlchemy's errors is only a link to their documentation."""
+    lines = traceback.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    after = lines[frames[-1] + 1 :] if frames else lines
+    return next((line for line in after if line and not line.startswith(" ")), lines[-1] if lines else "")
 
 
 def to_json(result: Backtest) -> dict[str, Any]:

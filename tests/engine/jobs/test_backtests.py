@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs.backtests import _cancel_key, backtest_status, cancel_backtest, start_backtest
+from engine.jobs.backtests import _cancel_key, backtest_status, cancel_backtest, exception_line, start_backtest
 from engine.jobs.queues import redis_connection
 from engine.jobs.worker import make_worker
 from engine.models import Account
@@ -58,3 +58,16 @@ def test_a_draft_with_problems_fails_with_them(world, tmp_path: Path):
 
 def test_an_unknown_job_is_gone(world):
     assert backtest_status(world, "no-such-job").state == "gone"
+
+
+def test_a_failure_names_the_exception_not_its_documentation_link():
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "    run()\n"
+        "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked\n"
+        "[SQL: SELECT 1]\n"
+        "(Background on this error at: https://sqlalche.me/e/21/e3q8)\n"
+    )
+    assert exception_line(traceback) == "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked"
+    assert exception_line("ValueError: bad\n") == "ValueError: bad"

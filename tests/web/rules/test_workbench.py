@@ -189,7 +189,7 @@ def test_the_backtest_job_shows_progress_then_the_engines_backtest(editor, appli
     assert make_worker().work(burst=True)
     done = editor.get(status_url, headers={"X-Requested-With": "fetch"})
     found = by_id(done.get_data(as_text=True))
-    assert found.attrs["backtest"]["data-state"] == "done"
+    assert found.attrs["backtest"]["data-state"] == "done", done.get_data(as_text=True)
     assert "backtest-chart" in found.attrs and "rule-form" not in found.attrs
 
 

@@ -72,3 +72,18 @@ def test_choosing_a_language_needs_a_signed_in_user_and_a_csrf_token(app, make_u
     client = app.test_client()
     login(client, make_user("viewer"))
     assert client.post("/auth/language", data={"locale": "ja"}).status_code == 400  # no CSRF token
+
+
+def test_a_string_means_the_same_in_every_area():
+    # The areas' catalogs are merged at run time: one msgid with two translations would show
+    # either, depending on the merge order.
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for catalog in CATALOGS:
+        for message in read_po(catalog):
+            if not message.id or not isinstance(message.id, str):
+                continue
+            if message.id in seen and seen[message.id][1] != message.string:
+                clashes.append((message.id, seen[message.id], (catalog.name, message.string)))
+            seen.setdefault(message.id, (catalog.name, message.string))
+    assert clashes == []

@@ -181,3 +181,12 @@ def html_paths(app: Flask) -> Callable[[FlaskClient], list[str]]:
         return [path for path in paths if client.get(path, follow_redirects=True).mimetype == "text/html"]
 
     return collect
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where browser tests save their screenshots: $SCREENSHOT_DIR, else the test's tmp folder
+    (never the checkout: docs/images/ is updated by hand from these)."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

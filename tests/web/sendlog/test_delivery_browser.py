@@ -3,15 +3,12 @@ sent in its sandboxed frame (no script runs there), a test send; screenshots at 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from tests.engine.delivery.test_record import send_all, settings_for, write_pending
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(os.environ.get("TOUCHLINE_SCREENSHOTS", Path(__file__).resolve().parents[3] / "docs" / "images"))
 
 
 @pytest.fixture
@@ -46,14 +43,13 @@ def sign_in(page, base: str, email: str, password: str, path: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live, db, smtp_server, make_user, password):
+def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live, db, smtp_server, make_user, password, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     pending = write_pending(db, accounts=1)
     send_all(db, settings_for(smtp_server.port))
     delivery_id = pending[("email", "ann0@acme.test")]
     email = make_user("editor", "ed@vendor.test")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
@@ -69,26 +65,26 @@ def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, li
             page.keyboard.press("Tab")  # the keyboard reaches the page: the skip link comes first
             expect(page.locator(":focus")).to_have_class("skip")
             page.locator("iframe.message-html").scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "delivery-message.png"))
+            page.screenshot(path=str(screenshots / "delivery-message.png"))
             page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
             # The whole page in one tall viewport: a full-page capture leaves the frame blank in Chromium.
             page.set_viewport_size({"width": 1280, "height": page.evaluate("document.documentElement.scrollHeight")})
-            page.screenshot(path=str(SCREENSHOTS / "delivery.png"))
+            page.screenshot(path=str(screenshots / "delivery.png"))
             page.set_viewport_size({"width": 1280, "height": 900})
 
             phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state()).new_page()
             phone.goto(f"{live}/admin/deliveries/{delivery_id}")
             expect(phone.locator("#message")).to_be_visible()
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            phone.screenshot(path=str(SCREENSHOTS / "delivery-phone.png"), full_page=True)
+            phone.screenshot(path=str(screenshots / "delivery-phone.png"), full_page=True)
 
             page.goto(f"{live}/admin/templates/")
             expect(page.locator("#template-onboarding-stalled")).to_contain_text("stalled v1")
-            page.screenshot(path=str(SCREENSHOTS / "templates.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "templates.png"), full_page=True)
             page.locator("#template-onboarding-stalled a", has_text="ja").click()
             expect(page.locator("#rendered-locale")).to_have_text("ja")
             expect(page.frame_locator("iframe.message-html").locator("body")).to_contain_text("Acme 0")
-            page.screenshot(path=str(SCREENSHOTS / "template-preview.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "template-preview.png"), full_page=True)
             page.get_by_role("button", name="Send a test to me").click()
             expect(page.locator("[role=status], .flash").first).to_contain_text("Test message sent to ed@vendor.test")
             assert smtp_server.handler.messages[-1]["to"] == ["ed@vendor.test"]

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(os.environ.get("TOUCHLINE_SCREENSHOTS", Path(__file__).resolve().parents[3] / "docs" / "images"))
 T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
 PEOPLE = [("Aiko Tanaka", "aiko@acme.example"), ("Ben Ortiz", "ben@acme.example"), ("Chloe Martin", "chloe@acme.example")]
 
 
-def test_filter_page_forward_and_export(chromium_path, chromium_args, live_server, make_user, password, add_deliveries, tmp_path):
+def test_filter_page_forward_and_export(chromium_path, chromium_args, live_server, make_user, password, add_deliveries, tmp_path, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     rows = []
@@ -43,7 +40,7 @@ def test_filter_page_forward_and_export(chromium_path, chromium_args, live_serve
             page.get_by_label("Password").fill(password)
             page.get_by_role("button", name="Sign in").click()
             expect(page.locator("#sendlog-table")).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "sendlog.png"), full_page=False)
+            page.screenshot(path=str(screenshots / "sendlog.png"), full_page=False)
 
             page.get_by_label("Account id", exact=True).fill("acme")
             page.get_by_label("Status", exact=True).select_option("sent")
@@ -78,6 +75,6 @@ def test_filter_page_forward_and_export(chromium_path, chromium_args, live_serve
             phone.goto(f"{live_server}/admin/deliveries/?status=failed")
             expect(phone.locator("#sendlog-table")).to_be_visible()
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            phone.screenshot(path=str(SCREENSHOTS / "sendlog-narrow.png"), full_page=False)
+            phone.screenshot(path=str(screenshots / "sendlog-narrow.png"), full_page=False)
         finally:
             browser.close()

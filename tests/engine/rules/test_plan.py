@@ -1,4 +1,5 @@
-import hashlib
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -172,8 +173,14 @@ def test_plan_writes_nothing(db, dataset, folder):
 
 
 def _file_digest(path: Path) -> str:
-    wal = path.with_name(path.name + "-wal")
-    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()
+    # Read in another process: closing a descriptor of the database file in this one would drop
+    # every POSIX lock SQLite holds on it here, and a process closing its last connection later
+    # would then delete the write-ahead log under this process's open connections.
+    script = (
+        "import hashlib, pathlib, sys; p = pathlib.Path(sys.argv[1]); w = p.with_name(p.name + '-wal'); "
+        "print(hashlib.sha256(p.read_bytes() + (w.read_bytes() if w.exists() else b'')).hexdigest())"
+    )
+    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True).stdout
 
 
 def test_messages_after_holdout_leave_out_the_control_group(db, folder):

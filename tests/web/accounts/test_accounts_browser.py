@@ -5,9 +5,7 @@ the test's tmp folder); docs/images/ holds the ones docs/admin.md shows."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +18,6 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 WIDE, NARROW = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def _no_sideways_scroll(page) -> None:
     assert width <= page.viewport_size["width"], f"{page.url} is {width} px wide"
 
 
-def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, chromium_args, live_server, make_user, password, demo, shots):
+def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, chromium_args, live_server, make_user, password, demo, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("viewer")
@@ -70,7 +61,7 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
             page.get_by_label("Password").fill(password)
             page.get_by_role("button", name="Sign in").click()
             expect(page.locator("#accounts tbody tr")).to_have_count(24)
-            page.screenshot(path=str(shots / "accounts-list.png"))
+            page.screenshot(path=str(screenshots / "accounts-list.png"))
 
             page.get_by_label("Search", exact=True).fill("beacon")
             page.get_by_role("button", name="Search").click()
@@ -78,7 +69,7 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
             expect(page.locator("#accounts tbody tr")).to_have_count(3)
             expect(page.locator("#accounts")).to_contain_text("Beacon Summit Finance Inc.")
             expect(page.locator("#accounts")).to_contain_text("Green Beacon Systems Inc.")
-            page.screenshot(path=str(shots / "accounts-search.png"))
+            page.screenshot(path=str(screenshots / "accounts-search.png"))
 
             page.get_by_role("link", name="acct-00010").click()
             expect(page.get_by_role("heading", level=1)).to_contain_text("Beacon Summit Finance Inc.")
@@ -90,13 +81,13 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
             assert stalled.locator("li.not-held").count() + stalled.locator("li.held").count() >= 3
             expect(page.locator("#rules details.no-match").first).not_to_have_attribute("open", "")
             expect(page.locator("#contacts tbody tr").first).to_be_visible()
-            page.screenshot(path=str(shots / "account.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "account.png"), full_page=True)
 
             page.get_by_role("link", name="Dashboard").click()
             expect(page.locator("#sends-today-table")).to_be_visible()
             expect(page.locator("#failed-count")).to_have_text("5")
             expect(page.locator("#paused-rules")).to_contain_text("key-feature-usage-falling")
-            page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
 
             # Japanese through the header's menu: the choice posts and the page comes back translated.
             page.locator("#language-choice").select_option("ja")
@@ -104,10 +95,10 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
             nav = page.get_by_role("navigation").first
             expect(nav.get_by_role("link", name="ダッシュボード")).to_be_visible()
             expect(nav.get_by_role("link", name="アカウント")).to_be_visible()
-            page.screenshot(path=str(shots / "dashboard-ja.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "dashboard-ja.png"), full_page=True)
             nav.get_by_role("link", name="アカウント").click()
             expect(page.get_by_role("heading", level=1)).to_have_text("アカウント")
-            page.screenshot(path=str(shots / "accounts-list-ja.png"))
+            page.screenshot(path=str(screenshots / "accounts-list-ja.png"))
             page.locator("#language-choice").select_option("en")
             expect(page.locator("html")).to_have_attribute("lang", "en")
 
@@ -117,6 +108,6 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
                 phone.goto(live_server + path)
                 expect(phone.locator("main h1")).to_be_visible()
                 _no_sideways_scroll(phone)
-                phone.screenshot(path=str(shots / name), full_page=True)
+                phone.screenshot(path=str(screenshots / name), full_page=True)
         finally:
             browser.close()

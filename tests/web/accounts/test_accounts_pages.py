@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from html.parser import HTMLParser
 
 import pytest
 from flask import url_for
@@ -11,38 +10,7 @@ from flask import url_for
 from engine.ingest import upsert_accounts, upsert_contacts
 from engine.rules.versions import apply_rules, read_rules
 from tests.conftest import ROOT
-
-
-class Ids(HTMLParser):
-    """The text inside each element with an id, and the ids in document order."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.open: list[tuple[str, str | None]] = []
-        self.text: dict[str, str] = {}
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("br", "input", "meta", "link", "img", "hr"):
-            return
-        element_id = dict(attrs).get("id")
-        self.open.append((tag, element_id))
-        if element_id:
-            self.text.setdefault(element_id, "")
-
-    def handle_endtag(self, tag):
-        while self.open:
-            if self.open.pop()[0] == tag:
-                break
-
-    def handle_data(self, data):
-        for _, element_id in self.open:
-            if element_id:
-                self.text[element_id] += data
-
-
-def ids(response) -> Ids:
-    return Ids(response.get_data(as_text=True))
+from htmlids import ids
 
 
 def words(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -13,42 +12,10 @@ from engine.models import AuditEntry, RuleState, RuleVersion
 from engine.rules.edits import save_rule_text
 from engine.rules.gallery import default_rules_dir
 from engine.rules.versions import apply_rules, read_rules
+from htmlids import ids
 
 RULES = default_rules_dir()
 RULE = "onboarding-stalled-day7"
-
-
-class Ids(HTMLParser):
-    """Text and attributes of elements by id (wording changes with the language; ids do not)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attrs: dict[str, dict] = {}
-        self.text: dict[str, str] = {}
-        self._open: list[str | None] = []
-
-    def handle_starttag(self, tag, attrs):
-        found = dict(attrs)
-        if "id" in found:
-            self.attrs[found["id"]] = found
-            self.text.setdefault(found["id"], "")
-        if tag not in ("input", "meta", "link", "br", "img"):
-            self._open.append(found.get("id"))
-
-    def handle_endtag(self, tag):
-        if self._open and tag not in ("input", "meta", "link", "br", "img"):
-            self._open.pop()
-
-    def handle_data(self, data):
-        for element_id in self._open:
-            if element_id:
-                self.text[element_id] += data
-
-
-def ids(response) -> Ids:
-    parser = Ids()
-    parser.feed(response.get_data(as_text=True))
-    return parser
 
 
 def token_of(response) -> str:

@@ -3,8 +3,6 @@ Screenshots go to $SCREENSHOT_DIR (else the test's tmp folder)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,13 +16,6 @@ RULE = "onboarding-stalled-day7"
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
 def edited(db):
     with db.session() as s:
         apply_rules(s, read_rules([str(RULES)]).rules, "ann", "4e1f0c9a7b2d" + "0" * 28, comments={RULE: f"applied from rules/{RULE}.yaml"})
@@ -33,7 +24,7 @@ def edited(db):
     assert outcome.status == "changed"
 
 
-def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, live_server, make_user, password, edited, shots):
+def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, live_server, make_user, password, edited, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("editor")
@@ -48,19 +39,19 @@ def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, li
 
             page.goto(f"{live_server}/admin/rules/{RULE}/versions")
             expect(page.locator("#version-2 #active-badge")).to_be_visible()
-            page.screenshot(path=str(shots / "rules-history.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-history.png"), full_page=True)
 
             page.locator("#version-1 .rollback-link").click()
             expect(page).to_have_url(f"{live_server}/admin/rules/{RULE}/versions/1..2#rollback")
             expect(page.locator(".sbs-changed")).to_have_count(2)
-            page.screenshot(path=str(shots / "rules-diff.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-diff.png"), full_page=True)
 
             phone = browser.new_page(viewport={"width": 390, "height": 844})
             phone.context.add_cookies(page.context.cookies())
             phone.goto(f"{live_server}/admin/rules/{RULE}/versions/1..2")
             # Stacked: no sideways scrolling on a phone.
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-            phone.screenshot(path=str(shots / "rules-diff-390.png"), full_page=True)
+            phone.screenshot(path=str(screenshots / "rules-diff-390.png"), full_page=True)
             phone.close()
 
             page.locator("#rollback-button").click()  # no comment: refused inline
@@ -76,7 +67,7 @@ def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, li
             page.locator("#pause-button").click()
             expect(page).to_have_url(f"{live_server}/admin/rules/{RULE}")
             expect(page.locator("#paused-reason")).to_contain_text("Copy under review")
-            page.screenshot(path=str(shots / "rules-paused.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-paused.png"), full_page=True)
             page.locator("#resume-button").click()
             expect(page.locator("#pause-form")).to_be_visible()
         finally:

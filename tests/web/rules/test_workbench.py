@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
@@ -11,45 +10,10 @@ from engine.models import Account, Contact, RuleVersion, utcnow
 from engine.rules.drafts import check_draft, plan_draft
 from engine.rules.gallery import default_rules_dir, gallery
 from engine.rules.versions import apply_rules, read_rules
+from htmlids import parse as by_id
 
 RULES = default_rules_dir()
 BROKEN = "id: onboarding-stalled-day7\nname: Broken\nwhen:\n  all:\n    - account.tierr: tech\nactions:\n  - email: {template: onboarding/stalled, to: role:admin}\n"
-
-
-class _ById(HTMLParser):
-    """Text and attributes of elements by id, so tests do not depend on wording or translation."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attrs: dict[str, dict] = {}
-        self.text: dict[str, str] = {}
-        self._open: list[str | None] = []
-
-    def handle_starttag(self, tag, attrs):
-        found = dict(attrs)
-        if tag in ("input", "meta", "link", "br", "img"):
-            if "id" in found:
-                self.attrs[found["id"]] = found
-            return
-        self._open.append(found.get("id"))
-        if found.get("id"):
-            self.attrs[found["id"]] = found
-            self.text[found["id"]] = ""
-
-    def handle_endtag(self, tag):
-        if self._open and tag not in ("input", "meta", "link", "br", "img"):
-            self._open.pop()
-
-    def handle_data(self, data):
-        for element_id in self._open:
-            if element_id:
-                self.text[element_id] += data
-
-
-def by_id(html: str) -> _ById:
-    parser = _ById()
-    parser.feed(html)
-    return parser
 
 
 @pytest.fixture

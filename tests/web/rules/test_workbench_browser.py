@@ -3,8 +3,6 @@ line, fix it, plan it, save it. Screenshots go to $SCREENSHOT_DIR (else the test
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -18,20 +16,13 @@ RULE = "onboarding-stalled-day7"
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
 def demo(db):
     seed(db, accounts=300)
     with db.session() as s:
         apply_rules(s, read_rules([str(default_rules_dir())]).rules, "demo")
 
 
-def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_server, make_user, password, demo, shots, db):
+def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_server, make_user, password, demo, screenshots, db):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("editor")
@@ -46,11 +37,11 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
 
             page.goto(f"{live_server}/admin/rules/")
             expect(page.locator(f"#rule-{RULE}")).to_be_visible()
-            page.screenshot(path=str(shots / "rules-list.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-list.png"), full_page=True)
 
             page.locator(f"#rule-{RULE} a").first.click()
             expect(page).to_have_url(f"{live_server}/admin/rules/{RULE}")
-            page.screenshot(path=str(shots / "rules-show.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-show.png"), full_page=True)
             page.locator("#edit-link").click()
 
             editor = page.locator("#rule-editor .cm-content")
@@ -66,7 +57,7 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
             expect(marked).to_contain_text("account.tierr")
             expect(page.locator(".cm-gutter-lint .cm-lint-marker-error")).to_have_count(1)
             expect(page.locator('#problem-list li[data-line="10"]')).to_contain_text("account.tier")
-            page.screenshot(path=str(shots / "rules-editor-error.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-editor-error.png"), full_page=True)
 
             # Fix it: the marker goes away.
             editor.click()
@@ -89,7 +80,7 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
             expect(page.locator("#backtest-cancel button")).to_be_visible()
             assert make_worker().work(burst=True)  # the worker runs it; the page polls and shows the chart
             expect(page.locator("#backtest-chart svg")).to_be_visible(timeout=5000)
-            page.screenshot(path=str(shots / "rules-plan.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-plan.png"), full_page=True)
 
             page.locator("#comment").fill("Nudge a day earlier")
             page.locator("#save-button").click()
@@ -98,7 +89,7 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
 
             page.set_viewport_size({"width": 390, "height": 844})
             page.goto(f"{live_server}/admin/rules/")
-            page.screenshot(path=str(shots / "rules-list-390.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "rules-list-390.png"), full_page=True)
         finally:
             browser.close()
     from engine.rules.drafts import current_text

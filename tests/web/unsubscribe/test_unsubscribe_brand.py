@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
@@ -12,44 +11,11 @@ from flask import Flask
 from engine.compliance import unsubscribe_token
 from engine.settings import Brand
 from web.context import get_settings
+from htmlids import parse
 
 KUMO = Brand(name="Kumo Analytics", company="Kumo K.K. & Partners", postal_address="1-2-3 Shibuya, Shibuya-ku, Tokyo 150-0002",
              support_email="help@kumo.test", missing=())  # fmt: skip
 SENT_BY = {"en": "Sent by Kumo K.K. & Partners", "ja": "送信者: Kumo K.K. & Partners"}
-
-
-class _Ids(HTMLParser):
-    """Text by element id, and every tag with its attributes."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: dict[str, str] = {}
-        self._open: list[tuple[str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        self.tags.append((tag, attributes))
-        if tag not in ("img", "meta", "link", "input", "br"):
-            self._open.append((tag, attributes.get("id")))
-            if attributes.get("id"):
-                self.text.setdefault(attributes["id"], "")
-
-    def handle_endtag(self, tag):
-        while self._open and self._open.pop()[0] != tag:
-            pass
-
-    def handle_data(self, data):
-        for _tag, element_id in self._open:
-            if element_id:
-                self.text[element_id] += data
-
-
-def parse(html: str) -> _Ids:
-    parser = _Ids()
-    parser.feed(html)
-    parser.close()
-    return parser
 
 
 @pytest.fixture

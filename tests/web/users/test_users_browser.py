@@ -4,19 +4,10 @@ direct POST. Screenshots go to $SCREENSHOT_DIR (else the test's tmp folder)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _sign_in(page, base, email, password):
@@ -26,7 +17,7 @@ def _sign_in(page, base, email, password):
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromium_args, live_server, make_user, password, shots):
+def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromium_args, live_server, make_user, password, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     admin = make_user("admin", "ana@example.com")
@@ -46,7 +37,7 @@ def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromiu
             expect(page.get_by_role("status").filter(has_text="Created carol@example.com.")).to_be_visible()
             expect(page.locator("#new-password .secret")).to_be_visible()
             assert len(page.locator("#new-password .secret").inner_text()) >= 12
-            page.screenshot(path=str(shots / "users.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "users.png"), full_page=True)
 
             row = page.locator("tr", has_text="bob@example.com")
             row.get_by_label("Role of bob@example.com").select_option("admin")
@@ -58,7 +49,7 @@ def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromiu
             page.locator("#create-key").get_by_label("Name").fill("product backend")
             page.get_by_role("button", name="Create key").click()
             expect(page.locator("#new-token .secret")).to_contain_text("tl_")
-            page.screenshot(path=str(shots / "api-keys.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "api-keys.png"), full_page=True)
 
             page.get_by_role("link", name="Audit trail").click()
             expect(page.locator(".audit-entry")).to_have_count(5)  # the two users made by the fixture too
@@ -67,12 +58,12 @@ def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromiu
             expect(page.locator(".audit-entry")).to_have_count(3)
             expect(page.locator(".audit-entry").first).to_contain_text("user:ana@example.com")
             expect(page.locator(".audit-entry").nth(1).locator("td.after")).to_have_text('"admin"')
-            page.screenshot(path=str(shots / "audit.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "audit.png"), full_page=True)
         finally:
             browser.close()
 
 
-def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_path, chromium_args, live_server, make_user, password, db, shots):
+def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_path, chromium_args, live_server, make_user, password, db, screenshots):
     from playwright.sync_api import expect, sync_playwright
     from sqlalchemy import func, select
 
@@ -91,7 +82,7 @@ def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_pa
             expect(page.get_by_role("link", name="API keys")).to_have_count(0)
             # Only the filter form (GET), sign-out and language: no form on the page changes anything it shows.
             assert page.locator("main form[method=post]").count() == 0
-            page.screenshot(path=str(shots / "audit-viewer.png"), full_page=True)
+            page.screenshot(path=str(screenshots / "audit-viewer.png"), full_page=True)
 
             token = page.locator("input[name=csrf_token]").first.get_attribute("value")
             response = page.request.post(f"{live_server}/admin/users/", form={

@@ -3,7 +3,7 @@ engine.delivery.preview / testsend do the work (``touchline templates list|test-
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,10 +16,10 @@ from engine.templates.catalog import template_catalog, template_problems
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
 from web.msgtemplates.forms import TestSendForm
+from web.security import sandboxed_html
 
 bp = Blueprint("templates", __name__, url_prefix="/admin/templates")
 # The preview's own document: its inline styles and images, no script, only inside the admin.
-PREVIEW_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'"
 
 
 @bp.get("/")
@@ -87,12 +87,7 @@ def preview_html(name: str):
             abort(404)
     if result.message is None:
         abort(404)
-    response = make_response(result.message.html)
-    response.mimetype = "text/html"
-    response.headers["Content-Security-Policy"] = PREVIEW_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return sandboxed_html(result.message.html)
 
 
 @bp.post("/test-send/<path:name>")

@@ -13,10 +13,10 @@ from engine.delivery.detail import delivery_detail
 from web.auth.roles import role_required
 from web.context import get_db
 from web.sendlog.views import bp
+from web.security import sandboxed_html
 
 # The message's own document: no script, no request but its inline styles and images (data:
 # or https), shown only inside the admin's own pages.
-MESSAGE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'"
 CHECK_ORDER = ("holdout", "suppression", "window", "limit")
 
 
@@ -38,12 +38,7 @@ def delivery_html(delivery_id: int):
         detail = delivery_detail(session, delivery_id)
     if detail is None or detail.message is None or detail.message.html is None:
         abort(404)
-    response = make_response(detail.message.html)
-    response.mimetype = "text/html"
-    response.headers["Content-Security-Policy"] = MESSAGE_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return sandboxed_html(detail.message.html)
 
 
 @bp.get("/<int:delivery_id>/message.eml")

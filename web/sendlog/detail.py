@@ -12,8 +12,8 @@ from flask import abort, make_response, render_template
 from engine.delivery.detail import delivery_detail
 from web.auth.roles import role_required
 from web.context import get_db
-from web.sendlog.views import bp
 from web.security import sandboxed_html
+from web.sendlog.views import bp
 
 # The message's own document: no script, no request but its inline styles and images (data:
 # or https), shown only inside the admin's own pages.

@@ -36,10 +36,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 300.0
-TARGET_MEMORY_GROWTH = 1.25  # the last block's traced peak against the first's
+TARGET_MEMORY_GROWTH = 1.25  # the largest later block's traced peak against the second's
 REQUESTS, WARMUP = 20, 2
 EMAIL, PASSWORD = "bench@example.test", "bench password 123"
 RULES = ("onboarding-stalled-day7", "usage-falling", "owner-changed", "renewal-90d", "champion-left")
+# A valid rule per id, so the pages that read rule versions (rules list, account page) do real work.
+RULE_TEXT = (
+    "id: {rule}\nname: {rule}\ncategory: onboarding\nwhen:\n  all:\n    - account.tier: tech\n"
+    "actions:\n  - email: {{template: onboarding/stalled, to: role:admin}}\n"
+)
 # (status, share, reason): about what a running installation holds
 STATUSES = [
     ("sent", 0.70, "sent: 250 2.0.0 OK queued as {n}"),
@@ -87,7 +92,7 @@ PAGES: list[tuple[str, str, Callable[[Sample], dict]]] = [
     ("accounts, searched id prefix", "accounts.list_accounts", lambda s: {"q": s.account[:-1]}),
     ("accounts, tier + plan", "accounts.list_accounts", lambda s: {"tier": "tech", "plan": "trial"}),
     ("account", "accounts.show_account", lambda s: {"external_id": s.account}),
-    ("rules", "rules.index", lambda s: {}),
+    ("rules", "rules.list_rules", lambda s: {}),
     ("audit trail", "audit.index", lambda s: {}),
 ]
 
@@ -126,7 +131,7 @@ def build(path: Path, accounts: int, deliveries: int) -> None:
         )  # fmt: skip
         for n, rule in enumerate(RULES, 1):
             cur.execute("INSERT INTO rule_versions (id, rule_id, version, content, content_hash, author, created_at) "
-                        "VALUES (?, ?, 1, '', 'x', 'bench', ?)", (n, rule, _ts(now)))  # fmt: skip
+                        "VALUES (?, ?, 1, ?, 'x', 'bench', ?)", (n, rule, RULE_TEXT.format(rule=rule), _ts(now)))  # fmt: skip
             cur.execute("INSERT INTO rule_states (rule_id, active_version_id, paused, generation, updated_at) "
                         "VALUES (?, ?, 0, 0, ?)", (rule, n, _ts(now)))  # fmt: skip
         cur.execute("COMMIT")
@@ -287,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         response.close()
         seconds = time.perf_counter() - t
         print(f"  CSV export: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s")
-        block = args.memory_rows // 4
+        block = args.memory_rows // 6
         tracemalloc.start()
         response = client.get("/admin/deliveries/export.csv", buffered=False)
         peaks, rows, next_mark = [], -1, block
@@ -297,14 +302,15 @@ def main(argv: list[str] | None = None) -> int:
                 peaks.append(tracemalloc.get_traced_memory()[1])
                 tracemalloc.reset_peak()
                 next_mark += block
-                if len(peaks) == 4:
+                if len(peaks) == 6:
                     break
         response.close()
         tracemalloc.stop()
-        growth = peaks[-1] / peaks[0] if peaks and peaks[0] else 0
+        # Against the second block: the first also holds what is built once (compiled statements, imports).
+        growth = max(peaks[2:]) / peaks[1] if len(peaks) > 2 and peaks[1] else 0
         ok = growth <= TARGET_MEMORY_GROWTH
         print(f"  CSV export memory: traced peak per {block:,} rows " + ", ".join(f"{p / 2**20:.1f}" for p in peaks)
-              + f" MiB (last/first x{growth:.2f}, target <= x{TARGET_MEMORY_GROWTH}: {'steady' if ok else 'GROWS'})")  # fmt: skip
+              + f" MiB (largest after the first two / second x{growth:.2f}, target <= x{TARGET_MEMORY_GROWTH}: {'steady' if ok else 'GROWS'})")  # fmt: skip
         if not ok:
             failed.append("export memory")
     else:

@@ -60,6 +60,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_detail": "Problem",
         "bad_request": "This form was not sent as expected; reload the page and try again.",
         "category_general": "General",
+        # The shipped rules' categories (rules/*.yaml); others read as their slug in words.
+        "category:onboarding": "Onboarding",
+        "category:product-tips": "Product tips",
+        "category:reengagement": "Re-engagement",
+        "category:renewals": "Renewals",
+        "category:csm-alerts": "Account team alerts",
         "error_title": "Something went wrong",
         "error_body": "This page could not be shown. Try the link in the email again in a few minutes.",
     },
@@ -110,6 +116,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "bad_detail": "詳細",
         "bad_request": "フォームを正しく送信できませんでした。ページを再読み込みしてもう一度お試しください。",
         "category_general": "一般のお知らせ",
+        "category:onboarding": "ご利用開始のご案内",
+        "category:product-tips": "製品活用のヒント",
+        "category:reengagement": "ご利用再開のご案内",
+        "category:renewals": "契約更新のお知らせ",
+        "category:csm-alerts": "担当チームからのお知らせ",
         "error_title": "問題が発生しました",
         "error_body": "このページを表示できませんでした。しばらくしてから、メールのリンクをもう一度お試しください。",
     },
@@ -126,8 +137,11 @@ def pick_locale(token_locale: str | None = None) -> str:
 
 
 def category_label(category: str | None, strings: dict[str, str]) -> str:
-    """A category slug as a recipient reads it: ``product-updates`` -> ``Product updates``."""
+    """A category as a recipient reads it, in their language: its label when it has one,
+    else its slug in words (``product-updates`` -> ``Product updates``)."""
     if category is None or category == GENERAL:
         return strings["category_general"]
+    if f"category:{category}" in strings:
+        return strings[f"category:{category}"]
     words = category.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]

@@ -233,3 +233,26 @@ def test_pages_speak_japanese_by_accept_language_or_the_tokens_locale(client, to
 def test_get_on_preferences_changes_nothing(client, db, token_for):
     client.get(f"/preferences/{token_for()}?action=leave_all")
     assert status(db, "general") is None
+
+
+@pytest.mark.parametrize(
+    ("locale", "category", "label"),
+    [("ja", "product-tips", "製品活用のヒント"), ("en", "reengagement", "Re-engagement"),
+     ("ja", "onboarding", "ご利用開始のご案内"), ("en", "weekly-digest", "Weekly digest")],
+)  # fmt: skip
+def test_a_category_reads_as_its_label_in_the_recipients_language(client, token_for, locale, category, label):
+    from web.unsubscribe.strings import STRINGS
+
+    html = client.get(f"/u/{token_for(category, locale=locale)}").get_data(as_text=True)
+    assert STRINGS[locale]["confirm_lead"].format(category=label, address=ADDRESS) in html
+
+
+def test_every_shipped_rules_category_has_a_label_in_both_languages():
+    from engine.rules.gallery import default_rules_dir
+    from engine.rules.versions import read_rules
+    from web.unsubscribe.strings import STRINGS
+
+    categories = {source.rule.category for source in read_rules([str(default_rules_dir())]).rules} - {"general"}
+    assert categories
+    for locale in ("en", "ja"):
+        assert {c for c in categories if f"category:{c}" not in STRINGS[locale]} == set(), locale

@@ -3,7 +3,6 @@ sent in its sandboxed frame (no script runs there), a test send; screenshots at 
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.engine.delivery.test_record import send_all, settings_for, write_pending
@@ -12,28 +11,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def live_app(make_app, smtp_server):
-    """The app with email going to the test's SMTP server (the templates' test send)."""
+def app(make_app, smtp_server):
+    """The app with email going to the test's SMTP server (the templates' test send); live_server serves it."""
     return make_app(smtp_url=f"smtp://127.0.0.1:{smtp_server.port}")
-
-
-@pytest.fixture
-def live(live_app):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from engine.embedded.process import free_port
-
-    port = free_port()
-    server = make_server("127.0.0.1", port, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 def sign_in(page, base: str, email: str, password: str, path: str) -> None:
@@ -43,7 +23,7 @@ def sign_in(page, base: str, email: str, password: str, path: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live, db, smtp_server, make_user, password, screenshots):
+def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live_server, db, smtp_server, make_user, password, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     pending = write_pending(db, accounts=1)
@@ -55,7 +35,7 @@ def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, li
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Tokyo")
             page = context.new_page()
-            sign_in(page, live, email, password, f"/admin/deliveries/{delivery_id}")
+            sign_in(page, live_server, email, password, f"/admin/deliveries/{delivery_id}")
             expect(page.locator("#explanation")).to_contain_text("account.plan")
             expect(page.locator("#history tbody tr")).to_have_count(4)
             frame = page.frame_locator("iframe.message-html")
@@ -73,12 +53,12 @@ def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, li
             page.set_viewport_size({"width": 1280, "height": 900})
 
             phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state()).new_page()
-            phone.goto(f"{live}/admin/deliveries/{delivery_id}")
+            phone.goto(f"{live_server}/admin/deliveries/{delivery_id}")
             expect(phone.locator("#message")).to_be_visible()
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
             phone.screenshot(path=str(screenshots / "delivery-phone.png"), full_page=True)
 
-            page.goto(f"{live}/admin/templates/")
+            page.goto(f"{live_server}/admin/templates/")
             expect(page.locator("#template-onboarding-stalled")).to_contain_text("stalled v1")
             page.screenshot(path=str(screenshots / "templates.png"), full_page=True)
             page.locator("#template-onboarding-stalled a", has_text="ja").click()
@@ -89,7 +69,7 @@ def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, li
             expect(page.locator("[role=status], .flash").first).to_contain_text("Test message sent to ed@vendor.test")
             assert smtp_server.handler.messages[-1]["to"] == ["ed@vendor.test"]
 
-            phone.goto(f"{live}/admin/templates/preview/onboarding/stalled?account=acme0")
+            phone.goto(f"{live_server}/admin/templates/preview/onboarding/stalled?account=acme0")
             expect(phone.locator("#subject")).to_be_visible()
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         finally:

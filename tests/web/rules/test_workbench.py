@@ -315,3 +315,9 @@ def test_test_send_for_an_unknown_account_sends_nothing(tester, applied, smtp_se
     follow = tester.get(response.headers["Location"]).get_data(as_text=True)
     assert 'class="flash error"' in follow and "nobody" in follow
     assert smtp_server.handler.messages == []
+
+
+def test_with_no_rule_applied_the_list_offers_the_gallery(editor):
+    html = editor.get("/admin/rules/").get_data(as_text=True)
+    assert '<p class="empty-title">No rules applied yet</p>' in html
+    assert '<a class="button" href="/admin/rules/new">Browse the gallery</a>' in html

@@ -183,6 +183,24 @@ def html_paths(app: Flask) -> Callable[[FlaskClient], list[str]]:
     return collect
 
 
+def _browser_sign_in(page, base_url: str, email: str, password: str = PASSWORD, path: str | None = "/auth/login") -> None:
+    """Sign a Playwright ``page`` in through the real sign-in form: open ``base_url + path``
+    (a page that asks for sign-in sends the browser to the form, and back there once signed in),
+    fill in the email and password, press Sign in. ``path=None``: the form is already open."""
+    if path is not None:
+        page.goto(f"{base_url}{path}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture
+def browser_sign_in() -> Callable[..., None]:
+    """Sign a browser page in through the form:
+    browser_sign_in(page, live_server, email, password=PASSWORD, path="/auth/login")."""
+    return _browser_sign_in
+
+
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
     """Where browser tests save their screenshots: $SCREENSHOT_DIR, else the test's tmp folder

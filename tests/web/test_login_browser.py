@@ -7,7 +7,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, chromium_args, live_server, make_user, password):
+def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("admin")
@@ -18,14 +18,10 @@ def test_sign_in_through_the_form_and_see_the_dashboard(chromium_path, chromium_
             page.goto(f"{live_server}/")
             expect(page).to_have_url(f"{live_server}/auth/login?next=%2Fadmin%2F")
 
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill("not the password")
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, "not the password", path=None)  # the form is open
             expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
 
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password, path=None)
             expect(page).to_have_url(f"{live_server}/admin/")
             expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
             expect(page.locator("#accounts-total")).to_have_text("0")

@@ -20,7 +20,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 ADMIN_BACKGROUND = "rgb(246, 248, 250)"  # body's background in static/css/touchline.css
 
 
-def test_no_page_breaks_the_policy(chromium_path, chromium_args, live_server, app, make_user, password, html_paths, login):
+def test_no_page_breaks_the_policy(chromium_path, chromium_args, live_server, app, make_user, password, browser_sign_in, html_paths, login):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("admin")
@@ -48,9 +48,7 @@ def test_no_page_breaks_the_policy(chromium_path, chromium_args, live_server, ap
 
             visit("/auth/login")
             assert page.evaluate("getComputedStyle(document.body).backgroundColor") == ADMIN_BACKGROUND
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password, path=None)  # visit() opened the form
             expect(page).to_have_url(f"{live_server}/admin/")
 
             for path in [*admin_pages, "/no-such-page", *recipient_pages]:

@@ -47,7 +47,7 @@ def _no_sideways_scroll(page) -> None:
     assert width <= page.viewport_size["width"], f"{page.url} is {width} px wide"
 
 
-def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, chromium_args, live_server, make_user, password, demo, screenshots):
+def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, demo, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("viewer")
@@ -56,10 +56,7 @@ def test_search_open_an_account_read_its_rules_and_the_dashboard(chromium_path, 
         try:
             context = browser.new_context(viewport=WIDE, locale="en-GB", timezone_id="Asia/Tokyo")
             page = context.new_page()
-            page.goto(f"{live_server}/admin/accounts/")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password, "/admin/accounts/")
             expect(page.locator("#accounts tbody tr")).to_have_count(24)
             page.screenshot(path=str(screenshots / "accounts-list.png"))
 

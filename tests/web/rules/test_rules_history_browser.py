@@ -24,7 +24,7 @@ def edited(db):
     assert outcome.status == "changed"
 
 
-def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, live_server, make_user, password, edited, screenshots):
+def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, edited, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("editor")
@@ -32,10 +32,7 @@ def test_history_diff_rollback_pause_and_resume(chromium_path, chromium_args, li
         browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{live_server}/auth/login")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password)
 
             page.goto(f"{live_server}/admin/rules/{RULE}/versions")
             expect(page.locator("#version-2 #active-badge")).to_be_visible()

@@ -22,7 +22,7 @@ def demo(db):
         apply_rules(s, read_rules([str(default_rules_dir())]).rules, "demo")
 
 
-def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_server, make_user, password, demo, screenshots, db):
+def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, demo, screenshots, db):
     from playwright.sync_api import expect, sync_playwright
 
     email = make_user("editor")
@@ -30,10 +30,7 @@ def test_break_fix_plan_and_save_a_rule(chromium_path, chromium_args, live_serve
         browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{live_server}/auth/login")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password)
 
             page.goto(f"{live_server}/admin/rules/")
             expect(page.locator(f"#rule-{RULE}")).to_be_visible()

@@ -16,14 +16,7 @@ def app(make_app, smtp_server):
     return make_app(smtp_url=f"smtp://127.0.0.1:{smtp_server.port}")
 
 
-def sign_in(page, base: str, email: str, password: str, path: str) -> None:
-    page.goto(f"{base}{path}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live_server, db, smtp_server, make_user, password, screenshots):
+def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, live_server, db, smtp_server, make_user, password, browser_sign_in, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     pending = write_pending(db, accounts=1)
@@ -35,7 +28,7 @@ def test_open_a_delivery_and_a_template_preview(chromium_path, chromium_args, li
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Tokyo")
             page = context.new_page()
-            sign_in(page, live_server, email, password, f"/admin/deliveries/{delivery_id}")
+            browser_sign_in(page, live_server, email, password, f"/admin/deliveries/{delivery_id}")
             expect(page.locator("#explanation")).to_contain_text("account.plan")
             expect(page.locator("#history tbody tr")).to_have_count(4)
             frame = page.frame_locator("iframe.message-html")

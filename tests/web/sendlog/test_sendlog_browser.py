@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
 PEOPLE = [("Aiko Tanaka", "aiko@acme.example"), ("Ben Ortiz", "ben@acme.example"), ("Chloe Martin", "chloe@acme.example")]
 
 
-def test_filter_page_forward_and_export(chromium_path, chromium_args, live_server, make_user, password, add_deliveries, tmp_path, screenshots):
+def test_filter_page_forward_and_export(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, add_deliveries, tmp_path, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     rows = []
@@ -35,10 +35,7 @@ def test_filter_page_forward_and_export(chromium_path, chromium_args, live_serve
             context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="en-GB",
                                           timezone_id="Asia/Tokyo")  # fmt: skip
             page = context.new_page()
-            page.goto(f"{live_server}/admin/deliveries/")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Sign in").click()
+            browser_sign_in(page, live_server, email, password, "/admin/deliveries/")
             expect(page.locator("#sendlog-table")).to_be_visible()
             page.screenshot(path=str(screenshots / "sendlog.png"), full_page=False)
 

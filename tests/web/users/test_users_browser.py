@@ -10,14 +10,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, base, email, password):
-    page.goto(f"{base}/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromium_args, live_server, make_user, password, screenshots):
+def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, screenshots):
     from playwright.sync_api import expect, sync_playwright
 
     admin = make_user("admin", "ana@example.com")
@@ -26,7 +19,7 @@ def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromiu
         browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            _sign_in(page, live_server, admin, password)
+            browser_sign_in(page, live_server, admin, password)
             page.get_by_role("link", name="Users").click()
             expect(page.get_by_role("heading", name="Users")).to_be_visible()
 
@@ -63,7 +56,7 @@ def test_admin_manages_users_and_keys_and_reads_the_trail(chromium_path, chromiu
             browser.close()
 
 
-def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_path, chromium_args, live_server, make_user, password, db, screenshots):
+def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_path, chromium_args, live_server, make_user, password, browser_sign_in, db, screenshots):
     from playwright.sync_api import expect, sync_playwright
     from sqlalchemy import func, select
 
@@ -75,7 +68,7 @@ def test_a_viewer_sees_no_edit_controls_and_a_direct_post_is_refused(chromium_pa
         browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 700})
-            _sign_in(page, live_server, viewer, password)
+            browser_sign_in(page, live_server, viewer, password)
             page.goto(f"{live_server}/admin/audit/")
             expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
             expect(page.get_by_role("link", name="Users")).to_have_count(0)

@@ -33,13 +33,14 @@ def measure(db, now: datetime) -> list[tuple[str, float, float, int]]:
     from engine.rules.backtest import backtest
     from engine.rules.drafts import plan_draft
     from engine.rules.gallery import default_rules_dir, gallery
+    from engine.rules.live_segments import folder_texts
 
     rules_dir = default_rules_dir()
     rows = []
     for item in gallery(rules_dir):
         with db.read_session() as session:
             started = time.perf_counter()
-            drafted = plan_draft(session, item.text, rule_id=item.rule_id, segment_dir=rules_dir / "segments",
+            drafted = plan_draft(session, item.text, rule_id=item.rule_id, segments=folder_texts(rules_dir / "segments"),
                                  templates=None, now=now, backtest_days=0)  # fmt: skip
             plan_s = time.perf_counter() - started
             if drafted.problems:

@@ -8,9 +8,9 @@ returns the backtest as JSON (the queues use RQ's JSON serializer).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from rq import get_current_job
@@ -45,12 +45,12 @@ def _cancel_key(settings: Settings, job_id: str) -> str:
     return f"{settings.queue_prefix}:backtest:cancel:{job_id}"
 
 
-def start_backtest(settings: Settings, *, text: str, rule_id: str | None, segment_dir: Path, now: datetime,
+def start_backtest(settings: Settings, *, text: str, rule_id: str | None, segments: Mapping[str, str], now: datetime,
                    days: int = BACKTEST_DAYS) -> str:  # fmt: skip
     """Queue the backtest of a draft; its job id. Raises RedisNotConfigured without Redis."""
     job = get_queue(settings=settings).enqueue(
         run_backtest,
-        kwargs={"text": text, "rule_id": rule_id, "segment_dir": str(segment_dir), "now": now.isoformat(), "days": days},
+        kwargs={"text": text, "rule_id": rule_id, "segments": dict(segments), "now": now.isoformat(), "days": days},
         job_timeout=JOB_TIMEOUT,
         result_ttl=RESULT_TTL,
         failure_ttl=RESULT_TTL,
@@ -59,12 +59,12 @@ def start_backtest(settings: Settings, *, text: str, rule_id: str | None, segmen
     return job.id
 
 
-def run_backtest(text: str, rule_id: str | None, segment_dir: str, now: str, days: int) -> dict[str, Any]:
+def run_backtest(text: str, rule_id: str | None, segments: dict[str, str], now: str, days: int) -> dict[str, Any]:
     """The job: check the draft, replay it day by day, report progress, stop when cancelled."""
     settings = load_settings()
     job = get_current_job()
     conn = redis_connection(settings)
-    found = draft_source(text, rule_id=rule_id, segment_dir=Path(segment_dir), templates=known_templates(settings.templates_dir))
+    found = draft_source(text, rule_id=rule_id, segments=segments, templates=known_templates(settings.templates_dir))
     if isinstance(found, list):
         raise ValueError("; ".join(str(p) for p in found))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from engine.rules.problems import Problem
 from engine.rules.schema import Rule
 from engine.rules.segments import SegmentLibrary
 from engine.rules.validate import KnownTemplates, Result, validate_text
-from engine.rules.versions import ContentError, RuleSource, bundle, used_segments, validate_content
+from engine.rules.versions import ContentError, RuleSource, bundle, segments_used, validate_content
 
 BACKTEST_DAYS = 30
 ID_LINE = re.compile(r"^id:[^\n]*$", re.MULTILINE)
@@ -36,13 +37,16 @@ def source_name(rule_id: str | None) -> str:
     return f"rules/{rule_id or 'new-rule'}.yaml"
 
 
-def check_draft(text: str, *, rule_id: str | None, segment_dir: Path, templates: KnownTemplates | None) -> Result:
+def check_draft(
+    text: str, *, rule_id: str | None, segments: Mapping[str, str], templates: KnownTemplates | None
+) -> Result:
     """Validate a rule's text as ``touchline rules check`` validates its file.
 
-    ``rule_id`` is the rule being edited (its id must stay), None for a new rule.
+    ``rule_id`` is the rule being edited (its id must stay), None for a new rule;
+    ``segments`` the segments' texts by name (engine.rules.live_segments.library_texts).
     """
-    segments = SegmentLibrary.from_folder(segment_dir)
-    return validate_text(text, source_name(rule_id), segments=segments, expected_id=rule_id, templates=templates)
+    library = SegmentLibrary.from_texts(dict(segments))
+    return validate_text(text, source_name(rule_id), segments=library, expected_id=rule_id, templates=templates)
 
 
 @dataclass
@@ -68,14 +72,14 @@ def plan_draft(
     text: str,
     *,
     rule_id: str | None,
-    segment_dir: Path,
+    segments: Mapping[str, str],
     templates: KnownTemplates | None,
     now: datetime,
     backtest_days: int = BACKTEST_DAYS,
 ) -> DraftPlan:
     """Check the draft, then plan it against the live data with a sample explained and a backtest
     (none with ``backtest_days=0``: the admin runs it as a job, engine.jobs.backtests)."""
-    found = draft_source(text, rule_id=rule_id, segment_dir=segment_dir, templates=templates)
+    found = draft_source(text, rule_id=rule_id, segments=segments, templates=templates)
     if isinstance(found, list):
         return DraftPlan(problems=found)
     rule = found.rule
@@ -91,19 +95,19 @@ def plan_draft(
 
 
 def draft_source(
-    text: str, *, rule_id: str | None, segment_dir: Path, templates: KnownTemplates | None
+    text: str, *, rule_id: str | None, segments: Mapping[str, str], templates: KnownTemplates | None
 ) -> RuleSource | list[Problem]:
     """The draft bundled with its segments as a version would store it, checked; else its problems."""
-    checked = check_draft(text, rule_id=rule_id, segment_dir=segment_dir, templates=templates)
+    checked = check_draft(text, rule_id=rule_id, segments=segments, templates=templates)
     if checked.rule is None:
         return checked.problems
     source = source_name(rule_id)
     try:
-        content = bundle(text, used_segments(text, segment_dir))
-    except (OSError, UnicodeDecodeError, ContentError) as exc:
+        content = bundle(text, segments_used(text, segments))
+    except ContentError as exc:
         return [Problem(source, 1, 1, "", f"cannot bundle this rule with its segments: {exc}")]
     stored = validate_content(content, source, checked.rule.id)
-    if stored.rule is None:  # a segment file changed between the two reads
+    if stored.rule is None:
         return stored.problems
     return RuleSource(stored.rule, content)
 

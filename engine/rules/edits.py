@@ -9,9 +9,9 @@ history only ever grows.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from engine.rules.problems import Problem
 from engine.rules.segments import SegmentLibrary
 from engine.rules.validate import KnownTemplates, validate_text
 from engine.rules.versions import (
-    Applied, ContentError, ReasonRequired, RuleSource, Status, UnknownRule, bundle, used_segments, validate_content,
+    Applied, ContentError, ReasonRequired, RuleSource, Status, UnknownRule, bundle, segments_used, validate_content,
 )  # fmt: skip
 
 ID_LINE = re.compile(r"^id:", re.MULTILINE)
@@ -79,7 +79,7 @@ def save_rule_text(
     rule_id: str | None,
     actor: str,
     comment: str,
-    segment_dir: Path | str,
+    segments: Mapping[str, str],
     templates: KnownTemplates | None = None,
     now: datetime | None = None,
 ) -> SaveOutcome:
@@ -87,8 +87,8 @@ def save_rule_text(
 
     ``rule_id`` is the rule being edited (the text must keep its id), None
     for a new rule (its id comes from the text and must not be taken).
-    Segments are read from ``segment_dir`` and stored with the rule, as
-    apply does. Problems come back in the outcome and nothing is stored; a
+    ``segments`` are the segments' texts by name (engine.rules.live_segments
+    .library_texts); those the rule uses are stored with it, as apply does. Problems come back in the outcome and nothing is stored; a
     text byte-identical to the active version is ``unchanged``. Line ends
     are stored as LF (a browser sends a textarea's lines with CRLF).
 
@@ -100,9 +100,8 @@ def save_rule_text(
     source = source_name(rule_id)
     if rule_id is not None and session.get(RuleState, rule_id) is None:
         raise UnknownRule(f"no applied rule {rule_id!r}; save it as a new rule instead")
-    segment_dir = Path(segment_dir)
     result = validate_text(
-        text, source, segments=SegmentLibrary.from_folder(segment_dir), expected_id=rule_id, templates=templates
+        text, source, segments=SegmentLibrary.from_texts(dict(segments)), expected_id=rule_id, templates=templates
     )
     if result.rule is None:
         return SaveOutcome(problems=result.problems)
@@ -114,11 +113,11 @@ def save_rule_text(
             message = f"a rule with id {new_id!r} already exists; choose another id, or edit that rule"
             return SaveOutcome(problems=[Problem(source, line, 1, "id", message)])
     try:
-        content = bundle(text, used_segments(text, segment_dir))
-    except (OSError, UnicodeDecodeError, ContentError) as exc:
+        content = bundle(text, segments_used(text, segments))
+    except ContentError as exc:
         return SaveOutcome(problems=[Problem(source, 1, 1, "", f"cannot store this rule: {exc}")])
     checked = validate_content(content, source, new_id)
-    if checked.rule is None:  # a segment file changed between the two reads
+    if checked.rule is None:
         return SaveOutcome(problems=checked.problems)
     (applied,) = apply_sources(
         session, [RuleSource(checked.rule, content)], actor=actor, origin="admin", comment=comment, now=now

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Literal, NamedTuple
@@ -124,17 +124,34 @@ def validate_content(content: str, source: str, rule_id: str | None = None) -> R
 
 def used_segments(rule_text: str, segment_dir: FsPath) -> dict[str, str]:
     """Texts of the segment files a rule uses, following segments that use segments."""
+
+    def read(name: str) -> str:
+        path = segment_dir / f"{name}.yaml"
+        if not path.is_file():
+            path = segment_dir / f"{name}.yml"
+        return path.read_bytes().decode("utf-8-sig")
+
+    return segments_used(rule_text, read)
+
+
+def segments_used(rule_text: str, lookup: Callable[[str], str | None] | Mapping[str, str]) -> dict[str, str]:
+    """The texts of the segments a rule uses (and the segments those use), by name.
+
+    ``lookup`` gives a segment's text by name (a mapping, or a function); a name
+    it does not know is left out, for the checker to report.
+    """
+    get = lookup.get if isinstance(lookup, Mapping) else lookup
     found: dict[str, str] = {}
     todo = _segment_names(rule_text)
     while todo:
         name = todo.pop()
         if name in found:
             continue
-        path = segment_dir / f"{name}.yaml"
-        if not path.is_file():
-            path = segment_dir / f"{name}.yml"
-        found[name] = path.read_bytes().decode("utf-8-sig")
-        todo |= _segment_names(found[name])
+        text = get(name)
+        if text is None:
+            continue
+        found[name] = text
+        todo |= _segment_names(text)
     return found
 
 

@@ -14,7 +14,7 @@ from web.auth.roles import role_required
 from web.context import get_db, get_settings
 from web.rules.forms import MAX_RULE_CHARS, CancelForm, DraftForm, RuleForm
 from web.rules.views import bp
-from web.rules.workspace import segment_dir, templates
+from web.rules.workspace import segments, templates
 from web.templating import render_page
 
 
@@ -31,7 +31,7 @@ def check_rule():
     if len(text) > MAX_RULE_CHARS:
         message = _("The rule is %(n)s characters long; the most is %(max)s.", n=len(text), max=MAX_RULE_CHARS)
         return jsonify(problems=[{"line": 1, "column": 1, "path": "", "message": message, "suggestion": None}])
-    checked = check_draft(text, rule_id=_rule_arg(), segment_dir=segment_dir(), templates=templates())
+    checked = check_draft(text, rule_id=_rule_arg(), segments=segments(), templates=templates())
     return jsonify(problems=[
         {"line": p.line, "column": p.column, "path": p.path, "message": p.message, "suggestion": p.suggestion}
         for p in checked.problems
@@ -56,15 +56,16 @@ def plan_rule():
     form = RuleForm()
     text = form.text.data or ""
     now = utcnow()
+    library = segments()
     with get_db().read_session() as session:
         # The plan answers here (about a second on 100,000 accounts); the backtest, seconds to
         # tens of seconds, runs as a job the page polls (bench/workbench_bench.py).
-        drafted = plan_draft(session, text, rule_id=rule_id, segment_dir=segment_dir(), templates=templates(),
+        drafted = plan_draft(session, text, rule_id=rule_id, segments=library, templates=templates(),
                              now=now, backtest_days=0)  # fmt: skip
     job = None
     if drafted.rule is not None and drafted.backtest_note is None:
         try:
-            job_id = start_backtest(get_settings(), text=text, rule_id=rule_id, segment_dir=segment_dir(), now=now)
+            job_id = start_backtest(get_settings(), text=text, rule_id=rule_id, segments=library, now=now)
             job = backtest_status(get_settings(), job_id)
         except RedisNotConfigured:
             drafted.backtest_note = _("The backtest needs the job queue (TOUCHLINE_REDIS_URL); run touchline plan --backtest 30d instead.")

@@ -16,7 +16,7 @@ from engine.rules.edits import save_rule_text
 from web.auth.roles import role_required
 from web.context import get_db
 from web.rules.forms import RuleForm, TestSendForm
-from web.rules.workspace import rules_dir, segment_dir, templates
+from web.rules.workspace import rules_dir, segments, templates
 
 bp = Blueprint("rules", __name__, url_prefix="/admin/rules")
 
@@ -96,11 +96,12 @@ def _save(form: RuleForm, *, rule_id: str | None):
     """Save = a new version through the same code as ``touchline apply``; problems re-render with 422."""
     text = form.text.data or ""
     if not form.validate_on_submit():
-        checked = check_draft(text, rule_id=rule_id, segment_dir=segment_dir(), templates=templates())
+        checked = check_draft(text, rule_id=rule_id, segments=segments(), templates=templates())
         return _editor(form, rule_id=rule_id, problems=checked.problems, status=422)
+    library = segments()
     with get_db().session() as session:
         outcome = save_rule_text(session, text, rule_id=rule_id, actor=user_actor(current_user.email),
-                                 comment=form.comment.data.strip(), segment_dir=segment_dir(), templates=templates())  # fmt: skip
+                                 comment=form.comment.data.strip(), segments=library, templates=templates())  # fmt: skip
     if outcome.problems:
         return _editor(form, rule_id=rule_id, problems=outcome.problems, status=422)
     applied = outcome.applied

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.rules.edits import save_rule_text
+from engine.rules.live_segments import folder_texts
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 RULE = "onboarding-stalled-day7"
@@ -28,7 +29,7 @@ def rules_dir(tmp_path: Path, monkeypatch) -> Path:
 def admin_edit(db, rules_dir: Path) -> None:
     text = (rules_dir / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%")
     with db.session() as s:
-        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segment_dir=rules_dir / "segments")
+        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segments=folder_texts(rules_dir / "segments"))
     assert outcome.status == "changed"
 
 

@@ -23,7 +23,7 @@ def world(db, redis_url):
 
 
 def test_the_job_returns_the_engines_backtest_with_progress(db, world, tmp_path: Path):
-    job_id = start_backtest(world, text=RULE, rule_id=None, segment_dir=tmp_path, now=NOW, days=5)
+    job_id = start_backtest(world, text=RULE, rule_id=None, segments={}, now=NOW, days=5)
     assert backtest_status(world, job_id).state == "queued"
     assert make_worker().work(burst=True)
     found = backtest_status(world, job_id)
@@ -34,14 +34,14 @@ def test_the_job_returns_the_engines_backtest_with_progress(db, world, tmp_path:
 
 
 def test_cancel_a_queued_job(world, tmp_path: Path):
-    job_id = start_backtest(world, text=RULE, rule_id=None, segment_dir=tmp_path, now=NOW, days=5)
+    job_id = start_backtest(world, text=RULE, rule_id=None, segments={}, now=NOW, days=5)
     cancel_backtest(world, job_id)
     make_worker().work(burst=True)
     assert backtest_status(world, job_id).state == "cancelled"
 
 
 def test_a_running_job_stops_after_the_day_it_is_on(world, tmp_path: Path):
-    job_id = start_backtest(world, text=RULE, rule_id=None, segment_dir=tmp_path, now=NOW, days=5)
+    job_id = start_backtest(world, text=RULE, rule_id=None, segments={}, now=NOW, days=5)
     # As if cancel came while it ran: only the flag, which the job reads after each day.
     redis_connection(world).set(_cancel_key(world, job_id), 1)
     make_worker().work(burst=True)
@@ -50,7 +50,7 @@ def test_a_running_job_stops_after_the_day_it_is_on(world, tmp_path: Path):
 
 
 def test_a_draft_with_problems_fails_with_them(world, tmp_path: Path):
-    job_id = start_backtest(world, text="id: [", rule_id=None, segment_dir=tmp_path, now=NOW, days=5)
+    job_id = start_backtest(world, text="id: [", rule_id=None, segments={}, now=NOW, days=5)
     make_worker().work(burst=True)
     found = backtest_status(world, job_id)
     assert found.state == "failed" and "new-rule.yaml:1" in found.error

@@ -7,6 +7,7 @@ from engine.models import Account, Contact
 from engine.rules.drafts import check_draft, plan_draft, with_id
 from engine.rules.evaluate import explain
 from engine.rules.facts import load_facts
+from engine.rules.live_segments import folder_texts
 from engine.rules.plan import plan
 from engine.rules.validate import KnownTemplates, validate_text
 from engine.rules.versions import read_rules
@@ -49,7 +50,7 @@ def accounts(db):
 
 def test_check_draft_finds_what_rules_check_finds(folder):
     bad = RULE.replace("account.plan", "account.plann").replace("template: a", "template: missing")
-    found = check_draft(bad, rule_id="tech-nudge", segment_dir=folder / "segments", templates=TEMPLATES)
+    found = check_draft(bad, rule_id="tech-nudge", segments=folder_texts(folder / "segments"), templates=TEMPLATES)
     (folder / "tech-nudge.yaml").write_text(bad)
     from engine.rules.validate import check_paths
 
@@ -63,14 +64,14 @@ def test_check_draft_finds_what_rules_check_finds(folder):
 
 def test_check_draft_keeps_the_rules_id(folder):
     found = check_draft(RULE.replace("id: tech-nudge", "id: renamed"), rule_id="tech-nudge",
-                        segment_dir=folder / "segments", templates=None)  # fmt: skip
+                        segments=folder_texts(folder / "segments"), templates=None)  # fmt: skip
     assert [p.line for p in found.problems] == [1]
-    assert check_draft(RULE, rule_id=None, segment_dir=folder / "segments", templates=None).ok
+    assert check_draft(RULE, rule_id=None, segments=folder_texts(folder / "segments"), templates=None).ok
 
 
 def test_plan_draft_is_the_engines_plan_explain_and_backtest(db, accounts, folder):
     with db.read_session() as s:
-        drafted = plan_draft(s, RULE, rule_id="tech-nudge", segment_dir=folder / "segments", templates=TEMPLATES, now=NOW)
+        drafted = plan_draft(s, RULE, rule_id="tech-nudge", segments=folder_texts(folder / "segments"), templates=TEMPLATES, now=NOW)
         expected = plan(s, read_rules([str(folder)]).rules, NOW, include_unchanged=True)[0]
         rule = validate_text(RULE.replace("- segment: techies", "- account.tier: tech"), "x.yaml").rule
         a1 = s.query(Account.id).filter_by(external_id="a1").scalar()
@@ -87,7 +88,7 @@ def test_plan_draft_is_the_engines_plan_explain_and_backtest(db, accounts, folde
 
 def test_plan_draft_with_problems_plans_nothing(db, folder):
     with db.read_session() as s:
-        drafted = plan_draft(s, "id: [", rule_id="tech-nudge", segment_dir=folder / "segments", templates=None, now=NOW)
+        drafted = plan_draft(s, "id: [", rule_id="tech-nudge", segments=folder_texts(folder / "segments"), templates=None, now=NOW)
     assert drafted.plan is None and drafted.backtest is None
     assert drafted.problems and drafted.problems[0].line == 1
 

@@ -10,6 +10,7 @@ from engine.models import RuleVersion
 from engine.rules.apply import apply_sources
 from engine.rules.drift import AdminEditsDrift, find_drift
 from engine.rules.edits import save_rule_text
+from engine.rules.live_segments import folder_texts
 from engine.rules.versions import read_rules
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -30,7 +31,7 @@ def apply_folder(db, folder: Path, **kwargs):
 def admin_edit(db, rules_dir, old="holdout: 10%", new="holdout: 20%"):
     text = (rules_dir / f"{RULE}.yaml").read_text().replace(old, new)
     with db.session() as s:
-        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segment_dir=rules_dir / "segments")
+        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segments=folder_texts(rules_dir / "segments"))
     assert outcome.status == "changed", outcome.problems
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine.models import Account, AuditEntry, Contact, RuleState, RuleVersion
 from engine.rules.apply import apply_sources
 from engine.rules.edits import RollbackRefused, UnknownVersion, rollback_rule, save_rule_text
+from engine.rules.live_segments import folder_texts
 from engine.rules.plan import plan
 from engine.rules.validate import KnownTemplates
 from engine.rules.versions import ReasonRequired, UnknownRule, content_hash, read_rules
@@ -47,7 +48,7 @@ def applied(db, rules_dir):
 def save(db, text, rule_id=RULE, comment="holdout up for the test", **kwargs):
     with db.session() as s:
         return save_rule_text(
-            s, text, rule_id=rule_id, actor=ANN, comment=comment, segment_dir=kwargs.pop("segment_dir"), now=NOW, **kwargs
+            s, text, rule_id=rule_id, actor=ANN, comment=comment, segments=kwargs.pop("segments"), now=NOW, **kwargs
         )
 
 
@@ -72,7 +73,7 @@ def test_a_file_apply_records_origin_commit_comment_and_an_audit_row(db, applied
 def test_save_makes_an_admin_version_with_the_hash_diff_and_ceiling_apply_would_give(db, applied, templates):
     path = applied / f"{RULE}.yaml"
     text = path.read_text().replace("holdout: 10%", "holdout: 20%")
-    outcome = save(db, text, segment_dir=applied / "segments", templates=templates)
+    outcome = save(db, text, segments=folder_texts(applied / "segments"), templates=templates)
     assert outcome.ok and (outcome.status, outcome.applied.version) == ("changed", 2)
     v1, v2 = versions(db)
     assert (v2.origin, v2.author, v2.comment, v2.git_commit) == ("admin", "ann@example.com", "holdout up for the test", None)
@@ -95,7 +96,7 @@ def test_save_makes_an_admin_version_with_the_hash_diff_and_ceiling_apply_would_
 
 def test_problems_come_back_and_nothing_is_stored(db, applied, templates):
     text = (applied / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdot: 10%").replace("onboarding/stalled", "onboarding/stalld")
-    outcome = save(db, text, segment_dir=applied / "segments", templates=templates)
+    outcome = save(db, text, segments=folder_texts(applied / "segments"), templates=templates)
     assert not outcome.ok and outcome.applied is None
     messages = [(p.source, p.line, p.message) for p in outcome.problems]
     assert (f"rules/{RULE}.yaml", 15, "template 'onboarding/stalld' does not exist in email_templates/ (add onboarding/stalld/en.html there, or name an existing one)") in messages
@@ -105,22 +106,22 @@ def test_problems_come_back_and_nothing_is_stored(db, applied, templates):
 
 def test_the_text_must_keep_the_rules_id(db, applied):
     text = (applied / f"{RULE}.yaml").read_text().replace(f"id: {RULE}", "id: other")
-    outcome = save(db, text, segment_dir=applied / "segments")
+    outcome = save(db, text, segments=folder_texts(applied / "segments"))
     assert [p.message for p in outcome.problems] == [f"id 'other' does not match the file name {RULE}.yaml; rename one so they agree"]
 
 
 def test_the_same_text_is_unchanged(db, applied):
-    outcome = save(db, (applied / f"{RULE}.yaml").read_text(), segment_dir=applied / "segments")
+    outcome = save(db, (applied / f"{RULE}.yaml").read_text(), segments=folder_texts(applied / "segments"))
     assert outcome.ok and (outcome.status, outcome.applied.version) == ("unchanged", 1)
     assert len(versions(db)) == 1 and len(audit(db)) == 1
     # A browser's CRLF line ends are the same text.
-    outcome = save(db, (applied / f"{RULE}.yaml").read_text().replace("\n", "\r\n"), segment_dir=applied / "segments")
+    outcome = save(db, (applied / f"{RULE}.yaml").read_text().replace("\n", "\r\n"), segments=folder_texts(applied / "segments"))
     assert outcome.status == "unchanged"
 
 
 def test_a_new_rule_takes_its_id_from_the_text_and_stores_its_segments(db, applied):
     text = (applied / "inactive-account-reminder.yaml").read_text().replace("id: inactive-account-reminder", "id: brand-new")
-    outcome = save(db, text, rule_id=None, segment_dir=applied / "segments")
+    outcome = save(db, text, rule_id=None, segments=folder_texts(applied / "segments"))
     assert outcome.ok and (outcome.rule_id, outcome.status, outcome.applied.version) == ("brand-new", "new", 1)
     (v1,) = versions(db, "brand-new")
     assert v1.origin == "admin" and "# --- segment tech-touch ---" in v1.content
@@ -129,7 +130,7 @@ def test_a_new_rule_takes_its_id_from_the_text_and_stores_its_segments(db, appli
 
 def test_a_new_rule_cannot_take_an_existing_id(db, applied):
     text = "# a copy\n" + (applied / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%")
-    outcome = save(db, text, rule_id=None, segment_dir=applied / "segments")
+    outcome = save(db, text, rule_id=None, segments=folder_texts(applied / "segments"))
     (problem,) = outcome.problems
     assert (problem.source, problem.line, problem.path) == (f"rules/{RULE}.yaml", 2, "id")
     assert problem.message == f"a rule with id '{RULE}' already exists; choose another id, or edit that rule"
@@ -139,15 +140,15 @@ def test_a_new_rule_cannot_take_an_existing_id(db, applied):
 def test_a_save_needs_a_comment_and_an_applied_rule(db, applied):
     text = (applied / f"{RULE}.yaml").read_text()
     with pytest.raises(ReasonRequired, match="a comment is required"):
-        save(db, text, comment="  ", segment_dir=applied / "segments")
+        save(db, text, comment="  ", segments=folder_texts(applied / "segments"))
     with pytest.raises(UnknownRule, match="no applied rule 'nope'"):
-        save(db, text.replace(RULE, "nope"), rule_id="nope", segment_dir=applied / "segments")
+        save(db, text.replace(RULE, "nope"), rule_id="nope", segments=folder_texts(applied / "segments"))
     assert len(versions(db)) == 1
 
 
 def test_rollback_is_a_new_version_with_the_old_content(db, applied):
     original = (applied / f"{RULE}.yaml").read_text()
-    save(db, original.replace("holdout: 10%", "holdout: 20%"), segment_dir=applied / "segments")
+    save(db, original.replace("holdout: 10%", "holdout: 20%"), segments=folder_texts(applied / "segments"))
     with db.session() as s:
         done = rollback_rule(s, RULE, 1, actor=ANN, comment="20% held back too many", now=NOW)
     assert (done.version, done.status) == (3, "changed")
@@ -174,7 +175,7 @@ def test_rollback_errors(db, applied):
             rollback_rule(s, "nope", 1, actor=ANN, comment="x")
         with pytest.raises(ReasonRequired):
             rollback_rule(s, RULE, 1, actor=ANN, comment="")
-    save(db, (applied / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%"), segment_dir=applied / "segments")
+    save(db, (applied / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%"), segments=folder_texts(applied / "segments"))
     with db.session() as s:  # a version the checker has since become stricter about
         s.scalar(select(RuleVersion).where(RuleVersion.version == 1, RuleVersion.rule_id == RULE)).content += "surprise: 1\n"
     with db.session() as s, pytest.raises(RollbackRefused, match="no longer passes the checker") as refused:

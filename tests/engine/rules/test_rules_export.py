@@ -8,6 +8,7 @@ import pytest
 from engine.rules.apply import apply_sources
 from engine.rules.edits import save_rule_text
 from engine.rules.export import ExportConflict, export_rules
+from engine.rules.live_segments import folder_texts
 from engine.rules.versions import active_versions, read_rules
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
@@ -36,7 +37,7 @@ def test_export_then_apply_is_byte_identical(db, rules_dir, tmp_path):
     text = (rules_dir / "inactive-account-reminder.yaml").read_text().replace("every: 7d", "every: 14d")
     with db.session() as s:  # an admin edit, so the live versions differ from the files
         outcome = save_rule_text(s, text, rule_id="inactive-account-reminder", actor="user:bea@example.com",
-                                 comment="less often", segment_dir=rules_dir / "segments")  # fmt: skip
+                                 comment="less often", segments=folder_texts(rules_dir / "segments"))  # fmt: skip
     assert outcome.status == "changed", outcome.problems
     before = live(db)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from engine.models import AuditEntry, RuleState, RuleVersion
 from engine.rules.edits import save_rule_text
 from engine.rules.gallery import default_rules_dir
+from engine.rules.live_segments import folder_texts
 from engine.rules.versions import apply_rules, read_rules
 from htmlids import ids
 
@@ -30,7 +31,7 @@ def two_versions(db):
     with db.session() as s:
         apply_rules(s, read_rules([str(RULES)]).rules, "ann", "a" * 40, comments={RULE: "applied from rules/x.yaml"})
         text = (RULES / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%")
-        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segment_dir=RULES / "segments")
+        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="more holdout", segments=folder_texts(RULES / "segments"))
     assert outcome.status == "changed"
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from engine.rules.edits import save_rule_text
 from engine.rules.gallery import default_rules_dir
+from engine.rules.live_segments import folder_texts
 from engine.rules.versions import apply_rules, read_rules
 
 pytestmark = pytest.mark.browser
@@ -20,7 +21,7 @@ def edited(db):
     with db.session() as s:
         apply_rules(s, read_rules([str(RULES)]).rules, "ann", "4e1f0c9a7b2d" + "0" * 28, comments={RULE: f"applied from rules/{RULE}.yaml"})
         text = (RULES / f"{RULE}.yaml").read_text().replace("holdout: 10%", "holdout: 20%").replace("per_account: {max: 1, per: 30d}", "per_account: {max: 2, per: 30d}")
-        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="Hold back more; allow a second nudge", segment_dir=RULES / "segments")
+        outcome = save_rule_text(s, text, rule_id=RULE, actor="user:bea@example.com", comment="Hold back more; allow a second nudge", segments=folder_texts(RULES / "segments"))
     assert outcome.status == "changed"
 
 

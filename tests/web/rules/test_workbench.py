@@ -82,9 +82,9 @@ def test_check_answers_the_validators_problems_with_line_and_column(editor, appl
                            headers={"X-CSRFToken": token})  # fmt: skip
     assert response.status_code == 200
     with app.app_context():
-        from web.rules.workspace import segment_dir, templates
+        from web.rules.workspace import segments, templates
 
-        expected = check_draft(BROKEN, rule_id="onboarding-stalled-day7", segment_dir=segment_dir(), templates=templates())
+        expected = check_draft(BROKEN, rule_id="onboarding-stalled-day7", segments=segments(), templates=templates())
     assert expected.problems
     assert response.get_json()["problems"] == [
         {"line": p.line, "column": p.column, "path": p.path, "message": p.message, "suggestion": p.suggestion}
@@ -121,9 +121,9 @@ def test_plan_numbers_are_the_engines_plan(editor, applied, db, app):
     assert response.status_code == 200
     found = by_id(response.get_data(as_text=True))
     with app.app_context(), db.read_session() as s:
-        from web.rules.workspace import segment_dir, templates
+        from web.rules.workspace import segments, templates
 
-        drafted = plan_draft(s, text, rule_id="onboarding-stalled-day7", segment_dir=segment_dir(), templates=templates(), now=utcnow())
+        drafted = plan_draft(s, text, rule_id="onboarding-stalled-day7", segments=segments(), templates=templates(), now=utcnow())
     assert drafted.plan is not None
     assert found.text["plan-entering"].strip() == f"{drafted.plan.entering:,}"
     assert found.text["plan-leaving"].strip() == f"{drafted.plan.leaving:,}"

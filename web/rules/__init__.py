@@ -6,7 +6,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from web.nav import add_nav
-from web.rules import check, history, state, testsend, views  # noqa: F401 (they add their routes to bp)
+from web.rules import check, history, segments, state, testsend, views  # noqa: F401 (they add their routes to bp)
 from web.rules.views import bp
 
 __all__ = ["bp", "init_app"]

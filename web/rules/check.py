@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, redirect, request, url_for
+from flask import Response, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 
 from engine.jobs.backtests import backtest_status, cancel_backtest, start_backtest
@@ -10,6 +10,7 @@ from engine.jobs.queues import RedisNotConfigured
 from engine.models import utcnow
 from engine.rules import editor_schema
 from engine.rules.drafts import check_draft, plan_draft
+from engine.rules.problems import Problem
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
 from web.rules.forms import MAX_RULE_CHARS, CancelForm, DraftForm, RuleForm
@@ -32,9 +33,14 @@ def check_rule():
         message = _("The rule is %(n)s characters long; the most is %(max)s.", n=len(text), max=MAX_RULE_CHARS)
         return jsonify(problems=[{"line": 1, "column": 1, "path": "", "message": message, "suggestion": None}])
     checked = check_draft(text, rule_id=_rule_arg(), segments=segments(), templates=templates())
+    return problems_json(checked.problems)
+
+
+def problems_json(problems: list[Problem]) -> Response:
+    """The checker's problems as the editor's script reads them."""
     return jsonify(problems=[
         {"line": p.line, "column": p.column, "path": p.path, "message": p.message, "suggestion": p.suggestion}
-        for p in checked.problems
+        for p in problems
     ])  # fmt: skip
 
 

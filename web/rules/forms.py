@@ -17,6 +17,13 @@ class RuleForm(FlaskForm):
     comment = StringField(_l("Comment"), validators=[DataRequired(message=_l("Say what this change is for: the comment is kept with the version.")), Length(max=500)])
 
 
+class SegmentForm(FlaskForm):
+    """A segment's YAML and the comment kept with the rule versions saving it makes."""
+
+    text = TextAreaField(_l("Segment (YAML)"), validators=[DataRequired(), Length(max=MAX_RULE_CHARS)])
+    comment = StringField(_l("Comment"), validators=[DataRequired(message=_l("Say what this change is for: the comment is kept with the version.")), Length(max=500)])
+
+
 class DraftForm(FlaskForm):
     """Plan and check post the text only: nothing is saved, so no comment is asked for."""
 

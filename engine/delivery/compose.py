@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from engine.settings import Settings
 from engine.sqlutil import chunks
 from engine.templates import ContextError, RenderError, TemplateLibrary, context_for, locale_chain, rule_record
 from engine.templates.context import Record, usage_many
+from engine.templates.library import Rendered
 
 
 @dataclass
@@ -155,11 +157,21 @@ class Composer:
             account_id=row.account_id,
             contact_id=row.contact_id,
             expires_at=expires,
+            **(_nudge_settings(action, rendered) if row.channel == "in_app" else {}),
             url=action.url if action is not None and row.channel == "webhook" else None,
             format=action.format if action is not None and row.channel == "webhook" else None,
             data={"rule": row.rule_id, "template": row.template, "account": account.external_id,
                   "category": row.category, "delivery": row.id},  # fmt: skip
         )
+
+
+def _nudge_settings(action: Action | None, rendered: Rendered) -> dict[str, Any]:
+    """An in-app message's kind and priority (its rule's action), call to action and language (its template)."""
+    return {
+        "kind": (action.kind if action is not None else None) or "card",
+        "priority": action.priority if action is not None and action.priority is not None else 50,
+        "cta_label": rendered.cta_label, "cta_url": rendered.cta_url, "locale": rendered.locale,
+    }  # fmt: skip
 
 
 _libraries: dict[Path, TemplateLibrary] = {}

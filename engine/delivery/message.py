@@ -28,6 +28,12 @@ class OutgoingMessage:
     account_id: int | None = None
     contact_id: int | None = None
     expires_at: datetime | None = None  # in_app: when the nudge stops showing; None = never
+    # in_app: how and in which order the product shows it, its call to action, the language rendered.
+    kind: str = "card"
+    priority: int = 50
+    cta_label: str = ""
+    cta_url: str = ""
+    locale: str | None = None
     url: str | None = None  # webhook: the rule's endpoint; None = the channel's default
     format: str | None = None  # webhook: the rule's payload format; None = the channel's default
     data: dict[str, Any] = field(default_factory=dict)  # webhook: extra JSON fields (rule, template, account...)

@@ -27,7 +27,8 @@ from engine.rules.yamlload import Path, YamlProblem, load
 
 DEFAULT_PATH = FsPath("rules") / "policy.yaml"
 FILE_NAME = DEFAULT_PATH.name  # in a rules folder, never read as a rule (engine.rules.validate.NOT_RULES)
-TOP_KEYS = ("default_timezone", "fatigue")
+TOP_KEYS = ("default_timezone", "fatigue", "in_app")
+IN_APP_KEYS = ("shown_per_account",)
 FATIGUE_KEYS = ("name", "exempt_categories", "channels", "per_account", "per_contact")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$")
 
@@ -60,6 +61,8 @@ class Policy:
     fatigue: Fatigue | None = None
     default_timezone: str = "UTC"  # send windows: when neither contact nor account has a zone
     source: str = ""  # the file it came from; empty for no file
+    # In-app nudges newly shown to an account's people: at most max per ``per`` days, all its users together.
+    in_app_shown_per_account: Limit | None = None
 
 
 NO_POLICY = Policy()
@@ -120,7 +123,12 @@ def _read(p: Problems, data: Any, source: str) -> Policy:
     p.keys(top, (), TOP_KEYS)
     zone = _zone(p, top["default_timezone"], ("default_timezone",)) if "default_timezone" in top else "UTC"
     fatigue = _fatigue(p, top["fatigue"], ("fatigue",)) if "fatigue" in top else None
-    return Policy(fatigue, zone or "UTC", source)
+    shown = None
+    if "in_app" in top:
+        in_app = p.mapping(top["in_app"], ("in_app",), "in-app caps such as {shown_per_account: {max: 1, per: 1d}}")
+        if in_app is not None and p.keys(in_app, ("in_app",), IN_APP_KEYS) and "shown_per_account" in in_app:
+            shown = _limit(p, in_app["shown_per_account"], ("in_app", "shown_per_account"))
+    return Policy(fatigue, zone or "UTC", source, shown)
 
 
 def _zone(p: Problems, value: Any, path: Path) -> str | None:

@@ -7,7 +7,8 @@ from engine.models.base import Base, utcnow
 from engine.models.contact import ROLES, Contact
 from engine.models.delivery import DELIVERY_STATUSES, Delivery
 from engine.models.delivery_record import DeliveryEvent, DeliveryMessage
-from engine.models.nudge import Nudge
+from engine.models.inapp import InAppApp, InAppKey
+from engine.models.nudge import NUDGE_EVENT_TYPES, Nudge, NudgeEvent
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
 from engine.models.suppression import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
@@ -27,7 +28,11 @@ __all__ = [
     "Delivery",
     "DeliveryEvent",
     "DeliveryMessage",
+    "InAppApp",
+    "InAppKey",
+    "NUDGE_EVENT_TYPES",
     "Nudge",
+    "NudgeEvent",
     "RuleState",
     "RuleVersion",
     "SegmentMembership",

@@ -205,6 +205,9 @@ def _action(channel: str) -> dict[str, Any]:
     }
     if channel == "in_app":
         settings["expires_in"] = {**_ref("duration"), "description": "how long the nudge stays visible"}
+        settings["kind"] = {"enum": list(validate.NUDGE_KINDS), "description": "how the product shows it; default card"}
+        settings["priority"] = {"type": "integer", "minimum": 0, "maximum": validate.MAX_PRIORITY,
+                                "description": "higher is shown first; default 50"}  # fmt: skip
     if channel == "webhook":
         settings["url"] = {"type": "string", "pattern": validate.URL.pattern}
         settings["format"] = {"enum": list(validate.WEBHOOK_FORMATS), "description": "json (signed) or slack; else the instance's"}

@@ -67,6 +67,8 @@ class Action:
     template: str
     to: Audience
     expires_in: int | None = None  # in_app: days the nudge stays visible
+    kind: str | None = None  # in_app: banner, modal or card (else card)
+    priority: int | None = None  # in_app: 0-100, higher shown first (else 50)
     url: str | None = None  # webhook: where to post (else the instance default)
     format: str | None = None  # webhook: json or slack (else the instance default)
 

@@ -32,9 +32,10 @@ LEVELS = ("account", "contact")
 TRIGGERS = ("on_enter", "while_matching", "on_event")
 CHANNELS = ("email", "in_app", "webhook")
 WEBHOOK_FORMATS = ("json", "slack")  # engine/delivery/channels/webhook.py
+NUDGE_KINDS = ("banner", "modal", "card")  # how the product's snippet shows a nudge (docs/inapp.md)
 ACTION_KEYS = {
     "email": ("template", "to"),
-    "in_app": ("template", "to", "expires_in"),
+    "in_app": ("template", "to", "expires_in", "kind", "priority"),
     "webhook": ("template", "to", "url", "format"),
 }
 LIMIT_KEYS = ("per_account", "per_contact")
@@ -350,6 +351,15 @@ class _RuleReader:
         if "expires_in" in settings:
             extra["expires_in"] = p.duration(settings["expires_in"], (*where, "expires_in"))
             ok = ok and extra["expires_in"] is not None
+        if "kind" in settings:
+            extra["kind"] = settings["kind"] if settings["kind"] in NUDGE_KINDS else None
+            if extra["kind"] is None:
+                p.add((*where, "kind"), f"expected one of {', '.join(NUDGE_KINDS)}, got {describe(settings['kind'])}",
+                      suggest(str(settings["kind"]), NUDGE_KINDS))  # fmt: skip
+                ok = False
+        if "priority" in settings:
+            extra["priority"] = p.integer(settings["priority"], (*where, "priority"), 0, MAX_PRIORITY)
+            ok = ok and extra["priority"] is not None
         if "url" in settings:
             extra["url"] = p.text(settings["url"], (*where, "url"), "URL", URL, "use http:// or https://")
             ok = ok and extra["url"] is not None

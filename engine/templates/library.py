@@ -70,6 +70,9 @@ class Rendered:
     text: str
     template: str
     locale: str
+    # An in-app nudge's call to action: the template's cta_label and cta_url blocks, if it has them.
+    cta_label: str = ""
+    cta_url: str = ""
 
 
 def normalize_locale(value: str | None) -> str | None:
@@ -178,6 +181,12 @@ class TemplateLibrary:
             html = self._part(template, values, name, locale, "html", budget).strip()
             values["part"] = "text"
             text = _tidy_text(self._part(template, values, name, locale, "text", budget))
+            cta_label = cta_url = ""
+            if "cta_label" in template.blocks:
+                values["part"] = "cta_label"
+                cta_label = " ".join(self._part(template, values, name, locale, "cta_label", budget).split())
+                values["part"] = "cta_url"
+                cta_url = self._part(template, values, name, locale, "cta_url", budget).strip()
         for part, value in (("html", html), ("text", text)):
             if not value:
                 raise RenderError(name, locale, part, f"the {part} part is empty", path=file)
@@ -187,7 +196,7 @@ class TemplateLibrary:
             raise RenderError(name, locale, "html", f"CSS could not be inlined: {exc}", path=file) from None
         if len(html.encode("utf-8")) > self.limits.max_part_bytes:
             raise RenderError(name, locale, "html", f"the html part is larger than {self.limits.max_part_bytes} bytes", path=file)
-        return Rendered(subject=subject, html=html, text=text, template=name, locale=locale)
+        return Rendered(subject=subject, html=html, text=text, template=name, locale=locale, cta_label=cta_label, cta_url=cta_url)
 
     def _load(self, name: str, locale: str, file: str) -> Template:
         try:

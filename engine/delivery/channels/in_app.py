@@ -43,6 +43,11 @@ def store_nudge(session: Session, message: OutgoingMessage) -> SendResult:
         body_html=message.html,
         body_text=message.text,
         expires_at=message.expires_at,
+        kind=message.kind,
+        priority=message.priority,
+        cta_label=message.cta_label or None,
+        cta_url=message.cta_url or None,
+        locale=message.locale,
     )
     session.add(nudge)
     session.flush()
@@ -53,7 +58,9 @@ def nudge_content(nudge: Nudge) -> bytes:
     """The nudge as stored, as JSON: what the delivery record keeps of an in-app message."""
     expires = nudge.expires_at.isoformat() if nudge.expires_at is not None else None
     return json.dumps({"title": nudge.title, "body_text": nudge.body_text, "body_html": nudge.body_html,
-                       "expires_at": expires}, ensure_ascii=False).encode("utf-8")  # fmt: skip
+                       "expires_at": expires, "kind": nudge.kind, "priority": nudge.priority,
+                       "cta": {"label": nudge.cta_label, "url": nudge.cta_url} if nudge.cta_label else None,
+                       "locale": nudge.locale}, ensure_ascii=False).encode("utf-8")  # fmt: skip
 
 
 class InAppChannel(Channel):

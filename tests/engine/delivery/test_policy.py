@@ -60,7 +60,7 @@ def test_every_problem_is_reported_at_once_with_file_line_column_and_path():
         "policy.yaml:6:17: fatigue.per_account.max: 0 is out of range; expected a whole number from 1 to 1000",
         "policy.yaml:7:25: fatigue.per_contact.per: expected a duration in whole days or weeks such as 7d or 2w, "
         "got the number 7; write 7d for 7 days",
-        "policy.yaml:8:1: extra: unknown key 'extra'; expected one of: default_timezone, fatigue",
+        "policy.yaml:8:1: extra: unknown key 'extra'; expected one of: default_timezone, fatigue, in_app",
     ]
 
 
@@ -152,3 +152,12 @@ def test_rules_check_prints_the_policy_problems_and_fails(tmp_path):
     (rules / "policy.yaml").unlink()
     result = run(str(rules))
     assert result.exit_code == 0 and "policy" not in result.output
+
+
+def test_the_in_app_cap_is_read_and_checked():
+    policy, found = validate_policy_text("in_app:\n  shown_per_account: {max: 1, per: 1d}\n", "policy.yaml")
+    assert found == [] and policy.in_app_shown_per_account == Limit(1, 1)
+    assert problems("in_app:\n  shown_per_acount: {max: 1, per: 1d}\n")[0].startswith(
+        "policy.yaml:2:3: in_app.shown_per_acount: unknown key 'shown_per_acount'"
+    )
+    assert "expected a duration" in problems("in_app:\n  shown_per_account: {max: 1, per: daily}\n")[0]

@@ -7,6 +7,7 @@ from engine.models.base import Base, utcnow
 from engine.models.contact import ROLES, Contact
 from engine.models.delivery import DELIVERY_STATUSES, Delivery
 from engine.models.delivery_record import DeliveryEvent, DeliveryMessage
+from engine.models.engagement import ENGAGEMENT_KINDS, DeliveryEngagement
 from engine.models.inapp import InAppApp, InAppKey
 from engine.models.nudge import NUDGE_EVENT_TYPES, Nudge, NudgeEvent
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
@@ -21,11 +22,13 @@ __all__ = [
     "USER_ROLES",
     "ROLES",
     "DELIVERY_STATUSES",
+    "ENGAGEMENT_KINDS",
     "ALL_CATEGORIES",
     "SUPPRESSION_REASONS",
     "CategoryRejoin",
     "Suppression",
     "Delivery",
+    "DeliveryEngagement",
     "DeliveryEvent",
     "DeliveryMessage",
     "InAppApp",

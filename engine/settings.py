@@ -296,6 +296,11 @@ class Settings:
     # How often the scheduler runs the dispatch (and its sweeper); with the lease and
     # the grace it bounds how long a lost job goes unnoticed (loss_noticed_within).
     dispatch_seconds: int = 30
+    # Email engagement (docs/channels.md, "Click tracking and opens"): customer email's links go
+    # through /t/c/<token> (TOUCHLINE_TRACK_CLICKS), and an open pixel goes into the categories
+    # named by TOUCHLINE_TRACK_OPENS only (none by default; never operational).
+    track_clicks: bool = True
+    track_opens: tuple[str, ...] = ()
 
     @property
     def loss_noticed_within(self) -> int:
@@ -399,6 +404,8 @@ def load_settings() -> Settings:
         **smtp,
         **webhook,
         **_pipeline_settings(smtp["smtp_timeout"], webhook["webhook_timeout"]),
+        track_clicks=_flag("TOUCHLINE_TRACK_CLICKS", True),
+        track_opens=_open_categories("TOUCHLINE_TRACK_OPENS"),
     )
 
 
@@ -431,6 +438,36 @@ def _pipeline_settings(smtp_timeout: int, webhook_timeout: int) -> dict:
         "queue_grace_seconds": _int("TOUCHLINE_QUEUE_GRACE_SECONDS", 90, minimum=1, maximum=24 * 3600),
         "dispatch_seconds": _int("TOUCHLINE_DISPATCH_SECONDS", 30, minimum=1, maximum=3600),
     }
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = _str(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected 1 (on) or 0 (off)")
+
+
+def _open_categories(name: str) -> tuple[str, ...]:
+    """The categories whose email carries an open pixel: a comma-separated list, none by default."""
+    from engine.rules.validate import CATEGORY
+
+    found: list[str] = []
+    for part in (_str(name) or "").split(","):
+        category = part.strip()
+        if not category or category in found:
+            continue
+        if not CATEGORY.match(category):
+            raise SettingsError(f"{name}: {category!r} is not a category (lowercase letters, digits, '-' or '_', "
+                                "as in a rule's category)")  # fmt: skip
+        if category == "operational":
+            raise SettingsError(f"{name}: operational email (account and security messages) never carries an open pixel")
+        found.append(category)
+    return tuple(found)
 
 
 def _instance_secret(instance_dir: Path) -> str:

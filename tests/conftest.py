@@ -445,3 +445,60 @@ def add_deliveries(db):
         return ids
 
     return add
+
+
+@pytest.fixture
+def inapp_nudges(db):
+    """Stored nudges through the real path: two in-app rules applied, a cycle, the dispatcher and the
+    send job. Ann and Bea (account acme) and Carl (globex) each get a banner (priority 70, with a call
+    to action) and a card (priority 20); returns the app key, the ids and a token maker."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from engine.delivery.batch import send_claimed
+    from engine.delivery.dispatch import dispatch
+    from engine.delivery.gates import standard_gates
+    from engine.inapp.keys import create_key
+    from engine.inapp.tokens import mint_token
+    from engine.ingest import upsert_accounts, upsert_contacts
+    from engine.models import Contact, Nudge, utcnow
+    from engine.rules.cycle import run_cycle
+    from engine.rules.validate import validate_text
+    from engine.rules.versions import active_rules, apply_rules
+    from engine.settings import load_settings
+
+    texts = {
+        "setup-banner": "id: setup-banner\nname: Setup banner\nwhen:\n  account.plan: trial\nactions:\n"
+                        "  - in_app: {template: onboarding/checklist, to: contacts, expires_in: 7d, kind: banner, priority: 70}\n",
+        "tips-card": "id: tips-card\nname: Tips card\ncategory: product-tips\nwhen:\n  account.plan: trial\nactions:\n"
+                     "  - in_app: {template: onboarding/admin-tour, to: contacts, kind: card, priority: 20}\n",
+    }  # fmt: skip
+    settings = dataclasses.replace(load_settings(), policy_file=None)
+    with db.session() as s:
+        apply_rules(s, [(validate_text(t, f"{i}.yaml", expected_id=i).rule, t) for i, t in texts.items()], author="test")
+        upsert_accounts(s, [{"id": "acme", "name": "Acme", "plan": "trial"}, {"id": "globex", "name": "Globex", "plan": "trial"}])
+        upsert_contacts(s, [{"id": "ann", "account_id": "acme", "email": "ann@acme.test", "name": "Ann", "role": "admin"},
+                            {"id": "bea", "account_id": "acme", "email": "bea@acme.test", "name": "Bea", "role": "member"},
+                            {"id": "carl", "account_id": "globex", "email": "carl@globex.test", "name": "Carl", "locale": "ja"}])  # fmt: skip
+        key = create_key(s, actor="cli:test", origins=["https://app.example.com"])
+    with db.read_session() as s:
+        rules = active_rules(s)
+    now = utcnow()
+    run_cycle(db, rules, now, only_due=False)
+    jobs: list = []
+    dispatch(db, now, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+    for job_id, ids in jobs:
+        send_claimed(db, settings, job_id, ids)
+    with db.read_session() as s:
+        contacts = {c.external_id: c.id for c in s.scalars(select(Contact))}
+        stored = {(n.contact_id, n.kind): n.id for n in s.scalars(select(Nudge))}
+    assert len(stored) == 6, stored
+    account_of = {"ann": "acme", "bea": "acme", "carl": "globex"}
+
+    def token(contact: str = "ann", **kwargs) -> str:
+        return mint_token(key.secret, key.kid, contact=contact, account=account_of[contact], **kwargs)
+
+    nudge = {(name, kind): stored[(cid, kind)] for name, cid in contacts.items() for kind in ("banner", "card")}
+    return SimpleNamespace(key=key, app_id=key.app_id, contacts=contacts, nudge=nudge, token=token, settings=settings)

@@ -15,7 +15,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from engine.db import Database
 from engine.settings import Settings, load_settings
 from web import accounts, admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
-from web import msgtemplates
+from web import inapp, msgtemplates
+from web import tracking
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -63,9 +64,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     msgtemplates.init_app(app)
     # Public pages from links in emails: no sign-in, CSRF exempt (signed token instead).
     unsubscribe.init_app(app)
+    tracking.init_app(app)
     # The API authenticates in an app-level hook that must run before the
     # limiter's, so the limiter is set up after it.
     api.init_app(app)
+    inapp.init_app(app)
     init_limiter(app, settings)
     security.init_app(app, settings)
     return app

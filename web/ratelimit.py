@@ -25,6 +25,10 @@ LOGIN_ACCOUNT_FAILURE_LIMIT = "5/minute;20/hour"
 # the address gets 429, a right key's too, until the window ends.
 API_AUTH_FAILURE_LIMIT = "10/minute"
 API_AUTH_FAILURE_SCOPE = "api-auth-failures"
+# The nudge API (web.inapp): a page polls about once a minute and reports a few events; an
+# office behind one address may have hundreds of people on the product.
+INAPP_CONTACT_LIMIT = "60/minute"
+INAPP_ADDRESS_LIMIT = "1200/minute"
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,11 @@ def api_key_identity() -> str:
     # Set by web.api.keys.authenticate, which runs before the limiter.
     key_id = g.get("api_key_id")
     return f"apikey:{key_id}" if key_id is not None else f"addr:{client_address()}"
+
+
+def inapp_contact() -> str:
+    # Set by web.inapp.api.authenticate, which runs before the limiter.
+    return f"contact:{g.inapp_identity.contact_id}"
 
 
 def init_limiter(app: Flask, settings: Settings) -> Limiter:
@@ -87,6 +96,13 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         deduct_when=lambda response: response.status_code == 401,
         exempt_when=lambda: request.endpoint != "auth.login",
     )(app.blueprints["auth"])
+    if "inapp" in app.blueprints:
+        inapp = app.blueprints["inapp"]
+        limiter.shared_limit(INAPP_CONTACT_LIMIT, scope="inapp-contact", key_func=inapp_contact,
+                             exempt_when=lambda: "inapp_identity" not in g)(inapp)  # fmt: skip
+        limiter.shared_limit(INAPP_ADDRESS_LIMIT, scope="inapp-address", key_func=client_address)(inapp)
+        limiter.shared_limit(API_AUTH_FAILURE_LIMIT, scope="inapp-auth-failures", key_func=client_address,
+                             deduct_when=lambda response: response.status_code == 401)(inapp)  # fmt: skip
     app.extensions[LIMITER_KEY] = limiter
     return limiter
 

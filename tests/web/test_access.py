@@ -2,8 +2,8 @@
 
 Public by nature (and so left out): static files, "/" (a redirect), health probes, sign-in and the
 signed-in user's own session (the auth area), a recipient's unsubscribe and
-preference pages (a signed token instead of a sign-in), and everything under /api/
-(an API key instead). Every other route refuses an anonymous request (a redirect to
+preference pages and its email's tracked links (a signed token instead of a sign-in), and everything under /api/
+(an API key, or the product's identity token under /api/v1/inapp/), and the in-app snippet. Every other route refuses an anonymous request (a redirect to
 sign-in), every state-changing one refuses a viewer, every admin-only one an editor,
 and every one names its role (``role_required`` sets ``view.required_role``).
 Routes added later are checked without editing this file.
@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Rule
 
-PUBLIC_BLUEPRINTS = {"health", "auth", "unsubscribe"}
+PUBLIC_BLUEPRINTS = {"health", "auth", "unsubscribe", "tracking", "inapp_script"}
 PUBLIC_ENDPOINTS = {"static", "index"}  # index: "/" only redirects to the dashboard, which checks
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 

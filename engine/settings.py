@@ -301,6 +301,9 @@ class Settings:
     # named by TOUCHLINE_TRACK_OPENS only (none by default; never operational).
     track_clicks: bool = True
     track_opens: tuple[str, ...] = ()
+    # The demo product page (/demo/product, docs/inapp.md), which mints identity tokens for any
+    # contact: only for demo data. TOUCHLINE_DEMO_PRODUCT; `touchline up` turns it on with its demo.
+    demo_product: bool = False
 
     @property
     def loss_noticed_within(self) -> int:
@@ -406,6 +409,7 @@ def load_settings() -> Settings:
         **_pipeline_settings(smtp["smtp_timeout"], webhook["webhook_timeout"]),
         track_clicks=_flag("TOUCHLINE_TRACK_CLICKS", True),
         track_opens=_open_categories("TOUCHLINE_TRACK_OPENS"),
+        demo_product=_flag("TOUCHLINE_DEMO_PRODUCT", False),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -109,6 +110,8 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
         "TOUCHLINE_HOST": host,
         "TOUCHLINE_PORT": str(port),
     }
+    if not no_demo and "TOUCHLINE_DEMO_PRODUCT" not in os.environ:
+        extra["TOUCHLINE_DEMO_PRODUCT"] = "1"  # with demo data, the demo product page (docs/inapp.md)
     base_url = f"http://{host}:{port}"
     exit_code = 0
     password: str | None = None

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from engine.db import Database
 from engine.settings import Settings, load_settings
 from web import accounts, admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
-from web import inapp, msgtemplates
+from web import demo_product, inapp, msgtemplates
 from web import tracking
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # limiter's, so the limiter is set up after it.
     api.init_app(app)
     inapp.init_app(app)
+    # Only with TOUCHLINE_DEMO_PRODUCT (touchline up's demo data): a page that mints identity tokens.
+    demo_product.init_app(app)
     init_limiter(app, settings)
     security.init_app(app, settings)
     return app

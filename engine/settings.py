@@ -269,6 +269,8 @@ class Settings:
     max_request_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1000
     api_rate_limit: str = "600/minute"
+    # Nudge API calls per contact (web.inapp): a page polls about once a minute.
+    inapp_rate_limit: str = "60/minute"
     queue_prefix: str = "touchline"
     trusted_proxies: int = 0
     # A signed-in admin session ends after this long without a request.
@@ -397,6 +399,7 @@ def load_settings() -> Settings:
         max_request_bytes=_int("TOUCHLINE_MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024),
         max_batch=_int("TOUCHLINE_MAX_BATCH", 1000, minimum=1),
         api_rate_limit=_rate_limit("TOUCHLINE_API_RATE_LIMIT", "600/minute"),
+        inapp_rate_limit=_rate_limit("TOUCHLINE_INAPP_RATE_LIMIT", "60/minute"),
         queue_prefix=_str("TOUCHLINE_QUEUE_PREFIX", "touchline") or "touchline",
         trusted_proxies=_int("TOUCHLINE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
         session_idle_minutes=_int("TOUCHLINE_SESSION_IDLE_MINUTES", 720, minimum=1, maximum=720),

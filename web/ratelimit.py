@@ -25,9 +25,8 @@ LOGIN_ACCOUNT_FAILURE_LIMIT = "5/minute;20/hour"
 # the address gets 429, a right key's too, until the window ends.
 API_AUTH_FAILURE_LIMIT = "10/minute"
 API_AUTH_FAILURE_SCOPE = "api-auth-failures"
-# The nudge API (web.inapp): a page polls about once a minute and reports a few events; an
-# office behind one address may have hundreds of people on the product.
-INAPP_CONTACT_LIMIT = "60/minute"
+# The nudge API (web.inapp), per address: an office behind one address may have hundreds of
+# people on the product (per contact: settings.inapp_rate_limit).
 INAPP_ADDRESS_LIMIT = "1200/minute"
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
     )(app.blueprints["auth"])
     if "inapp" in app.blueprints:
         inapp = app.blueprints["inapp"]
-        limiter.shared_limit(INAPP_CONTACT_LIMIT, scope="inapp-contact", key_func=inapp_contact,
+        limiter.shared_limit(settings.inapp_rate_limit, scope="inapp-contact", key_func=inapp_contact,
                              exempt_when=lambda: "inapp_identity" not in g)(inapp)  # fmt: skip
         limiter.shared_limit(INAPP_ADDRESS_LIMIT, scope="inapp-address", key_func=client_address)(inapp)
         limiter.shared_limit(API_AUTH_FAILURE_LIMIT, scope="inapp-auth-failures", key_func=client_address,

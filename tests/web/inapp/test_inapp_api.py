@@ -104,11 +104,8 @@ def test_cors_only_for_the_apps_origins(client, inapp_nudges):
     assert client.get(f"/api/v1/inapp/app_nope/nudges", headers=auth(w.token(), Origin=ORIGIN)).status_code == 403
 
 
-def test_rate_limited_per_contact_with_json_429(make_app, inapp_nudges, monkeypatch):
-    import web.ratelimit
-
-    monkeypatch.setattr(web.ratelimit, "INAPP_CONTACT_LIMIT", "3/minute")
-    client = make_app().test_client()
+def test_rate_limited_per_contact_with_json_429(make_app, inapp_nudges):
+    client = make_app(inapp_rate_limit="3/minute").test_client()
     w = inapp_nudges
     url = f"/api/v1/inapp/{w.app_id}/nudges"
     assert [client.get(url, headers=auth(w.token("ann"))).status_code for _ in range(4)] == [200, 200, 200, 429]

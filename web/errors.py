@@ -15,7 +15,7 @@ from web.unsubscribe.views import error_page
 
 API_PREFIX = "/api/"
 # Pages for email recipients: their errors wear the sender's brand, not the admin's layout.
-RECIPIENT_PREFIXES = ("/u/", "/preferences/")
+RECIPIENT_PREFIXES = ("/u/", "/preferences/", "/t/")
 
 TITLES = {
     400: (_l("Request not understood"), _l("This request could not be read.")),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.compliance import OPERATIONAL, list_unsubscribe_headers, preferences_url, unsubscribe_token, unsubscribe_url
 from engine.delivery.message import OutgoingMessage, message_id_for
+from engine.delivery.tracking import Tracker
 from engine.models import Account, Contact, Delivery, RuleVersion
 from engine.rules.schema import Action, Rule
 from engine.rules.versions import validate_content
@@ -42,6 +43,7 @@ class Composer:
         self.settings, self.now = settings, now
         self.library = shared_library(settings.templates_dir)
         self.domain = message_domain(settings)
+        self.tracker = Tracker(settings)
         self._rules: dict[int, Rule | None] = {}
         self._rule_records: dict[int, Record] = {}
         self._versions: dict[int, RuleVersion | None] = {}
@@ -141,6 +143,12 @@ class Composer:
         else:
             locales = locale_chain(contact.locale if contact else None, account.locale)
         rendered = self.library.render(row.template, locales, context)
+        html, text = rendered.html, rendered.text
+        if row.channel == "email":
+            # Customer email's links go through the click route, and its category may carry the open
+            # pixel (engine.delivery.tracking); the unsubscribe and preference links stay as they are.
+            html, text = self.tracker.apply(row.id, row.category, contact is not None, html, text,
+                                            keep=(links.get("unsubscribe"), links.get("preferences")))  # fmt: skip
         # In-app and webhook messages take settings from their rule's action; email none.
         action = self._action(row) if row.channel != "email" else None
         days = action.expires_in if action is not None and row.channel == "in_app" else None
@@ -150,8 +158,8 @@ class Composer:
             to_addr=row.recipient,
             to_name=(contact.name or "") if contact is not None else "",
             subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
+            text=text,
+            html=html,
             headers=headers,
             message_id=message_id_for(row.id, self.domain),
             account_id=row.account_id,

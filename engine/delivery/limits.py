@@ -25,6 +25,10 @@ What was sent: deliveries with status ``sent``, ``queued``, ``sending`` or
 tried (a retry keeps its place), timed by ``sent_at``, else ``queued_at``.
 Pending, deferred, skipped, suppressed, held-out and failed ones do not count.
 A message counts in a window of N days while ``now - N days < its time``.
+An in-app nudge counts in the fatigue policy's budgets from when the product
+first showed it (its ``seen_at``), not from when it was stored: a nudge never
+shown has not reached anyone. A rule's own limits count it from when it was
+stored, so a rule does not store nudge after nudge while none is shown.
 
 Decisions are set-wise: candidates are taken in order of priority (highest
 first), then older ``due_at``, then lower id, and each one admitted uses the
@@ -45,11 +49,12 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.delivery.policy import Policy
-from engine.models import Delivery
+from engine.models import Delivery, Nudge
 from engine.rules.schema import Limit, Limits
 from engine.sqlutil import chunks
 
 D = Delivery.__table__
+N = Nudge.__table__
 COUNTED_STATUSES = ("sent", "queued", "sending", "unknown")
 BATCH = 500  # ids per IN (...), under SQLite's bound-parameter limit
 
@@ -81,6 +86,7 @@ class Sent:
     account_id: int
     contact_id: int | None
     at: datetime
+    shown_at: datetime | None = None  # in_app: when the product first showed the nudge; None: not yet
 
 
 @dataclass
@@ -124,17 +130,22 @@ def sent_counts(
     if since is None:
         raise ValueError("sent_counts needs since (see lookback)")
     columns = (D.c.id, D.c.rule_id, D.c.occurrence, D.c.category, D.c.channel, D.c.account_id, D.c.contact_id,
-               D.c.sent_at, D.c.queued_at)  # fmt: skip
-    after = or_(D.c.sent_at > since, and_(D.c.sent_at.is_(None), D.c.queued_at > since))
+               D.c.sent_at, D.c.queued_at, N.c.seen_at)  # fmt: skip
+    # A nudge stored before ``since`` and first shown after it still counts in the policy's budgets.
+    after = or_(D.c.sent_at > since, and_(D.c.sent_at.is_(None), D.c.queued_at > since), N.c.seen_at > since)
+    source = D.outerjoin(N, N.c.delivery_id == D.c.id)
     rows: dict[int, Sent] = {}
     for column, ids in ((D.c.account_id, account_ids), (D.c.contact_id, contact_ids)):
         for part in chunks(sorted(set(ids)), BATCH):
             # A message waiting to retry after a transient error keeps its place in the budget.
             retrying = and_(D.c.status == "deferred", D.c.attempts > 0)
-            stmt = select(*columns).where(column.in_(part), or_(D.c.status.in_(COUNTED_STATUSES), retrying), after)
+            stmt = select(*columns).select_from(source).where(
+                column.in_(part), or_(D.c.status.in_(COUNTED_STATUSES), retrying), after
+            )
             for row in session.execute(stmt):
                 at = row.sent_at or row.queued_at
-                rows[row.id] = Sent(row.rule_id, row.occurrence, row.category, row.channel, row.account_id, row.contact_id, at)
+                rows[row.id] = Sent(row.rule_id, row.occurrence, row.category, row.channel, row.account_id, row.contact_id,
+                                    at, row.seen_at)  # fmt: skip
     return History(list(rows.values()), since)
 
 
@@ -195,7 +206,12 @@ def apply_limits(
         budgets_of(c.rule_id, c.category, c.channel, c.account_id, c.contact_id, create=True)
     for s in sent:
         for budget in budgets_of(s.rule_id, s.category, s.channel, s.account_id, s.contact_id, create=False):
-            budget.add((s.rule_id, s.occurrence), s.at)
+            at = s.at
+            if s.channel == "in_app" and budget.name.startswith("policy."):
+                if s.shown_at is None:
+                    continue  # stored, never shown: it has not reached anyone yet
+                at = s.shown_at
+            budget.add((s.rule_id, s.occurrence), at)
 
     decisions: dict[int, Decision] = {}
     for c in sorted(candidates, key=lambda c: (-c.priority, c.due_at, c.id)):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.delivery.limits import Candidate, Decision, History, Sent, apply_limits, lookback, sent_counts
 from engine.delivery.policy import NO_POLICY, Fatigue, Policy
 from engine.ingest import upsert_accounts, upsert_contacts
-from engine.models import Account, Contact, Delivery, RuleVersion
+from engine.models import Account, Contact, Delivery, Nudge, RuleVersion
 from engine.rules.schema import Limit, Limits
 from engine.rules.validate import validate_text
 from engine.rules.versions import apply_rules
@@ -33,8 +33,8 @@ def cand(rule="r", occurrence=None, *, id=None, priority=0, category="general", 
 
 
 def sent(rule="old", occurrence="enter:0", *, ago=timedelta(days=1), category="general", channel="email", account=1,
-         contact=11) -> Sent:  # fmt: skip
-    return Sent(rule, occurrence, category, channel, account, contact, NOW - ago)
+         contact=11, shown_ago=None) -> Sent:  # fmt: skip
+    return Sent(rule, occurrence, category, channel, account, contact, NOW - ago, NOW - shown_ago if shown_ago else None)
 
 
 def verdicts(decisions: list[Decision]) -> list[str | None]:
@@ -81,12 +81,23 @@ def test_what_was_sent_counts_while_it_is_inside_the_window():
     assert verdicts(apply_limits([c], almost, POLICY, {}, NOW)) == [ACCOUNT_REASON]
 
 
-def test_in_app_nudges_count_and_a_sibling_of_a_sent_message_is_free():
-    in_app_sent = [sent("r", "enter:1", channel="in_app", ago=timedelta(hours=2))]
+def test_in_app_nudges_count_once_shown_and_a_sibling_of_a_sent_message_is_free():
+    in_app_sent = [sent("r", "enter:1", channel="in_app", ago=timedelta(hours=2), shown_ago=timedelta(hours=1))]
     assert verdicts(apply_limits([cand("x")], in_app_sent, POLICY, {}, NOW)) == [ACCOUNT_REASON]
     # The email of that same firing, deferred by its send window, still goes.
     sibling = cand("r", "enter:1", channel="email")
     assert verdicts(apply_limits([sibling], in_app_sent, POLICY, {"r": Limits(Limit(1, 30))}, NOW)) == ["send"]
+
+
+def test_a_nudge_never_shown_uses_no_fatigue_budget_but_its_rules_own_limits():
+    stored = [sent("r", "enter:1", channel="in_app", ago=timedelta(hours=2))]  # stored, not shown yet
+    assert verdicts(apply_limits([cand("x")], stored, POLICY, {}, NOW)) == ["send"]
+    again = cand("r", "enter:2", channel="in_app")
+    limits = {"r": Limits(per_account=Limit(1, 7))}
+    assert verdicts(apply_limits([again], stored, POLICY, limits, NOW)) == ["limit: rule r per_account 1 per 7d"]
+    # Counted from when it was shown: stored 10 days ago, shown 2 days ago, inside a 7-day window.
+    late = [sent("r", "enter:1", channel="in_app", ago=timedelta(days=10), shown_ago=timedelta(days=2))]
+    assert verdicts(apply_limits([cand("x")], late, POLICY, {}, NOW)) == [ACCOUNT_REASON]
 
 
 def test_operational_is_exempt_from_the_policy_but_not_from_its_rule_limits():
@@ -229,6 +240,18 @@ def test_sent_counts_reads_sent_queued_sending_and_unknown_rows_in_the_window(se
     assert (by["sent-recent"].account_id, by["sent-recent"].contact_id, by["sent-recent"].category) == (acc["a1"], con["c1"], "tips")
     # A contact's messages are found by contact too, wherever its account is.
     assert [s.occurrence for s in sent_counts(session, [], [con["c3"]], since).sent] == ["other-account"]
+    # A nudge stored before the window and shown inside it is read, with when it was shown.
+    nudge_row = Delivery(dedupe_key="nudge", rule_id="r", rule_version_id=version, action_index=0, channel="in_app",
+                         template="t/x", account_id=acc["a3"], contact_id=con["c3"], recipient="contact:c3",
+                         occurrence="nudge", status="sent", category="tips", sent_at=since - timedelta(days=1),
+                         due_at=NOW - timedelta(days=40))  # fmt: skip
+    session.add(nudge_row)
+    session.flush()
+    session.add(Nudge(delivery_id=nudge_row.id, account_id=acc["a3"], contact_id=con["c3"], title="t",
+                      seen_at=NOW - timedelta(days=1)))  # fmt: skip
+    session.flush()
+    shown = {s.occurrence: s for s in sent_counts(session, [], [con["c3"]], since).sent}
+    assert shown["nudge"].shown_at == NOW - timedelta(days=1) and shown["other-account"].shown_at is None
     # The history feeds the decision: a1 already had a message this week.
     c = Candidate(999, "r", "new", "tips", 0, "email", acc["a1"], con["c1"], "c1@x.test", NOW)
     assert verdicts(apply_limits([c], history, POLICY, {}, NOW)) == [ACCOUNT_REASON]

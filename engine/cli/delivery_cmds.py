@@ -114,7 +114,7 @@ def export_command(output: str, **values) -> None:
 @click.option("--raw", is_flag=True, help="Print only the message exactly as it was sent (the MIME bytes for email).")
 def show_command(delivery_id: int, raw: bool) -> None:
     """One delivery: who, which rule, its status history, the explanation stored when the rule
-    fired, the checks it passed, and the message as it was sent (headers and text part)."""
+    fired, the checks it passed, its clicks and opens, and the message as it was sent (headers and text part)."""
     from engine.cli.context import database
     from engine.delivery.detail import delivery_detail
 
@@ -149,6 +149,13 @@ def show_command(delivery_id: int, raw: bool) -> None:
     click.echo("\nChecks:")
     for verdict in detail.verdicts:
         click.echo(f"  {verdict.check:<12}{verdict.outcome:<12}{verdict.text}")
+    if d.channel == "email":
+        e = detail.engagements
+        click.echo(f"\nClicks and opens: {e.clicks} clicks by people, {e.flagged_clicks} flagged as link scanners', "
+                   f"{e.opens} opens ({e.flagged_opens} flagged)")  # fmt: skip
+        for r in e.rows:
+            judged = f"flagged: {r.flagged}" if r.flagged else "a person"
+            click.echo(f"  {r.at:%Y-%m-%d %H:%M:%S}  {r.kind:<6}{r.url or '-'}  {r.method} {r.address or '-'}  {judged}")
     message = detail.message
     if message is None:
         click.echo("\nMessage: none stored (nothing was handed over)")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.delivery.engagement import Engagements, engagements_of
 from engine.delivery.record import StoredMessage, stored_messages
 from engine.models import Account, Contact, Delivery, DeliveryEvent, RuleVersion
 from engine.models.delivery import TEST
@@ -107,6 +108,8 @@ class DeliveryDetail:
     explanation: Explanation | None
     verdicts: list[Verdict]
     messages: list[SentMessage] = field(default_factory=list)  # usually one; oldest attempt first
+    # Its tracked links followed and its open pixel loaded (docs/channels.md, "Click tracking and opens").
+    engagements: Engagements = field(default_factory=Engagements)
 
     @property
     def message(self) -> SentMessage | None:
@@ -120,7 +123,7 @@ class DeliveryDetail:
 
 def delivery_detail(session: Session, delivery_id: int) -> DeliveryDetail | None:
     """Delivery ``delivery_id`` with its account, contact, rule version, history, explanation,
-    verdicts and the message as sent; None if there is no such delivery."""
+    verdicts, the message as sent and its clicks and opens; None if there is no such delivery."""
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         return None
@@ -145,6 +148,7 @@ def delivery_detail(session: Session, delivery_id: int) -> DeliveryDetail | None
         explanation=explanation_of(delivery.explanation),
         verdicts=verdicts(delivery, history),
         messages=[parse_message(m) for m in stored_messages(session, delivery_id)],
+        engagements=engagements_of(session, delivery_id),
     )
 
 

@@ -3,6 +3,7 @@
 Everything comes from indexed reads of one account: its row, contacts, change
 history, the usage rollups (one probe per event name on their event-first key),
 its deliveries of the last 90 days (the send log's (account_id, created_at)
+index) and the clicks and opens of their email (the engagements' (account_id, at)
 index), its contacts' suppressions, and, for every applied rule, the same
 one-account explanation ``touchline explain`` prints.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from engine.models import Account, AccountChange, Contact, DailyUsage, Delivery, Suppression
+from engine.models import Account, AccountChange, Contact, DailyUsage, Delivery, DeliveryEngagement, Suppression
 from engine.rules.days import utc_today
 from engine.rules.evaluate import ExplainNode, explain
 from engine.rules.facts import events_of, load_contact_facts_many, load_facts_many, rules_of
@@ -28,6 +29,8 @@ from engine.rules.versions import active_rules
 DAYS = 90
 # Newest deliveries in the timeline: a noisy account must not make the page unbounded.
 MAX_DELIVERIES = 300
+# And the newest clicks and opens.
+MAX_ENGAGEMENTS = 300
 # Contacts explained one by one for a contact-level rule; the rest are counted only.
 MAX_CONTACT_EXPLANATIONS = 20
 
@@ -79,9 +82,10 @@ class UsageSeries:
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # "change", "delivery", "suppression"
+    kind: str  # "change", "delivery", "suppression", "click", "open"
     text: str
     status: str | None = None
+    flagged: str | None = None  # a click or open that looks like a link scanner's: why
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ class AccountDetail:
     rules: list[RuleCheck] = field(default_factory=list)
     # True when the timeline shows only the newest MAX_DELIVERIES deliveries of the window.
     deliveries_capped: bool = False
+    # True when it shows only the newest MAX_ENGAGEMENTS clicks and opens of the window.
+    engagements_capped: bool = False
 
 
 def account_detail(session: Session, external_id: str, now: datetime) -> AccountDetail:
@@ -182,7 +188,9 @@ def account_detail(session: Session, external_id: str, now: datetime) -> Account
     first = today - timedelta(days=DAYS - 1)
     counts = _usage(session, account.id, first, today)
     detail.usage = _series(counts, key_events, first)
-    detail.timeline, detail.deliveries_capped = _timeline(session, account.id, detail, counts, suppressions, first, now)
+    detail.timeline, detail.deliveries_capped, detail.engagements_capped = _timeline(
+        session, account.id, detail, counts, suppressions, first, now
+    )
     detail.rules = _rule_checks(session, account.id, contacts, rules, now)
     return detail
 
@@ -243,7 +251,7 @@ def _timeline(
     suppressions: dict[str, list[Suppression]],
     first: date,
     now: datetime,
-) -> tuple[list[TimelineDay], bool]:
+) -> tuple[list[TimelineDay], bool, bool]:
     start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
     items: dict[date, list[TimelineItem]] = defaultdict(list)
     for change in detail.changes:
@@ -267,6 +275,19 @@ def _timeline(
     for at, rule_id, channel, recipient, status, reason in deliveries[:MAX_DELIVERIES]:
         text_ = f"{rule_id}: {channel} to {recipient}" + (f" ({reason})" if reason and status != "sent" else "")
         items[at.date()].append(TimelineItem(at, "delivery", text_, status))
+    E = DeliveryEngagement
+    engagements = list(
+        session.execute(
+            select(E.at, E.kind, E.url, E.flagged, Delivery.rule_id, Delivery.recipient)
+            .join(Delivery, Delivery.id == E.delivery_id)
+            .where(E.account_id == account_id, E.at >= start, E.at <= now, Delivery.status != "test")
+            .order_by(E.at.desc(), E.id.desc())
+            .limit(MAX_ENGAGEMENTS + 1)
+        )
+    )  # fmt: skip
+    for at, kind, url, flagged, rule_id, recipient in engagements[:MAX_ENGAGEMENTS]:
+        text_ = f"{rule_id}: {recipient}" + (f" → {url}" if url else "")
+        items[at.date()].append(TimelineItem(at, kind, text_, flagged=flagged))
     for address, rows in suppressions.items():
         for row in rows:
             if start <= row.created_at <= now:
@@ -285,7 +306,7 @@ def _timeline(
         )
         for day in days
     ]
-    return timeline, capped
+    return timeline, capped, len(engagements) > MAX_ENGAGEMENTS
 
 
 def _rule_checks(session: Session, account_id: int, contacts: list[Contact], rules, now: datetime) -> list[RuleCheck]:

@@ -84,7 +84,8 @@ def show_command(account_id: str, at: str | None, timeline_days: int) -> None:
         events = ", ".join(f"{name} {count}" for name, count in day.events)
         click.echo(f"  {day.day}  {events or 'no events'}")
         for item in day.items:
-            click.echo(f"    {item.at:%H:%M} {item.kind}{' ' + item.status if item.status else ''}: {item.text}")
+            flagged = f" (flagged: {item.flagged})" if item.flagged else ""
+            click.echo(f"    {item.at:%H:%M} {item.kind}{' ' + item.status if item.status else ''}: {item.text}{flagged}")
     click.echo(f"rules ({len(d.rules)}) at {now:%Y-%m-%d %H:%M:%S}Z:")
     for rule in d.rules:
         state = " (paused)" if rule.paused else ""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import pytest
 
-from engine.accounts import AccountFilter, SearchError, search_accounts
+from engine.accounts import AccountFilter, SearchError, search, search_accounts
 from engine.ingest import upsert_accounts, upsert_contacts
 
 
@@ -155,3 +157,92 @@ def test_pages_of_limited_branches_equal_the_whole_match(crowd, q, tier, limit):
             break
         cursor = page.next_cursor
     assert seen == expected
+
+
+KINDS = ("id", "name", "address", "domain")
+
+
+@pytest.mark.parametrize(("q", "cursor", "tier"), [
+    ("ab", None, None), ("AB", "ab-039", None), ("a", None, "low"), ("abe", None, None), ("ab1", None, None),
+    ("lab", "zz-050", None), ("u1", None, None), ("ab11.example", None, None), ("y.exam", "zz-100", "tech"),
+    ("x.example", None, None), ("%", None, None), ("_", None, None), ("zz-11", None, None), ("nothing", None, None),
+])  # fmt: skip
+def test_every_plan_of_the_search_gives_the_same_rows(crowd, q, cursor, tier):
+    """Whichever kinds of prefix match are read in page order instead of through their index
+    (search.walked_kinds decides on SQLite), the page is the same, on either database."""
+    flt = AccountFilter(q=q, tier=tier)
+    pages = {}
+    with crowd.read_session() as s:
+        for n in range(len(KINDS) + 1):
+            for walked in combinations(KINDS, n):
+                stmt = search.search_query(flt, cursor, 7, crowd.dialect, frozenset(walked))
+                pages[walked] = [row[0] for row in s.execute(stmt)]
+    expected = sorted(x for i in range(120) if (x := _reference(i, q.lower(), tier)) and (cursor is None or x > cursor))
+    assert pages[()] == expected[:8]
+    assert {walked: page for walked, page in pages.items() if page != pages[()]} == {}
+
+
+@pytest.mark.parametrize(("q", "limit"), [("ACME", 1), ("ann.lee@", 50), ("boltfreight.EX", 50), ("100%", 50), ("a_b", 50), ("さくら", 1), ("株式", 50)])
+def test_every_plan_of_the_search_gives_the_same_rows_on_edge_cases(accounts, q, limit):
+    with accounts.read_session() as s:
+        pages = {
+            walked: [row[0] for row in s.execute(search.search_query(AccountFilter(q=q), None, limit, accounts.dialect, frozenset(walked)))]
+            for n in range(len(KINDS) + 1)
+            for walked in combinations(KINDS, n)
+        }  # fmt: skip
+    assert len(set(map(tuple, pages.values()))) == 1, pages
+    assert pages[()] == {"ACME": ["acme", "acme-eu"], "ann.lee@": ["bolt"], "boltfreight.EX": ["bolt"], "100%": ["pct"],
+                         "a_b": ["under"], "さくら": ["sakura"], "株式": ["sakura"]}[q][: limit + 1]  # fmt: skip
+
+
+@pytest.fixture
+def sqlite_only(db):
+    if db.dialect != "sqlite":
+        pytest.skip("the plan is chosen by hand on SQLite only; PostgreSQL's planner chooses it")
+    return db
+
+
+@pytest.mark.parametrize(("cap", "pages"), [(1, 1), (1, 3), (2, 100), (10, 2)])
+@pytest.mark.parametrize(("q", "tier", "limit"), [("ab", None, 7), ("ab", "low", 7), ("ab", "high", 3), ("abe", "tech", 1), ("u", None, 5)])
+def test_pages_are_the_same_when_common_prefixes_are_read_in_page_order(crowd, sqlite_only, monkeypatch, cap, pages, q, tier, limit):
+    """With the thresholds made small, SQLite reads common kinds of match in page order on some
+    pages and through their indexes on others; paging still gives every match once, in order."""
+    monkeypatch.setattr(search, "PROBE_CAP", cap)
+    monkeypatch.setattr(search, "WALK_PAGES", pages)
+    expected = sorted(x for i in range(120) if (x := _reference(i, q, tier)))
+    seen, cursor, plans = [], None, set()
+    while True:
+        with crowd.read_session() as s:
+            plans.add(search.walked_kinds(s, AccountFilter(q=q, tier=tier), cursor, limit))
+            page = search_accounts(s, AccountFilter(q=q, tier=tier), cursor, limit)
+        seen += [row.external_id for row in page.rows]
+        assert len(seen) <= len(expected), seen
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == expected
+    if q != "abe":  # ('abe' only at some thresholds: few addresses start with it)
+        assert any(plans), plans  # some pages were read in page order
+
+
+def test_sqlite_reads_a_common_prefix_in_page_order_only_where_its_matches_are_close(db, sqlite_only, monkeypatch):
+    """Many index entries but one account (a big customer's contacts at one domain, last in id
+    order): reading accounts in page order would read them all, so its index is used."""
+    monkeypatch.setattr(search, "PROBE_CAP", 10)
+    monkeypatch.setattr(search, "WALK_PAGES", 2)
+    with db.session() as s:
+        upsert_accounts(s, [{"id": f"a-{i:03d}", "name": f"Shop {i}", "tier": "tech"} for i in range(60)]
+                        + [{"id": "zz-big", "name": "Big Corp", "tier": "high"}])  # fmt: skip
+        upsert_contacts(s, [{"id": f"c-{i}", "account_id": f"a-{i:03d}", "email": f"ann{i}@shop{i}.example"} for i in range(60)]
+                        + [{"id": f"big-{i}", "account_id": "zz-big", "email": f"p{i}@big.example"} for i in range(30)])  # fmt: skip
+
+    def plan(q, cursor=None, limit=5):
+        with db.read_session() as s:
+            return search.walked_kinds(s, AccountFilter(q=q), cursor, limit), ids(db, AccountFilter(q=q), cursor, limit)
+
+    assert plan("a-") == ({"id"}, ["a-000", "a-001", "a-002", "a-003", "a-004"])  # every account: in page order
+    assert plan("sho") == ({"domain"}, ["a-000", "a-001", "a-002", "a-003", "a-004"])  # the name's inside, and domains
+    assert plan("big") == (set(), ["zz-big"])  # 30 contacts, one account, last: through the index
+    assert plan("p") == (set(), ["zz-big"])
+    assert plan("p", cursor="a-055") == ({"address"}, ["zz-big"])  # 5 accounts left: read them
+    assert plan("ab") == (set(), [])  # few entries: through the index

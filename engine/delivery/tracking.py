@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from engine.compliance import OPERATIONAL
+
 CLICK_SALT = "touchline.click.v1"
 OPEN_SALT = "touchline.open.v1"
 CLICK_PATH = "/t/c/"
@@ -153,8 +155,6 @@ class Tracker:
     def wanted(self, delivery_id: int, category: str, to_contact: bool) -> tuple[bool, bool]:
         """(clicks, opens) for a message: customer email of a delivery row (a preview's draft is
         id 0), never operational, never an alert to the account's owner."""
-        from engine.compliance import OPERATIONAL
-
         if delivery_id <= 0 or category == OPERATIONAL or not to_contact:
             return False, False
         return self.clicks, category in self.opens
@@ -175,8 +175,15 @@ class Tracker:
         clicks, opens = self.wanted(delivery_id, category, to_contact)
         if clicks:
             kept = frozenset(k for k in keep if k)
-            html = rewrite_html(html, lambda url: self.link(delivery_id, url) if self.trackable(url, kept) else None)
-            text = rewrite_text(text, lambda url: self.link(delivery_id, url) if self.trackable(url, kept) else None)
+            made: dict[str, str | None] = {}  # a link repeated (a button, the text part) is signed once
+
+            def new_url(url: str) -> str | None:
+                if url not in made:
+                    made[url] = self.link(delivery_id, url) if self.trackable(url, kept) else None
+                return made[url]
+
+            html = rewrite_html(html, new_url)
+            text = rewrite_text(text, new_url)
         if opens and html:
             html = add_pixel(html, self.pixel(delivery_id))
         return html, text

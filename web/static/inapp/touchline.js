@@ -258,8 +258,9 @@
     function mount() {
       if (root) return;
       host = d.createElement("touchline-nudges");
-      root = host.attachShadow({ mode: "closed" });
+      root = host.attachShadow({ mode: "open" }); // open: the host's own tools and tests can see in; its CSS still cannot
       try { // a constructed sheet needs no style-src exception under a strict CSP
+        if (!("adoptedStyleSheets" in root)) throw 0;
         var sheet = new CSSStyleSheet();
         sheet.replaceSync(CSS);
         root.adoptedStyleSheets = [sheet];

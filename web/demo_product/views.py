@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -34,7 +34,10 @@ def page():
         key = demo_key(session, settings, actor=current_user.email)
         people = people_with_nudges(session, now)
         wanted = _wanted()
-        person = find_person(session, wanted, now) if wanted else (people[0] if people else None)
+        person = find_person(session, wanted, now) if wanted else None
+    if not wanted and people:
+        # The contact in the address: a reload stays with them after their last nudge is gone.
+        return redirect(url_for(".page", contact=people[0].contact))
     if wanted and person is None:
         abort(404, description=_("There is no contact %(contact)s in the demo data.", contact=wanted))
     if person is not None and all(p.contact != person.contact for p in people):

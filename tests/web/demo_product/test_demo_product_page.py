@@ -49,7 +49,9 @@ def test_the_dashboard_links_to_it(demo_app, make_user, login):
 def test_the_page_views_the_contact_with_most_nudges_and_lists_the_others(demo_app, inapp_nudges, make_user, login, db):
     client = demo_app.test_client()
     login(client, make_user("viewer"))
-    page = client.get("/demo/product")
+    first = client.get("/demo/product")
+    assert first.status_code == 302 and first.headers["Location"] == "/demo/product?contact=ann"  # the most nudges
+    page = client.get("/demo/product?contact=ann")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     page_ids = by_id(html)
@@ -117,7 +119,7 @@ def test_opened_at_another_address_it_points_to_the_public_url(make_app, tmp_pat
     app = make_app(demo_product=True, public_url="http://127.0.0.1:8000", instance_dir=tmp_path, policy_file=None)
     client = app.test_client()
     login(client, make_user("viewer"))
-    ids = by_id(client.get("/demo/product", base_url="http://localhost:8000").get_data(as_text=True)).attrs
+    ids = by_id(client.get("/demo/product", base_url="http://localhost:8000", follow_redirects=True).get_data(as_text=True)).attrs
     assert "touchline-config" not in ids  # the API would refuse this origin: the snippet is not started
     assert ids["origin-link"]["href"] == "http://127.0.0.1:8000/demo/product?contact=ann"
 
@@ -125,5 +127,5 @@ def test_opened_at_another_address_it_points_to_the_public_url(make_app, tmp_pat
 def test_in_japanese(demo_app, inapp_nudges, make_user, login):
     client = demo_app.test_client()
     login(client, make_user("viewer"))
-    html = client.get("/demo/product", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    html = client.get("/demo/product", headers={"Accept-Language": "ja"}, follow_redirects=True).get_data(as_text=True)
     assert '<html lang="ja">' in html and "<h1>概要</h1>" in html

@@ -12,6 +12,7 @@ from engine.models import Account, Contact, Nudge
 
 # Enough to try a few people and languages; the select stays short.
 SHOWN = 8
+CANDIDATES = 500  # read to choose those from: the most nudges waiting first
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,23 @@ def _waiting(now: datetime):
 
 
 def people_with_nudges(session: Session, now: datetime, limit: int = SHOWN) -> list[Person]:
-    """The contacts with the most nudges waiting, each once."""
+    """The contacts with the most nudges waiting, each once, the first of each kind of nudge and
+    language among them (a modal, a Japanese contact), so that a few cover what there is to see."""
     waiting = func.count(Nudge.id)
     rows = session.execute(
-        select(Contact.external_id, Account.external_id, Contact.name, Contact.email, Account.name, Contact.locale, waiting)
+        select(Contact.external_id, Account.external_id, Contact.name, Contact.email, Account.name, Contact.locale, waiting,
+               func.max(Nudge.kind))
         .join(Nudge, Nudge.contact_id == Contact.id)
         .join(Account, Account.id == Contact.account_id)
         .where(*_waiting(now))
         .group_by(Contact.id, Account.id)
         .order_by(waiting.desc(), Contact.id)
-        .limit(limit)
-    ).all()
-    return [_person(*row) for row in rows]
+        .limit(CANDIDATES)
+    ).all()  # fmt: skip
+    first_of_a_kind = {(row[5], row[7]): row for row in reversed(rows)}  # the first row of each wins
+    picked = [row for row in rows if first_of_a_kind.get((row[5], row[7])) is row][:limit]
+    picked += [row for row in rows if row not in picked][: limit - len(picked)]
+    return [_person(*row[:7]) for row in sorted(picked, key=rows.index)]
 
 
 def find_person(session: Session, contact: str, now: datetime) -> Person | None:

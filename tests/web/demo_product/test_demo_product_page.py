@@ -129,3 +129,13 @@ def test_in_japanese(demo_app, inapp_nudges, make_user, login):
     login(client, make_user("viewer"))
     html = client.get("/demo/product", headers={"Accept-Language": "ja"}, follow_redirects=True).get_data(as_text=True)
     assert '<html lang="ja">' in html and "<h1>概要</h1>" in html
+
+
+def test_the_few_contacts_offered_cover_the_languages_there_are(inapp_nudges, db):
+    from engine.models import utcnow
+    from web.demo_product.people import people_with_nudges
+
+    with db.read_session() as s:
+        assert [p.contact for p in people_with_nudges(s, utcnow())] == ["ann", "bea", "carl"]
+        # Two places: Ann (the most, first) and Carl (Japanese), before Bea (like Ann).
+        assert [p.contact for p in people_with_nudges(s, utcnow(), limit=2)] == ["ann", "carl"]

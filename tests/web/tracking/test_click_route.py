@@ -77,13 +77,14 @@ class Sent:
         return re.findall(r'href="([^"]*/t/c/[^"]+)"', html)
 
 
-def send_guides(db, smtp_server, tmp_path: Path, category: str = "product-tips", accounts: int = 2, **overrides) -> Sent:
+def send_guides(db, smtp_server, tmp_path: Path, category: str = "product-tips", accounts: int = 2, template: str = TEMPLATE,
+                **overrides) -> Sent:  # fmt: skip
     """Trial accounts with an admin each, and a rule sending them the guide: evaluated, dispatched
     and sent by the send job to ``smtp_server`` (the conftest's aiosmtpd sink)."""
     templates = tmp_path / "templates"
     shutil.copytree(ROOT / "email_templates", templates)
     (templates / "tips" / "guide").mkdir(parents=True)
-    (templates / "tips" / "guide" / "en.html").write_text(TEMPLATE)
+    (templates / "tips" / "guide" / "en.html").write_text(template)
     settings = dataclasses.replace(load_settings(), smtp_url=f"smtp://127.0.0.1:{smtp_server.port}", templates_dir=templates,
                                    **overrides)  # fmt: skip
     text = RULE.format(category=category)

@@ -280,6 +280,9 @@ class Settings:
     policy_file: Path | None = None
     # Where recipients reach this instance: unsubscribe and preference links.
     public_url: str = "http://127.0.0.1:8000"
+    # The customer's product, ``links.app`` in templates (calls to action, "open the app"):
+    # TOUCHLINE_PRODUCT_URL, else the public URL.
+    product_url: str = ""
     # The sender's brand (TOUCHLINE_BRAND_*), for customer email and the unsubscribe pages.
     brand: Brand = field(default_factory=Brand)
     # Outgoing mail (engine/delivery/channels/smtp.py) and webhooks (webhook.py).
@@ -406,6 +409,7 @@ def load_settings() -> Settings:
         templates_dir=Path(_str("TOUCHLINE_TEMPLATES_DIR", "email_templates") or "email_templates").resolve(),
         policy_file=_policy_file(),
         public_url=_public_url(host, port, None if env == "production" else instance_dir),
+        product_url=(_str("TOUCHLINE_PRODUCT_URL") or "").rstrip("/"),
         brand=_brand(env == "production", smtp["mail_from"]),
         **smtp,
         **webhook,

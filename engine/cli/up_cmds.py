@@ -110,9 +110,11 @@ def up_cmd(port: int | None, no_demo: bool) -> None:
         "TOUCHLINE_HOST": host,
         "TOUCHLINE_PORT": str(port),
     }
+    base_url = f"http://{host}:{port}"
     if not no_demo and "TOUCHLINE_DEMO_PRODUCT" not in os.environ:
         extra["TOUCHLINE_DEMO_PRODUCT"] = "1"  # with demo data, the demo product page (docs/inapp.md)
-    base_url = f"http://{host}:{port}"
+        # The demo's calls to action lead into the demo product, where the product would be.
+        extra.setdefault("TOUCHLINE_PRODUCT_URL", os.environ.get("TOUCHLINE_PRODUCT_URL") or f"{base_url}/demo/product")
     exit_code = 0
     password: str | None = None
     banner_shown = False

@@ -126,7 +126,7 @@ class Composer:
             raise ContextError(f"the contact this message was for ({row.recipient}) no longer exists")
         if row.contact_id is not None and contact is None:
             raise ContextError(f"contact {row.contact_id} does not exist at account {account.external_id!r}")
-        links: dict[str, str] = {"app": self.settings.public_url}
+        links: dict[str, str] = {"app": self.settings.product_url or self.settings.public_url}
         headers: dict[str, str] = {}
         if row.channel == "email" and row.category != OPERATIONAL:
             token = unsubscribe_token(self.settings, row.recipient, row.category, row.contact_id,

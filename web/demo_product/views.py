@@ -49,7 +49,15 @@ def page():
     return render_template(
         "demo_product/page.html", person=person, people=people, app_id=key.app_id,
         endpoint=settings.public_url, public_url=settings.public_url, same_origin=public == here,
+        opened=(request.args.get("opened") or "")[:100],
     )  # fmt: skip
+
+
+@bp.get("/<path:feature>")
+@role_required("viewer")
+def feature(feature: str):
+    """Where a call to action leads (links.app/setup, /tour): the demo product has only its overview."""
+    return redirect(url_for(".page", opened=feature[:100]))
 
 
 @bp.get("/token")

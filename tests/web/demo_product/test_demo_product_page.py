@@ -32,11 +32,11 @@ def test_off_by_default_no_route_and_no_link(app, admin_user):
 
 def test_every_route_needs_a_signed_in_user(demo_app, make_user, login):
     rules = [r for r in demo_app.url_map.iter_rules() if r.endpoint.startswith("demo_product.")]
-    assert {r.rule for r in rules} == {"/demo/product", "/demo/product/token"}
+    assert {r.rule for r in rules} == {"/demo/product", "/demo/product/token", "/demo/product/<path:feature>"}
     anonymous = demo_app.test_client()
     for rule in rules:
         assert getattr(demo_app.view_functions[rule.endpoint], "required_role", None) == "viewer"
-        answer = anonymous.get(rule.rule + "?contact=ann")
+        answer = anonymous.get(rule.rule.replace("<path:feature>", "setup") + "?contact=ann")
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/auth/login")
 
 
@@ -139,3 +139,27 @@ def test_the_few_contacts_offered_cover_the_languages_there_are(inapp_nudges, db
         assert [p.contact for p in people_with_nudges(s, utcnow())] == ["ann", "bea", "carl"]
         # Two places: Ann (the most, first) and Carl (Japanese), before Bea (like Ann).
         assert [p.contact for p in people_with_nudges(s, utcnow(), limit=2)] == ["ann", "carl"]
+
+
+def test_a_call_to_action_into_the_demo_product_says_where_it_led(demo_app, inapp_nudges, make_user, login):
+    client = demo_app.test_client()
+    login(client, make_user("viewer"))
+    answer = client.get("/demo/product/setup")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/demo/product?opened=setup"
+    page = client.get("/demo/product?contact=ann&opened=setup")
+    assert "“setup”" in by_id(page.get_data(as_text=True)).text["opened-notice"]
+
+
+def test_links_app_is_the_product_url_when_set(inapp_nudges, db):
+    import dataclasses
+
+    from sqlalchemy import select as sa_select
+
+    from engine.delivery.compose import Composer
+    from engine.models import Delivery, utcnow
+
+    settings = dataclasses.replace(inapp_nudges.settings, product_url="https://app.example.com")
+    with db.read_session() as s:
+        row = s.scalars(sa_select(Delivery).where(Delivery.rule_id == "setup-banner")).first()
+        composed = Composer(s, settings, utcnow()).compose(row)
+    assert composed.message.cta_url == "https://app.example.com/setup"

@@ -21,5 +21,5 @@
   }
   function enhance(root) { localTimes(root); autosubmit(root); }
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
-  window.Touchline = { enhance: enhance };
+  window.TouchlineAdmin = { enhance: enhance }; // not window.Touchline: that is the in-app snippet's
 })();

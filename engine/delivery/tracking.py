@@ -17,6 +17,7 @@ tracking links of that delivery's message as stored when it was sent
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html as htmlmod
 import re
@@ -40,6 +41,9 @@ MAX_URL = 1400
 TOKEN_CHARS = "A-Za-z0-9_.-"
 # Read back from a stored message (engine.delivery.engagement).
 TRACKED_LINK = re.compile(r"/t/c/([" + TOKEN_CHARS + r"]+)")
+# What the open pixel answers: the smallest transparent GIF (1x1, one colour, that colour transparent).
+TRANSPARENT_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_PIXEL_SRC = re.compile(r'(<img\b[^>]*?\ssrc=")[^"]*/t/o/[' + TOKEN_CHARS + r']+\.gif(")', re.IGNORECASE)
 
 
 class HasTrackingSettings(Protocol):
@@ -230,6 +234,13 @@ def add_pixel(html: str, src: str) -> str:
     return html[:at] + img + html[at:]
 
 
+def without_pixel(html: str) -> str:
+    """``html`` with its open pixel's image turned into the same transparent GIF as a data: URL:
+    a stored message shown in the admin looks as sent and loads nothing, so viewing it is not an open."""
+    data = "data:image/gif;base64," + base64.b64encode(TRANSPARENT_GIF).decode("ascii")
+    return _PIXEL_SRC.sub(lambda m: m.group(1) + data + m.group(2), html) if html else html
+
+
 # -- scanners -------------------------------------------------------------------
 
 # Within this long after the message was sent, a request is taken for a mail gateway checking
@@ -247,10 +258,19 @@ SCANNER_AGENTS = re.compile(
 )
 
 
-def scanner_flag(method: str, user_agent: str | None, sent_at: datetime | None, now: datetime) -> str | None:
-    """Why this request looks like a link scanner rather than a person; None if it does not."""
+# Browsers say where a response goes (Sec-Fetch-Dest): a link followed from a mail reader opens a
+# page; one followed inside a frame is the message shown in a frame, such as the admin's own view of it.
+FRAMES = frozenset({"iframe", "frame", "embed", "object"})
+
+
+def scanner_flag(method: str, user_agent: str | None, sent_at: datetime | None, now: datetime,
+                 fetch_dest: str | None = None) -> str | None:  # fmt: skip
+    """Why this request looks like a link scanner (or anything else but a person reading the
+    message) rather than a person; None if it does not."""
     if method.upper() == "HEAD":
         return "HEAD request (people's browsers send GET)"
+    if (fetch_dest or "").strip().lower() in FRAMES:
+        return "followed inside a frame (such as the admin's view of the message), not from a mail reader"
     agent = (user_agent or "").strip()
     if not agent:
         return "no user agent"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import abort, make_response, render_template
 
 from engine.delivery.detail import delivery_detail
+from engine.delivery.tracking import without_pixel
 from web.auth.roles import role_required
 from web.context import get_db
 from web.security import sandboxed_html
@@ -38,7 +39,8 @@ def delivery_html(delivery_id: int):
         detail = delivery_detail(session, delivery_id)
     if detail is None or detail.message is None or detail.message.html is None:
         abort(404)
-    return sandboxed_html(detail.message.html)
+    # Its open pixel, if it has one, is shown without being loaded: reading it here is not an open.
+    return sandboxed_html(without_pixel(detail.message.html))
 
 
 @bp.get("/<int:delivery_id>/message.eml")

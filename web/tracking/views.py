@@ -9,14 +9,13 @@ click still goes where it leads.
 
 from __future__ import annotations
 
-import base64
 import logging
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request
 from werkzeug.urls import iri_to_uri
 
 from engine.delivery import engagement
-from engine.delivery.tracking import BadLink, read_click_token, read_open_token, scanner_flag
+from engine.delivery.tracking import TRANSPARENT_GIF, BadLink, read_click_token, read_open_token, scanner_flag
 from engine.models import utcnow
 from web.context import get_db, get_settings
 from web.i18n import LOCALES
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("tracking", __name__)
 
-# The smallest transparent GIF: 1x1, one colour, that colour transparent.
-PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0"
 
 
@@ -77,8 +74,9 @@ def click(token: str):
         return _page(404, "this link is not one of the links of the message it names")
     method, agent, address = _client()
     now = utcnow()
+    flagged = scanner_flag(method, agent, target.sent_at, now, request.headers.get("Sec-Fetch-Dest"))
     try:
-        engagement.record(db, target, "click", now, method, agent, address, scanner_flag(method, agent, target.sent_at, now))
+        engagement.record(db, target, "click", now, method, agent, address, flagged)
     except Exception:  # noqa: BLE001 -- a click not recorded still goes where it leads
         log.exception("click on a link of delivery %s: not recorded", target.delivery_id)
     response = redirect(iri_to_uri(target.url), 302)
@@ -104,7 +102,7 @@ def pixel(token: str):
             engagement.record(db, target, "open", now, method, agent, address, scanner_flag(method, agent, target.sent_at, now))
     except Exception:  # noqa: BLE001 -- the image is answered whatever happens: a mail reader shows nothing broken
         log.exception("open of delivery %s: not recorded", delivery_id)
-    response = make_response(PIXEL)
+    response = make_response(TRANSPARENT_GIF)
     response.mimetype = "image/gif"
     response.headers["Cache-Control"] = NO_CACHE
     response.headers["Pragma"] = "no-cache"

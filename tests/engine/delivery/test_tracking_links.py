@@ -21,6 +21,7 @@ from engine.delivery.tracking import (
     rewrite_text,
     safe_target,
     scanner_flag,
+    without_pixel,
 )
 from engine.settings import load_settings
 
@@ -164,6 +165,15 @@ def test_the_pixel_ends_the_body_and_is_one_transparent_pixel_wide(settings):
     assert read_open_token(settings.secret_key, token) == 7
 
 
+def test_a_message_shown_in_the_admin_keeps_its_pixel_without_loading_it(settings):
+    html = "<html><body><p>x</p></body></html>"
+    sent, _ = Tracker(settings).apply(7, "product-tips", True, html, "")
+    shown = without_pixel(sent)
+    assert "/t/o/" not in shown
+    assert shown == sent.replace(sent.split('src="')[1].split('"')[0], "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+    assert without_pixel(html) == html
+
+
 @pytest.mark.parametrize("url, ok", [
     ("https://app.example.com/x?y=1#z", True),
     ("HTTP://APP.EXAMPLE.COM/", True),
@@ -188,20 +198,22 @@ SENT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15"
 
 
-@pytest.mark.parametrize("method, agent, after, flagged", [
-    ("GET", BROWSER, 120, None),
-    ("HEAD", BROWSER, 120, "HEAD request"),
-    ("GET", BROWSER, 3, "3 s after it was sent"),
-    ("GET", BROWSER, 10, None),
-    ("GET", None, 120, "no user agent"),
-    ("GET", "Mozilla/5.0 (compatible; Barracuda Sentinel)", 120, "scanner user agent (Barracuda)"),
-    ("GET", "Mimecast-URL-Protect/1.0", 120, "scanner user agent (Mimecast)"),
-    ("GET", "python-requests/2.32", 120, "scanner user agent (python-requests)"),
-    ("GET", "Mozilla/5.0 (compatible; bingbot/2.0)", 120, "scanner user agent (bot)"),
-    ("GET", "Mozilla/5.0 HeadlessChrome/120.0", 120, "scanner user agent (HeadlessChrome)"),
+@pytest.mark.parametrize("method, agent, after, flagged, dest", [
+    ("GET", BROWSER, 120, None, None),
+    ("HEAD", BROWSER, 120, "HEAD request", None),
+    ("GET", BROWSER, 3, "3 s after it was sent", None),
+    ("GET", BROWSER, 10, None, None),
+    ("GET", None, 120, "no user agent", None),
+    ("GET", "Mozilla/5.0 (compatible; Barracuda Sentinel)", 120, "scanner user agent (Barracuda)", None),
+    ("GET", "Mimecast-URL-Protect/1.0", 120, "scanner user agent (Mimecast)", None),
+    ("GET", "python-requests/2.32", 120, "scanner user agent (python-requests)", None),
+    ("GET", "Mozilla/5.0 (compatible; bingbot/2.0)", 120, "scanner user agent (bot)", None),
+    ("GET", "Mozilla/5.0 HeadlessChrome/120.0", 120, "scanner user agent (HeadlessChrome)", None),
+    ("GET", BROWSER, 120, "followed inside a frame", "iframe"),
+    ("GET", BROWSER, 120, None, "document"),
 ])  # fmt: skip
-def test_scanner_flags(method, agent, after, flagged):
-    found = scanner_flag(method, agent, SENT, SENT + timedelta(seconds=after))
+def test_scanner_flags(method, agent, after, flagged, dest):
+    found = scanner_flag(method, agent, SENT, SENT + timedelta(seconds=after), dest)
     assert (found is None) if flagged is None else (found is not None and found.startswith(flagged)), found
 
 

@@ -43,9 +43,14 @@ def test_opens_are_counted_where_the_category_has_the_pixel(client, login_as, db
     pixel = re.search(r'src="([^"]*/t/o/[^"]+)"', html).group(1)
     client.get(path_of(pixel), headers={"User-Agent": BROWSER})
     client.get(path_of(pixel), headers={"User-Agent": "Mozilla/5.0 (compatible; Mimecast)"})
-    page = ids(login_as("viewer").get(f"/admin/deliveries/{out.ids['acme0']}"))
+    viewer = login_as("viewer")
+    page = ids(viewer.get(f"/admin/deliveries/{out.ids['acme0']}"))
     assert words(page.text["opens"]) == "1 open (and 1 flagged)"
     assert words(page.text["clicks"]) == "0 clicks by people"
+    # Shown in the admin, the message keeps its pixel but does not load it: reading it there is no open.
+    shown = viewer.get(f"/admin/deliveries/{out.ids['acme0']}/message.html").get_data(as_text=True)
+    assert "/t/o/" not in shown and '<img src="data:image/gif;base64,' in shown
+    assert shown.replace(re.search(r'<img src="(data:[^"]+)"', shown).group(1), pixel) == html
 
 
 def test_a_delivery_nobody_clicked_says_so(login_as, db, smtp_server, tmp_path):

@@ -273,6 +273,14 @@ def test_head_requests_scanner_agents_and_clicks_right_after_sending_are_recorde
     assert (counted.clicks, counted.flagged_clicks) == (0, 4)
 
 
+def test_a_link_followed_inside_a_frame_is_flagged(client, db, sent):
+    # The admin's view of the message (a sandboxed frame) is not the recipient reading it.
+    response = client.get(path_of(sent.links("acme0")[0]), headers={"User-Agent": BROWSER, "Sec-Fetch-Dest": "iframe"})
+    assert response.status_code == 302
+    (row,) = engagements(db)
+    assert row.flagged.startswith("followed inside a frame")
+
+
 def test_a_click_that_cannot_be_recorded_still_goes_where_it_leads(client, db, sent, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("database is locked"))

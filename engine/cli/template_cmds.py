@@ -100,7 +100,7 @@ def test_send_command(template: str, account_id: str, to_address: str, locale: s
 @click.option("--part", type=click.Choice(PARTS), default=None, help="Print only this part.")
 @click.option("--dir", "root", default=None, type=click.Path(file_okay=False), help="Templates folder.  [default: TOUCHLINE_TEMPLATES_DIR]")
 @click.option("--category", default="general", show_default=True, help="The sending rule's category: operational email has no unsubscribe links.")
-@click.option("--app-url", default=None, help="Base URL for the links.  [default: TOUCHLINE_PUBLIC_URL, else where touchline up runs, else http://HOST:PORT]")
+@click.option("--app-url", default=None, help="Base URL for the links.  [default: TOUCHLINE_PRODUCT_URL for links.app; TOUCHLINE_PUBLIC_URL, else where touchline up runs, else http://HOST:PORT]")
 def render_command(
     template: str, account_id: str, contact_id: str | None, locale: str | None, part: str | None, root: str | None,
     category: str, app_url: str | None,
@@ -134,7 +134,8 @@ def render_command(
         chain = locale_chain(locale, None) if locale else locale_chain(contact.locale if contact else None, account.locale)
         recipient = contact.email if contact else account.owner
         links = preview_links(s, app_url or s.public_url, category, recipient or "recipient@example.invalid",
-                              contact.id if contact else None, (contact.locale if contact else None) or account.locale)  # fmt: skip
+                              contact.id if contact else None, (contact.locale if contact else None) or account.locale,
+                              app=app_url or s.product_url or None)  # fmt: skip
         context = build_context(session, account.id, contact.id if contact else None, links, utcnow(), brand=s.brand)
     try:
         rendered = library.render(template, chain, context)
@@ -151,12 +152,13 @@ def render_command(
     click.echo(rendered.html)
 
 
-def preview_links(settings, base_url: str, category: str, recipient: str, contact_id: int | None, locale: str | None) -> dict[str, str]:
+def preview_links(settings, base_url: str, category: str, recipient: str, contact_id: int | None, locale: str | None,
+                  app: str | None = None) -> dict[str, str]:  # fmt: skip
     """The links of an email sent now, as the composer makes them (engine/delivery/compose.py):
-    the public URL, and a signed unsubscribe token unless the category is operational."""
+    the product's URL (``app``, else ``base_url``), and a signed unsubscribe token unless the category is operational."""
     from engine.compliance import OPERATIONAL, preferences_url, unsubscribe_token, unsubscribe_url
 
-    links = {"app": base_url.rstrip("/")}
+    links = {"app": (app or base_url).rstrip("/")}
     if category != OPERATIONAL:
         token = unsubscribe_token(settings, recipient, category, contact_id, locale=locale)
         links["unsubscribe"] = unsubscribe_url(base_url, token)

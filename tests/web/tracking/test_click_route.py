@@ -342,3 +342,18 @@ def test_an_open_that_cannot_be_recorded_still_gets_its_image(client, db, sent, 
     monkeypatch.setattr(engagement, "pixel_target", down)
     response = client.get(f"/t/o/{open_token(sent.settings.secret_key, sent.ids['acme0'])}.gif")
     assert response.status_code == 200 and response.mimetype == "image/gif"
+
+
+def test_a_rules_test_send_is_tracked_and_its_click_lands_on_the_test_delivery(client, db, sent):
+    from engine.delivery.testsend import send_test
+
+    result = send_test(db, sent.settings, rule_id="guide", account_id="acme0", to_address="ed@vendor.test", actor="ed@vendor.test")
+    assert result.sent and result.delivery_id not in sent.ids.values()
+    with db.read_session() as s:
+        (stored,) = stored_messages(s, result.delivery_id)
+    html = email.message_from_bytes(stored.content, policy=email.policy.default).get_body(("html",)).get_content()
+    links = [path_of(link) for link in re.findall(r'href="([^"]*/t/c/[^"]+)"', html)]
+    assert len(links) == 2
+    response = client.get(links[0], headers={"User-Agent": BROWSER})
+    assert response.status_code == 302 and response.headers["Location"] == GUIDE.format(account="acme0")
+    assert [r.delivery_id for r in engagements(db)] == [result.delivery_id]

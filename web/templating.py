@@ -21,6 +21,8 @@ STATUS_LABELS = {
     "pending": _l("Pending"), "queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"),
     "deferred": _l("Deferred"), "suppressed": _l("Suppressed"), "held_out": _l("Held out"),
     "skipped": _l("Skipped"), "failed": _l("Failed"), "unknown": _l("Unknown"), "test": _l("Test"),
+    # What the product reported of an in-app nudge (engine.inapp.nudges).
+    "seen": _l("Seen"), "clicked": _l("Clicked"), "dismissed": _l("Dismissed"), "snoozed": _l("Snoozed"),
 }  # fmt: skip
 ROLE_LABELS = {"admin": _l("Admin"), "editor": _l("Editor"), "viewer": _l("Viewer")}
 

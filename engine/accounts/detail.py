@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from engine.models import Account, AccountChange, Contact, DailyUsage, Delivery, DeliveryEngagement, Suppression
+from engine.models import Account, AccountChange, Contact, DailyUsage, Delivery, DeliveryEngagement, Nudge, NudgeEvent, Suppression
 from engine.rules.days import utc_today
 from engine.rules.evaluate import ExplainNode, explain
 from engine.rules.facts import events_of, load_contact_facts_many, load_facts_many, rules_of
@@ -82,7 +82,7 @@ class UsageSeries:
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # "change", "delivery", "suppression", "click", "open"
+    kind: str  # "change", "delivery", "suppression", "click", "open", "nudge"
     text: str
     status: str | None = None
     flagged: str | None = None  # a click or open that looks like a link scanner's: why
@@ -288,6 +288,17 @@ def _timeline(
     for at, kind, url, flagged, rule_id, recipient in engagements[:MAX_ENGAGEMENTS]:
         text_ = f"{rule_id}: {recipient}" + (f" → {url}" if url else "")
         items[at.date()].append(TimelineItem(at, kind, text_, flagged=flagged))
+    # What the product reported of the account's nudges: a few per nudge at most.
+    nudge_events = session.execute(
+        select(NudgeEvent.at, NudgeEvent.type, Delivery.rule_id, Delivery.recipient)
+        .join(Nudge, Nudge.id == NudgeEvent.nudge_id)
+        .join(Delivery, Delivery.id == Nudge.delivery_id)
+        .where(Nudge.account_id == account_id, NudgeEvent.at >= start, NudgeEvent.at <= now)
+        .order_by(NudgeEvent.at.desc(), NudgeEvent.id.desc())
+        .limit(MAX_ENGAGEMENTS)
+    )  # fmt: skip
+    for at, event_type, rule_id, recipient in nudge_events:
+        items[at.date()].append(TimelineItem(at, "nudge", f"{rule_id}: {recipient}", event_type))
     for address, rows in suppressions.items():
         for row in rows:
             if start <= row.created_at <= now:

@@ -156,6 +156,14 @@ def show_command(delivery_id: int, raw: bool) -> None:
         for r in e.rows:
             judged = f"flagged: {r.flagged}" if r.flagged else "a person"
             click.echo(f"  {r.at:%Y-%m-%d %H:%M:%S}  {r.kind:<6}{r.url or '-'}  {r.method} {r.address or '-'}  {judged}")
+    if detail.nudge is not None:
+        n = detail.nudge
+
+        def when(at) -> str:
+            return f"{at:%Y-%m-%d %H:%M:%S}" if at else "-"
+
+        click.echo(f"\nIn the product: a {n.kind}, priority {n.priority}; first seen {when(n.seen_at)}, clicked {when(n.clicked_at)}, "
+                   f"dismissed {when(n.dismissed_at)}, snoozed until {when(n.snoozed_until)}, expires {when(n.expires_at)}")  # fmt: skip
     message = detail.message
     if message is None:
         click.echo("\nMessage: none stored (nothing was handed over)")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.delivery.engagement import Engagements, engagements_of
+from engine.inapp.nudges import NudgeState, nudge_state
 from engine.delivery.record import StoredMessage, stored_messages
 from engine.models import Account, Contact, Delivery, DeliveryEvent, RuleVersion
 from engine.models.delivery import TEST
@@ -110,6 +111,8 @@ class DeliveryDetail:
     messages: list[SentMessage] = field(default_factory=list)  # usually one; oldest attempt first
     # Its tracked links followed and its open pixel loaded (docs/channels.md, "Click tracking and opens").
     engagements: Engagements = field(default_factory=Engagements)
+    # An in-app message: its nudge as the product reported it (seen, clicked, dismissed, snoozed).
+    nudge: NudgeState | None = None
 
     @property
     def message(self) -> SentMessage | None:
@@ -149,6 +152,7 @@ def delivery_detail(session: Session, delivery_id: int) -> DeliveryDetail | None
         verdicts=verdicts(delivery, history),
         messages=[parse_message(m) for m in stored_messages(session, delivery_id)],
         engagements=engagements_of(session, delivery_id),
+        nudge=nudge_state(session, delivery_id) if delivery.channel == "in_app" else None,
     )
 
 

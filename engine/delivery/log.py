@@ -20,7 +20,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from engine.models import DELIVERY_STATUSES, Account, Contact, Delivery, RuleState, RuleVersion
+from engine.inapp.nudges import engagement_of
+from engine.models import DELIVERY_STATUSES, Account, Contact, Delivery, Nudge, RuleState, RuleVersion
 
 if TYPE_CHECKING:
     from engine.db import Database
@@ -145,6 +146,8 @@ class LogEntry:
     recipient: str
     contact_name: str | None
     reason: str | None
+    # An in-app message: how far the person went with its nudge (seen, clicked, dismissed), else None.
+    nudge: str | None = None
 
     @property
     def key(self) -> Key:
@@ -229,12 +232,14 @@ def _entries(session: Session, ids_in_order: Sequence[int]) -> list[LogEntry]:
         return []
     stmt = (
         select(Delivery.id, Delivery.created_at, Delivery.sent_at, Delivery.status, Delivery.rule_id, Delivery.channel,
-               Account.external_id, Account.name, Delivery.recipient, Contact.name, Delivery.reason)  # fmt: skip
+               Account.external_id, Account.name, Delivery.recipient, Contact.name, Delivery.reason,
+               Nudge.seen_at, Nudge.clicked_at, Nudge.dismissed_at)  # fmt: skip
         .join(Account, Account.id == Delivery.account_id)
         .outerjoin(Contact, Contact.id == Delivery.contact_id)
+        .outerjoin(Nudge, Nudge.delivery_id == Delivery.id)
         .where(Delivery.id.in_(ids_in_order))
     )
-    by_id = {row[0]: LogEntry(*row) for row in session.execute(stmt)}
+    by_id = {row[0]: LogEntry(*row[:11], nudge=engagement_of(*row[11:])) for row in session.execute(stmt)}
     return [by_id[i] for i in ids_in_order if i in by_id]
 
 

@@ -164,3 +164,38 @@ def record_event(
     if event_type == "snoozed":
         nudge.snoozed_until = until
     return Recorded(nudge_id, event_type, at, first)
+
+
+@dataclass(frozen=True)
+class NudgeState:
+    """What the product reported of one delivery's nudge, for the admin's delivery page."""
+
+    id: int
+    kind: str
+    priority: int
+    locale: str | None
+    expires_at: datetime | None
+    seen_at: datetime | None
+    clicked_at: datetime | None
+    dismissed_at: datetime | None
+    snoozed_until: datetime | None
+
+    @property
+    def engagement(self) -> str | None:
+        return engagement_of(self.seen_at, self.clicked_at, self.dismissed_at)
+
+
+def engagement_of(seen_at: datetime | None, clicked_at: datetime | None, dismissed_at: datetime | None) -> str | None:
+    """The furthest the person went: clicked, else dismissed, else seen; None while not shown."""
+    if clicked_at is not None:
+        return "clicked"
+    if dismissed_at is not None:
+        return "dismissed"
+    return "seen" if seen_at is not None else None
+
+
+def nudge_state(session: Session, delivery_id: int) -> NudgeState | None:
+    n = session.scalar(select(Nudge).where(Nudge.delivery_id == delivery_id))
+    if n is None:
+        return None
+    return NudgeState(n.id, n.kind, n.priority, n.locale, n.expires_at, n.seen_at, n.clicked_at, n.dismissed_at, n.snoozed_until)

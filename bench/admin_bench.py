@@ -82,6 +82,7 @@ PAGES: list[tuple[str, str, Callable[[Sample], dict]]] = [
     ("send log, rule", "sendlog.index", lambda s: {"rule": s.rule}),
     ("send log, rule + failed", "sendlog.index", lambda s: {"rule": s.rule, "status": "failed"}),
     ("send log, channel webhook", "sendlog.index", lambda s: {"channel": "webhook"}),
+    ("send log, channel in_app", "sendlog.index", lambda s: {"channel": "in_app"}),  # with each nudge's state
     ("send log, recipient", "sendlog.index", lambda s: {"recipient": s.recipient}),
     ("send log, last 7 days", "sendlog.index", lambda s: {"since": (datetime.now(UTC) - timedelta(days=6)).date().isoformat()}),
     ("send log, reason text", "sendlog.index", lambda s: {"reason": "mailbox unavailable"}),
@@ -96,6 +97,8 @@ PAGES: list[tuple[str, str, Callable[[Sample], dict]]] = [
     ("accounts, tier + plan", "accounts.list_accounts", lambda s: {"tier": "tech", "plan": "trial"}),
     ("account", "accounts.show_account", lambda s: {"external_id": s.account}),
     ("rules", "rules.list_rules", lambda s: {}),
+    ("segments", "rules.list_segments", lambda s: {}),
+    ("segment editor", "rules.edit_segment", lambda s: {"name": "tech-touch"}),
     ("audit trail", "audit.index", lambda s: {}),
 ]
 

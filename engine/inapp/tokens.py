@@ -9,6 +9,7 @@ is looked at. The contact comes from the verified token, never from the request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,7 +82,8 @@ def verify_token(session: Session, app_id: str, token: str, now: datetime | None
     except jwt.PyJWTError as exc:
         raise InvalidToken(f"the token is not valid: {exc}") from None
     iat, exp = claims["iat"], claims["exp"]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (iat, exp)):
+    # Finite: NaN (which JSON parsers accept) compares false with everything and would pass every check below.
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (iat, exp)):
         raise InvalidToken("iat and exp must be Unix times in seconds")
     if exp < (now - LEEWAY).timestamp():
         raise InvalidToken("the token has expired: mint a new one")

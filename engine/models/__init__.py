@@ -10,6 +10,7 @@ from engine.models.delivery_record import DeliveryEvent, DeliveryMessage
 from engine.models.engagement import ENGAGEMENT_KINDS, DeliveryEngagement
 from engine.models.inapp import InAppApp, InAppKey
 from engine.models.nudge import NUDGE_EVENT_TYPES, Nudge, NudgeEvent
+from engine.models.outcome import OUTCOME_ARMS, OUTCOME_STATES, GoalOutcome, OutcomeGoal, OutcomePass
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
 from engine.models.suppression import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
@@ -36,6 +37,11 @@ __all__ = [
     "NUDGE_EVENT_TYPES",
     "Nudge",
     "NudgeEvent",
+    "OUTCOME_ARMS",
+    "OUTCOME_STATES",
+    "GoalOutcome",
+    "OutcomeGoal",
+    "OutcomePass",
     "RuleState",
     "RuleVersion",
     "SegmentMembership",

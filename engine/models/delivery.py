@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigIntPK, utcnow
@@ -46,6 +46,10 @@ class Delivery(Base):
         Index("ix_deliveries_rule_status_created", "rule_id", "status", "created_at", "id"),
         # The same for a channel: a rare one (webhooks) would otherwise walk a whole status to count.
         Index("ix_deliveries_channel_status_created", "channel", "status", "created_at", "id"),
+        # What was sent since a time: the outcomes pass (engine.results.outcomes). Partial: only
+        # sent rows carry an entry, so the outbox's other writes pay nothing for it.
+        Index("ix_deliveries_sent_at", "sent_at", sqlite_where=text("sent_at IS NOT NULL"),
+              postgresql_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

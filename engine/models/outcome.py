@@ -1,0 +1,98 @@
+"""Goal outcomes: whether each account a rule fired for (treated or held out) reached the rule's goal.
+
+Written only by the outcomes pass (engine.results.outcomes), set-wise and incrementally;
+docs/data-model.md and docs/rules.md ("How conversions are measured") state the semantics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, BigIntPK, utcnow
+
+OUTCOME_ARMS = ("treated", "control")
+OUTCOME_STATES = ("open", "converted", "closed")
+
+
+class GoalOutcome(Base):
+    """One firing of a rule (``rule_id`` + ``occurrence``) at one account, and its goal's fate.
+
+    The goal is the one of ``rule_version_id``, the version that fired, copied as
+    ``goal_event`` and the window: a later version with another goal never rewrites it.
+    ``exposed_at`` is the occurrence's first send (treated) or its held_out row's
+    creation (control); the window is ``[exposed_at, window_ends_at)``. ``state`` is
+    ``open`` until the first goal event in the window (``converted``, ``converted_at``
+    its time) or the window's end (``closed``).
+    """
+
+    __tablename__ = "goal_outcomes"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "occurrence", "account_id", name="uq_goal_outcomes_rule_occurrence_account"),
+        CheckConstraint("arm IN ('treated', 'control')", name="arm"),
+        CheckConstraint("state IN ('open', 'converted', 'closed')", name="state"),
+        # A new goal event finds the outcomes of its account whose window it may fall in.
+        Index("ix_goal_outcomes_account_goal", "account_id", "goal_event", "exposed_at"),
+        # The close step: open outcomes whose window has ended.
+        Index("ix_goal_outcomes_state_window", "state", "window_ends_at"),
+        # The read side: one rule's outcomes whose window ended by a time.
+        Index("ix_goal_outcomes_rule_window", "rule_id", "window_ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(8))
+    # Treated: the occurrence's first delivery sent; control: its first held_out row.
+    delivery_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("deliveries.id", ondelete="CASCADE"))
+    goal_event: Mapped[str] = mapped_column(String(100))
+    exposed_at: Mapped[datetime]
+    window_ends_at: Mapped[datetime]
+    converted_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutcomeGoal(Base):
+    """The goal of one rule version, read once from its stored content (a version never changes).
+
+    ``goal_event`` is None for a version without a goal (or whose content no longer
+    validates): its firings get no outcome. ``window_days`` is the goal's ``within``,
+    at most 90 days.
+    """
+
+    __tablename__ = "outcome_goals"
+
+    rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id", ondelete="CASCADE"), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    goal_event: Mapped[str | None] = mapped_column(String(100))
+    window_days: Mapped[int | None]
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutcomePass(Base):
+    """One finished outcomes pass: where the next one starts from.
+
+    ``event_high_water`` is the highest event id when it started and
+    ``outcome_high_water`` the highest outcome id once it had added its own; a pass
+    whose ``started_at`` is a day before an exposure bounds the events that exposure
+    must still be compared with (engine.results.outcomes).
+    """
+
+    __tablename__ = "outcome_passes"
+    __table_args__ = (Index("ix_outcome_passes_started", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    full: Mapped[bool]
+    event_high_water: Mapped[int] = mapped_column(BigInteger)
+    outcome_high_water: Mapped[int] = mapped_column(BigInteger)
+    added: Mapped[int] = mapped_column(default=0)
+    converted: Mapped[int] = mapped_column(default=0)
+    closed: Mapped[int] = mapped_column(default=0)

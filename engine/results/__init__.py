@@ -1,0 +1,1 @@
+"""Results: whether rules reach their goals, measured against their holdout groups."""

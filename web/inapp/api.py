@@ -73,6 +73,7 @@ def _gate() -> Response | None:
         # No Access-Control-Allow-Origin: the browser hides even this answer from the calling page.
         raise InAppError(403, "origin_not_allowed", f"origin {origin} is not allowed for this app; add it with "
                          "touchline inapp-keys origins --add")  # fmt: skip
+    g.inapp_origin_allowed = True
     if request.method == "OPTIONS":
         response = Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -90,7 +91,10 @@ def _gate() -> Response | None:
 @bp.after_request
 def _cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
-    if origin is not None and response.status_code != 403:
+    # An answer made before _gate checked the origin (the limiter's 429) checks it here.
+    if origin is not None and response.status_code != 403 and (
+        g.get("inapp_origin_allowed") or origin in _origins(request.view_args["app_id"])
+    ):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     response.vary.add("Origin")

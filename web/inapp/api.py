@@ -8,6 +8,7 @@ app's origins (CORS), and a request from another origin is refused.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -127,7 +128,7 @@ def _etags(header: str) -> set[str]:
 @bp.post("/nudges/<int:nudge_id>/events")
 def post_event(app_id: str, nudge_id: int) -> Response:
     who: Identity = g.inapp_identity
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         raise InAppError(400, "bad_request", 'the body must be a JSON object such as {"type": "seen"}')
     unknown = set(body) - {"type", "until"}
@@ -145,6 +146,20 @@ def post_event(app_id: str, nudge_id: int) -> Response:
         except BadEvent as exc:
             raise InAppError(400, "bad_request", str(exc)) from None
     return jsonify(nudge=done.nudge_id, type=done.type, at=done.at.strftime("%Y-%m-%dT%H:%M:%SZ"), first=done.first)
+
+
+def _json_body() -> object:
+    """The body's JSON (None if it is not JSON), read only up to the limit: a chunked body has
+    no Content-Length for _gate to check, and would otherwise be read whole."""
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise InAppError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if not request.is_json:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 def _time(value: object) -> datetime:

@@ -23,3 +23,19 @@ def test_a_rate_limited_answer_reflects_only_an_allowed_origin(make_app, inapp_n
     # The app's own origin still reads its 429 (and its Retry-After).
     limited = client.get(url, headers=auth(w.token(), Origin=ORIGIN))
     assert limited.status_code == 429 and limited.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def events_url(w) -> str:
+    return f"/api/v1/inapp/{w.app_id}/nudges/{w.nudge[('ann', 'card')]}/events"
+
+
+def test_a_chunked_body_over_the_limit_gets_413(client, inapp_nudges):
+    w = inapp_nudges
+    body = b'{"type": "seen", "pad": "' + b"x" * 100_000 + b'"}'
+    # No Content-Length: the server reads the body to its end (as waitress lets it: wsgi.input_terminated).
+    answer = client.post(events_url(w), headers=auth(w.token(), **{"Transfer-Encoding": "chunked", "Content-Type": "application/json"}),
+                         input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True})  # fmt: skip
+    assert answer.status_code == 413 and answer.json["error"]["code"] == "payload_too_large"
+    small = client.post(events_url(w), headers=auth(w.token(), **{"Transfer-Encoding": "chunked", "Content-Type": "application/json"}),
+                        input_stream=io.BytesIO(b'{"type": "seen"}'), environ_overrides={"wsgi.input_terminated": True})  # fmt: skip
+    assert small.status_code == 200 and small.json["type"] == "seen"

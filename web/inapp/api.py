@@ -28,6 +28,7 @@ from web.context import get_db, get_settings
 log = logging.getLogger(__name__)
 bp = Blueprint("inapp", __name__, url_prefix="/api/v1/inapp/<app_id>")
 MAX_BODY_BYTES = 4096
+MAX_ID = 2**63 - 1  # nudges.id is a 64-bit integer; a larger one in the URL cannot even be looked up
 CHALLENGE = 'Bearer realm="touchline-inapp"'
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match"
 EXPOSED_HEADERS = "ETag, Retry-After"
@@ -138,6 +139,8 @@ def post_event(app_id: str, nudge_id: int) -> Response:
     if body.get("until") is not None:
         until = _time(body["until"])
     now = utcnow()
+    if nudge_id > MAX_ID:
+        raise InAppError(404, "not_found", f"no nudge {nudge_id} for this contact")
     with get_db().session() as session:
         try:
             done = record_event(session, who.contact_id, nudge_id, str(body.get("type")), now, until)

@@ -47,3 +47,10 @@ def test_json_nested_deeper_than_the_parser_goes_is_a_400_not_a_500(client, inap
         assert len(deep) <= 4096
         answer = client.post(events_url(w), headers=auth(w.token()), data=deep, content_type="application/json")
         assert answer.status_code == 400 and answer.json["error"]["code"] == "bad_request"
+
+
+def test_a_nudge_id_past_the_databases_integers_is_a_404_not_a_500(client, inapp_nudges):
+    w = inapp_nudges
+    for nudge_id in (2**63, 10**30):  # past a 64-bit integer (nudges.id, SQLite's INTEGER)
+        answer = client.post(f"/api/v1/inapp/{w.app_id}/nudges/{nudge_id}/events", headers=auth(w.token()), json={"type": "seen"})
+        assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found", nudge_id

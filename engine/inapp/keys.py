@@ -71,6 +71,8 @@ def normalise_origin(origin: str) -> str:
             host = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise OriginError(f"{origin!r} has a host that is not a domain name: {exc}") from None
+    if ":" in host:  # an IPv6 address: urlsplit drops its brackets, the Origin header has them
+        host = f"[{host}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 

@@ -33,3 +33,8 @@ def test_origins_as_browsers_send_them(given, kept):
 def test_hosts_python_cannot_name_as_browsers_do_are_refused_saying_why(given):
     with pytest.raises(OriginError):
         normalise_origin(given)
+
+
+def test_an_ipv6_origin_keeps_its_brackets_as_browsers_send_it():
+    assert normalise_origin("https://[::1]:8443/") == "https://[::1]:8443"
+    assert normalise_origin("http://[2001:DB8::1]") == "http://[2001:db8::1]"

@@ -26,6 +26,13 @@ class Person:
     waiting: int  # nudges neither dismissed, snoozed nor expired (before the API's other checks)
 
 
+def _demo():
+    """The demo data's contacts: all its addresses are under .example (engine/demo/people.py), as no
+    real person's can be. Only they are offered and get tokens: `touchline up` turns the demo
+    product on over any database, and a viewer must not act as a real contact."""
+    return func.lower(Contact.email).like("%.example")
+
+
 def _waiting(now: datetime):
     return (
         Nudge.dismissed_at.is_(None),
@@ -43,7 +50,7 @@ def people_with_nudges(session: Session, now: datetime, limit: int = SHOWN) -> l
                func.max(Nudge.kind))
         .join(Nudge, Nudge.contact_id == Contact.id)
         .join(Account, Account.id == Contact.account_id)
-        .where(*_waiting(now))
+        .where(*_waiting(now), _demo())
         .group_by(Contact.id, Account.id)
         .order_by(waiting.desc(), Contact.id)
         .limit(CANDIDATES)
@@ -55,11 +62,11 @@ def people_with_nudges(session: Session, now: datetime, limit: int = SHOWN) -> l
 
 
 def find_person(session: Session, contact: str, now: datetime) -> Person | None:
-    """One contact by the product's id, whether or not anything is waiting for them."""
+    """One demo contact by the product's id, whether or not anything is waiting for them."""
     row = session.execute(
         select(Contact.external_id, Account.external_id, Contact.name, Contact.email, Account.name, Contact.locale)
         .join(Account, Account.id == Contact.account_id)
-        .where(Contact.external_id == contact)
+        .where(Contact.external_id == contact, _demo())
     ).first()
     if row is None:
         return None

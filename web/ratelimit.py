@@ -101,7 +101,8 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
                              exempt_when=lambda: "inapp_identity" not in g)(inapp)  # fmt: skip
         limiter.shared_limit(INAPP_ADDRESS_LIMIT, scope="inapp-address", key_func=client_address)(inapp)
         limiter.shared_limit(API_AUTH_FAILURE_LIMIT, scope="inapp-auth-failures", key_func=client_address,
-                             deduct_when=lambda response: response.status_code == 401)(inapp)  # fmt: skip
+                             deduct_when=lambda response: response.status_code == 401
+                             and g.get("inapp_failure_counts", True))(inapp)  # fmt: skip
     app.extensions[LIMITER_KEY] = limiter
     return limiter
 

@@ -26,7 +26,14 @@ MAX_TOKEN_BYTES = 4096
 
 
 class InvalidToken(ValueError):
-    """Why a token is refused; the message is safe to show the product's developers."""
+    """Why a token is refused; the message is safe to show the product's developers.
+
+    ``expired``: a token that was good and ran out, which every page meets once an hour (it
+    asks for a new one): not a guess, so it does not count toward an address's failures."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def verify_token(session: Session, app_id: str, token: str, now: datetime | None
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (iat, exp)):
         raise InvalidToken("iat and exp must be Unix times in seconds")
     if exp < (now - LEEWAY).timestamp():
-        raise InvalidToken("the token has expired: mint a new one")
+        raise InvalidToken("the token has expired: mint a new one", expired=True)
     if iat > (now + LEEWAY).timestamp():
         raise InvalidToken("the token is issued in the future (check the product server's clock)")
     if exp - iat > MAX_LIFETIME.total_seconds():

@@ -65,6 +65,9 @@ def _identity() -> Identity:
         try:
             return verify_token(session, app_id, token.strip())
         except InvalidToken as exc:
+            # An expired token is the snippet's normal way to ask for a new one, not a guess: it
+            # spends none of the address's failure budget (web.ratelimit), which an office shares.
+            g.inapp_failure_counts = not exc.expired
             raise InAppError(401, "invalid_token", str(exc), {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}) from None
 
 

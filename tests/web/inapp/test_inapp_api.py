@@ -120,3 +120,17 @@ def test_the_snippet_is_served_for_other_origins(client):
         pytest.skip("the snippet file is not there yet")
     assert answer.status_code == 200 and answer.mimetype == "text/javascript"
     assert answer.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+
+
+def test_expired_tokens_spend_no_address_failure_budget_but_bad_ones_do(client, inapp_nudges):
+    # An office behind one address: each page meets an expired token once an hour and asks for
+    # a new one; that must not lock out colleagues. Forged tokens still do.
+    w = inapp_nudges
+    url = f"/api/v1/inapp/{w.app_id}/nudges"
+    expired = w.token("ann", now=utcnow() - timedelta(hours=3))
+    assert {client.get(url, headers=auth(expired)).status_code for _ in range(15)} == {401}
+    assert client.get(url, headers=auth(w.token("bea"))).status_code == 200
+    forged = w.token("ann")[:-4] + "AAAA"
+    statuses = [client.get(url, headers=auth(forged)).status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+    assert client.get(url, headers=auth(w.token("bea"))).status_code == 429  # the address is blocked this minute

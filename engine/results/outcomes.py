@@ -1,0 +1,421 @@
+"""Goal outcomes: the pass that records them, set-wise and incrementally, and the counts read from them.
+
+**The unit** is the account. Each firing of a rule (``rule_id`` + ``occurrence``) at an
+account gets one outcome, whatever the number of its messages. A contact-level rule's
+occurrences are its contacts' stays, so two contacts of one account firing make two
+outcomes of that account, measured against the same account events (holdout is drawn
+by account too, so both are in the same arm).
+
+**Arms and exposure.** ``treated``: the occurrence's first delivery with status ``sent``;
+its ``sent_at`` is the exposure. ``control``: its first ``held_out`` delivery; its
+``created_at`` (when the cycle fired it) is the exposure. An occurrence none of whose
+deliveries was sent (all skipped, suppressed, failed, unknown, or still on their way)
+gets no outcome until one is sent: it was not treated. (Those are counted apart by the
+results, from the deliveries.)
+
+**The goal** is that of the version that wrote the deliveries (``outcome_goals``, read
+once per version), copied into the outcome with its window: ``[exposed_at, exposed_at +
+min(within, 90) days)``. The outcome converts at the first event of the goal's name at
+the account in that window (``converted_at`` = its ``occurred_at``); an event exactly at
+the window's end does not count, one exactly at the exposure does.
+
+**A pass** (``measure``), each step in its own short transactions:
+
+(a) adds the outcomes of deliveries sent or held out since the last pass (``sent_at``,
+    resp. ``created_at``, from an hour before it started: late commits), one
+    ``INSERT .. SELECT`` per arm, with ``NOT EXISTS`` on the outcome's unique key;
+(b) converts outcomes, driven from the events table's primary key, which has no other
+    index on purpose (ingest throughput, docs/data-model.md): the events after the last
+    pass's highest id (on PostgreSQL from EVENT_ID_LAG ids earlier) are joined to every
+    outcome of their account and goal whose window they fall in, one ``UPDATE .. FROM``;
+    the outcomes just added are also joined to the events seen before, back to the
+    last pass that started a day (the most an event may be dated ahead of its arrival)
+    before their earliest exposure. An outcome takes the earliest such event: a late
+    event (imported later, dated earlier) converts a closed outcome, or moves a
+    conversion earlier;
+(c) closes the open outcomes whose window has ended.
+
+A **full** pass (the first, then at least once a day, or when event ids went back after
+a purge) does (a) over every delivery and (b) over every event, in primary-key ranges of
+CHUNK ids, one transaction each: whatever an incremental pass could have missed (a
+transaction that committed very late) is caught within a day. Every step is idempotent:
+a pass run again, or two at once, changes nothing more.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
+
+from engine.db import Database
+from engine.ingest.service import MAX_FUTURE
+from engine.models import OUTCOME_ARMS, Delivery, Event, GoalOutcome, OutcomeGoal, OutcomePass, utcnow
+from engine.models.base import UTCDateTime
+from engine.results.goals import record_goals
+from engine.rules.changes import EVENT_ID_LAG, event_watermark
+from engine.rules.sqlparts import DayOf
+from engine.sqlutil import insert_for
+
+O = GoalOutcome.__table__
+OG = OutcomeGoal.__table__
+P = OutcomePass.__table__
+D = Delivery.__table__
+E = Event.__table__
+
+# Deliveries sent or held out this long before the last pass started are looked at again:
+# a row is stamped before its transaction commits (a cycle's held_out rows carry its start).
+LOOKBACK = timedelta(hours=1)
+# A full pass at least this often: it catches what the incremental ones could miss.
+FULL_EVERY = timedelta(days=1)
+# Clocks of the machines that ingest events may be this far apart from the pass's.
+CLOCK_MARGIN = timedelta(hours=1)
+# Primary-key ids per statement of a full pass: short transactions, so SQLite's writers
+# (ingest, sends) wait a fraction of a second at most.
+CHUNK = 100_000
+# Pass rows older than this are deleted: no exposure needs an event bound that old.
+KEEP_PASSES = timedelta(days=100)
+
+
+class PlusDays(FunctionElement[datetime]):
+    """A stored timestamp plus a whole number of days, in the storage format of UTCDateTime."""
+
+    inherit_cache = True
+    name = "plus_days"
+
+    def __init__(self, timestamp, days) -> None:
+        super().__init__(timestamp, days)
+        self.type = UTCDateTime()
+
+
+@compiles(PlusDays, "sqlite")
+def _plus_days_sqlite(element, compiler, **kw):
+    value, days = (compiler.process(c, **kw) for c in element.clauses)
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole days leave the fraction as it is, and the
+    # result must keep that exact format to compare as text with the other timestamps.
+    return f"(strftime('%Y-%m-%d %H:%M:%S', substr({value}, 1, 19), '+' || ({days}) || ' days') || substr({value}, 20))"
+
+
+@compiles(PlusDays, "postgresql")
+def _plus_days_pg(element, compiler, **kw):
+    value, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({value} + ({days}) * INTERVAL '1 day')"
+
+
+@dataclass
+class PassReport:
+    started_at: datetime
+    full: bool
+    why_full: str | None = None
+    added: int = 0
+    converted: int = 0
+    corrected: int = 0  # conversions moved earlier by an event that arrived late
+    closed: int = 0
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["started_at"] = self.started_at.isoformat()
+        return out
+
+
+def measure(db: Database, now: datetime | None = None, *, full: bool = False) -> PassReport:
+    """One outcomes pass at ``now`` (default: the current time); ``full`` forces a full one."""
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: the outcomes pass needs a timezone-aware now")
+    clock = time.monotonic()
+    with db.read_session() as session:
+        last = session.execute(select(P).order_by(P.c.id.desc()).limit(1)).first()
+        last_full = _aware(session.scalar(select(func.max(P.c.started_at)).where(P.c.full.is_(True))))
+        high = event_watermark(session)
+    why = "asked for" if full else _why_full(last, last_full, now, high)
+    report = PassReport(now, why is not None, why)
+
+    with db.session() as session:
+        record_goals(session, now)
+    with db.read_session() as session:
+        names = sorted(session.scalars(select(OG.c.goal_event).where(OG.c.goal_event.is_not(None)).distinct()))
+
+    # (a) new outcomes
+    if report.full:
+        for start, stop in _ranges(db, D.c.id):
+            with db.session() as session:
+                report.added += _add(session, now, ids=(start, stop))
+    else:
+        since = _aware(last.started_at) - LOOKBACK
+        with db.session() as session:
+            report.added += _add(session, now, since=since)
+
+    # (b) conversions
+    with db.read_session() as session:
+        outcome_high = session.scalar(select(func.max(O.c.id))) or 0
+    if names and report.full:
+        _convert(db, report, now, names, 0, high)
+    elif names:
+        lag = EVENT_ID_LAG if db.dialect == "postgresql" else 0
+        seen = max(last.event_high_water - lag, 0)
+        new = _new_outcomes(db, last.outcome_high_water)
+        if new is not None and new[0] < seen:
+            _convert(db, report, now, names, new[0], seen, new_after=(last.outcome_high_water, new[1]))
+        _convert(db, report, now, names, seen, high)
+
+    # (c) windows that ended
+    with db.session() as session:
+        report.closed = session.execute(
+            update(O).where(O.c.state == "open", O.c.window_ends_at <= now).values(state="closed", updated_at=now)
+        ).rowcount
+
+    report.duration_ms = round((time.monotonic() - clock) * 1000)
+    with db.session() as session:
+        session.execute(insert(P).values(
+            started_at=now, finished_at=utcnow(), full=report.full, event_high_water=high,
+            outcome_high_water=outcome_high, added=report.added, converted=report.converted, closed=report.closed,
+        ))  # fmt: skip
+        session.execute(delete(P).where(P.c.started_at < now - KEEP_PASSES))
+    return report
+
+
+def _new_outcomes(db: Database, after: int) -> tuple[int, datetime] | None:
+    """For the outcomes with ids after ``after`` (added since the last pass): the event id after
+    which the events that an earlier pass saw may still fall in their windows, and their
+    earliest exposure; None without such outcomes. An event may be dated up to MAX_FUTURE
+    after its arrival, so one in such a window arrived after the last pass that started that
+    long (and the clock margin) before the earliest exposure: after that pass's highest event
+    id (0 when no pass is that old, as on the first day)."""
+    with db.read_session() as session:
+        first = _aware(session.scalar(select(func.min(O.c.exposed_at)).where(O.c.id > after)))
+        if first is None:
+            return None
+        bound = first - MAX_FUTURE - CLOCK_MARGIN
+        start = session.scalar(
+            select(P.c.event_high_water).where(P.c.started_at <= bound).order_by(P.c.started_at.desc()).limit(1)
+        )
+    return start or 0, first
+
+
+def _why_full(last, last_full: datetime | None, now: datetime, high: int) -> str | None:
+    if last is None or last_full is None:
+        return "no full pass yet"
+    if now < _aware(last.started_at):
+        return "measured for a later time before"
+    if high < last.event_high_water:
+        return "event ids went back (events were purged)"
+    if now - last_full >= FULL_EVERY:
+        return f"the last full pass is more than {FULL_EVERY.days} day old"
+    return None
+
+
+def _ranges(db: Database, column, low: int | None = None, high: int | None = None):
+    """``[start, stop)`` primary-key ranges of CHUNK ids covering the table's rows (or ``(low, high]``)."""
+    if low is None or high is None:
+        with db.read_session() as session:
+            first, last = session.execute(select(func.min(column), func.max(column))).one()
+        if first is None:
+            return
+        low, high = first - 1, last
+    for start in range(low + 1, high + 1, CHUNK):
+        yield start, min(start + CHUNK, high + 1)
+
+
+# -- (a) new outcomes -------------------------------------------------------------
+
+
+def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None, since: datetime | None = None) -> int:
+    """Outcomes of the occurrences among the deliveries with ids in ``[start, stop)`` (or sent /
+    held out since ``since``) that have none yet; how many were added."""
+    added = 0
+    for arm, status, clock in (("treated", "sent", "sent_at"), ("control", "held_out", "created_at")):
+        d = D.alias("d")
+        if ids is not None:
+            window = [d.c.id >= ids[0], d.c.id < ids[1]]
+        else:
+            window = [d.c[clock].is_not(None), d.c[clock] >= since]
+        first = D.alias("first")
+        # The occurrence's first sent (resp. held_out) row: its exposure.
+        first_id = (
+            select(first.c.id)
+            .where(first.c.account_id == d.c.account_id, first.c.rule_id == d.c.rule_id,
+                   first.c.occurrence == d.c.occurrence, first.c.status == status)  # fmt: skip
+            .order_by(first.c[clock], first.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        candidates = select(first_id).where(
+            d.c.status == status,
+            *window,
+            ~exists().where(O.c.rule_id == d.c.rule_id, O.c.occurrence == d.c.occurrence, O.c.account_id == d.c.account_id),
+        )
+        f = D.alias("f")
+        exposed = f.c[clock]
+        stamp = bindparam("now", now, type_=UTCDateTime())
+        rows = (
+            select(
+                f.c.rule_id, f.c.rule_version_id, f.c.account_id, f.c.occurrence, literal(arm), f.c.id, OG.c.goal_event,
+                exposed, PlusDays(exposed, OG.c.window_days), literal("open"), stamp, stamp,
+            )
+            .select_from(f.join(OG, OG.c.rule_version_id == f.c.rule_version_id))
+            .where(OG.c.goal_event.is_not(None), f.c.id.in_(candidates))
+        )
+        stmt = (
+            insert_for(session, O)
+            .from_select(["rule_id", "rule_version_id", "account_id", "occurrence", "arm", "delivery_id", "goal_event",
+                          "exposed_at", "window_ends_at", "state", "created_at", "updated_at"], rows)  # fmt: skip
+            # Two passes at once: the second one's rows are dropped.
+            .on_conflict_do_nothing(index_elements=["rule_id", "occurrence", "account_id"])
+        )
+        added += session.execute(stmt).rowcount
+    return added
+
+
+# -- (b) conversions ----------------------------------------------------------------
+
+
+def _convert(db: Database, report: PassReport, now: datetime, names: list[str], low: int, high: int,
+             new_after: tuple[int, datetime] | None = None) -> None:  # fmt: skip
+    """Convert the outcomes that events with ids in ``(low, high]`` fall in the windows of, a range
+    of CHUNK ids per transaction. ``new_after``: only the outcomes with an id after its first
+    item, all exposed at or after its second."""
+    for start, stop in _ranges(db, E.c.id, low, high):
+        with db.session() as session:
+            converted, corrected = _convert_range(session, now, names, start, stop, new_after)
+        report.converted += converted
+        report.corrected += corrected
+
+
+def _convert_range(session: Session, now: datetime, names: list[str], start: int, stop: int,
+                   new_after: tuple[int, datetime] | None) -> tuple[int, int]:  # fmt: skip
+    o = O.alias("o")
+    hits = [
+        E.c.id >= start, E.c.id < stop, E.c.name.in_(names),
+        E.c.occurred_at >= o.c.exposed_at, E.c.occurred_at < o.c.window_ends_at,
+    ]  # fmt: skip
+    if new_after is not None:
+        # Most events seen before are older than every new exposure: they are passed over
+        # without looking up their account's outcomes.
+        hits += [o.c.id > new_after[0], E.c.occurred_at >= new_after[1]]
+    joined = E.join(o, and_(o.c.account_id == E.c.account_id, o.c.goal_event == E.c.name))
+
+    def earliest(*more):
+        return (
+            select(o.c.id.label("oid"), func.min(E.c.occurred_at).label("first"))
+            .select_from(joined)
+            .where(*hits, *more)
+            .group_by(o.c.id)
+            .subquery("m")
+        )
+
+    m = earliest(o.c.converted_at.is_(None))
+    converted = session.execute(
+        update(O).where(O.c.id == m.c.oid, O.c.converted_at.is_(None))
+        .values(converted_at=m.c.first, state="converted", updated_at=now)
+    ).rowcount
+    m = earliest(o.c.converted_at.is_not(None), E.c.occurred_at < o.c.converted_at)
+    corrected = session.execute(
+        update(O).where(O.c.id == m.c.oid, m.c.first < O.c.converted_at).values(converted_at=m.c.first, updated_at=now)
+    ).rowcount
+    return converted, corrected
+
+
+# -- the read side --------------------------------------------------------------------
+
+
+class ArmCounts(NamedTuple):
+    units: int  # outcomes whose window had ended by the last pass
+    converted: int  # of those, the ones that reached the goal within their window
+
+
+class DayCounts(NamedTuple):
+    """Cumulative counts at the end of one UTC day (see ``daily_counts``)."""
+
+    treated_n: int
+    treated_x: int
+    control_n: int
+    control_x: int
+
+
+def measured_until(session: Session) -> datetime | None:
+    """When the last outcomes pass started: what it knew is complete up to then."""
+    return _aware(session.scalar(select(func.max(P.c.started_at))))
+
+
+def arm_counts(session: Session, rule_id: str, *, version_ids=None, since: datetime | None = None,
+               ) -> dict[str, ArmCounts]:  # fmt: skip
+    """Per arm (``treated``, ``control``): the rule's units and how many converted.
+
+    A unit counts once its window has ended (by the last pass), converted or not: counting
+    conversions as they happen while the rest is still open would overstate the rate, and
+    most in the arm that converts sooner. ``version_ids``: only outcomes measured with
+    these versions' goals; ``since``: only units exposed at or after it."""
+    counts = {arm: ArmCounts(0, 0) for arm in OUTCOME_ARMS}
+    until = measured_until(session)
+    if until is None:
+        return counts
+    stmt = (
+        select(O.c.arm, func.count(), func.count(O.c.converted_at))
+        .where(*_settled(rule_id, until, version_ids, since))
+        .group_by(O.c.arm)
+    )
+    for arm, units, converted in session.execute(stmt):
+        counts[arm] = ArmCounts(units, converted)
+    return counts
+
+
+def daily_counts(session: Session, rule_id: str, days: int, *, version_ids=None) -> list[DayCounts]:
+    """Cumulative counts at the end of each of the last ``days`` UTC days, oldest first; the
+    last is the day of the last pass (counted up to that pass).
+
+    A unit enters on the day its window ended, with its conversion, if any (the counting
+    rule of ``arm_counts``): a day's figures are what was known complete that day, and
+    never change with the units still open."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    until = measured_until(session)
+    if until is None:
+        return [DayCounts(0, 0, 0, 0)] * days
+    last = until.date()
+    first = last - timedelta(days=days - 1)
+    day = DayOf(O.c.window_ends_at).label("day")
+    stmt = (
+        select(O.c.arm, day, func.count(), func.count(O.c.converted_at))
+        .where(*_settled(rule_id, until, version_ids, None))
+        .group_by(O.c.arm, day)
+    )
+    # Units settled before the first day are its starting point.
+    per_day: dict[tuple[date, str], tuple[int, int]] = {}
+    for arm, on, units, converted in session.execute(stmt):
+        n, x = per_day.get((max(on, first), arm), (0, 0))
+        per_day[(max(on, first), arm)] = (n + units, x + converted)
+    out: list[DayCounts] = []
+    totals = {arm: (0, 0) for arm in OUTCOME_ARMS}
+    for k in range(days):
+        on = first + timedelta(days=k)
+        for arm in OUTCOME_ARMS:
+            n, x = per_day.get((on, arm), (0, 0))
+            totals[arm] = (totals[arm][0] + n, totals[arm][1] + x)
+        out.append(DayCounts(*totals["treated"], *totals["control"]))
+    return out
+
+
+def _settled(rule_id: str, until: datetime, version_ids, since: datetime | None) -> list:
+    where = [O.c.rule_id == rule_id, O.c.window_ends_at <= until]
+    if version_ids is not None:
+        where.append(O.c.rule_version_id.in_(list(version_ids)))
+    if since is not None:
+        where.append(O.c.exposed_at >= since)
+    return where
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    # An aggregate's value may come back untyped from SQLite (text); the UTC marker goes back on.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

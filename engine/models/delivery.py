@@ -74,6 +74,9 @@ class Delivery(Base):
     # when a fatigue budget is short.
     category: Mapped[str] = mapped_column(String(40), default="general", server_default="general")
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The A/B variant the account got when its rule has a tested action (engine.rules.variants);
+    # None for a rule without variants and for the held-out (control) rows.
+    variant: Mapped[str | None] = mapped_column(String(40))
     # The sending pipeline: attempts so far, the claim's lease, the job that
     # carries the row, and what the provider said.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")

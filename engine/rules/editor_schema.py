@@ -203,6 +203,19 @@ def _action(channel: str) -> dict[str, Any]:
         "template": {"type": "string", "pattern": conditions.TEMPLATE.pattern, "description": "such as onboarding/stalled"},
         "to": _ref("audience"),
     }
+    if channel in ("email", "in_app"):
+        settings["variants"] = {
+            "type": "array", "minItems": 2, "maxItems": validate.MAX_VARIANTS,
+            "description": "an A/B test: each account gets one variant, by weight (engine.rules.variants)",
+            "items": {
+                "type": "object", "required": ["name"], "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": validate.VARIANT_NAME.pattern},
+                    "weight": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "its share; default 1"},
+                    "template": {"type": "string", "pattern": conditions.TEMPLATE.pattern, "description": "else the action's"},
+                },
+            },
+        }  # fmt: skip
     if channel == "in_app":
         settings["expires_in"] = {**_ref("duration"), "description": "how long the nudge stays visible"}
         settings["kind"] = {"enum": list(validate.NUDGE_KINDS), "description": "how the product shows it; default card"}

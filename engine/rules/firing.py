@@ -27,7 +27,8 @@ from engine.rules.days import utc_today
 from engine.rules.evaluate import ExplainNode, explain
 from engine.rules.facts import contact_events_of, events_of, load_contact_facts_many, load_facts_many, rules_of
 from engine.rules.recipients import Resolved, resolve, resolve_contacts
-from engine.rules.schema import OnEnter, OnEvent, Rule, WhileMatching
+from engine.rules.schema import OnEnter, OnEvent, Rule, Variant, WhileMatching
+from engine.rules.variants import tested_action, variant_for
 from engine.sqlutil import chunks, insert_for
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def write_deliveries(
     for part in chunks(firings, BATCH):
         explanations = _explanations(session, rule, now, part)
         held = _held_out(session, rule, part)
+        variants = _variants(session, rule, part)
         for index, action in enumerate(rule.actions):
             if rule.level == "contact" and action.to.kind == "contact":
                 resolved = resolve_contacts(session, action, {f.contact_id for f in part if f.contact_id is not None})
@@ -149,7 +151,7 @@ def write_deliveries(
             else:
                 resolved = resolve(session, action, {f.account_id for f in part})
                 subject_of = _account_of
-            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations, held)
+            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations, held, variants)
             written += sum(1 for r in rows if r["status"] == "pending")
             if written > ceiling:
                 raise CircuitBreakerTripped(rule, version, written, ceiling)
@@ -226,11 +228,24 @@ def _held_out(session: Session, rule: Rule, firings: list[Firing]) -> set[int]:
     return {account_id for account_id, key in keys if in_holdout(rule.id, key, rule.holdout)}
 
 
+def _variants(session: Session, rule: Rule, firings: list[Firing]) -> dict[int, Variant]:
+    """Each firing account's A/B variant, when the rule tests one (engine.rules.variants: by external id)."""
+    tested = tested_action(rule.actions)
+    if tested is None:
+        return {}
+    ids = sorted({f.account_id for f in firings})
+    keys = session.execute(select(Account.id, Account.external_id).where(Account.id.in_(ids)))
+    return {account_id: variant_for(rule.id, key, tested[1]) for account_id, key in keys}
+
+
 def _rows(rule, version, index, action, now, firings, resolved: Resolved, subject_of, explanations,
-          held: set[int]) -> list[dict[str, Any]]:  # fmt: skip
+          held: set[int], variants: dict[int, Variant] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
     for firing in firings:
         subject = subject_of(firing)
+        # The account's variant, on every row of its firing (the tested action takes its template).
+        variant = (variants or {}).get(firing.account_id) if firing.account_id not in held else None
+        template = variant.template if variant is not None and action.variants and variant.template else action.template
         base = {
             "rule_id": rule.id,
             "rule_version_id": version.id,
@@ -238,7 +253,8 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
             "priority": rule.priority,
             "action_index": index,
             "channel": action.channel,
-            "template": action.template,
+            "template": template,
+            "variant": variant.name if variant is not None else None,
             "account_id": firing.account_id,
             "occurrence": firing.occurrence,
             "explanation": explanations.get(firing.membership_id, {}),

@@ -62,6 +62,15 @@ class Audience:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One arm of an A/B test of an action: its name, its share (weight) and, if other, its template."""
+
+    name: str
+    weight: int
+    template: str | None = None  # None: the action's own template
+
+
+@dataclass(frozen=True)
 class Action:
     channel: Channel
     template: str
@@ -71,6 +80,7 @@ class Action:
     priority: int | None = None  # in_app: 0-100, higher shown first (else 50)
     url: str | None = None  # webhook: where to post (else the instance default)
     format: str | None = None  # webhook: json or slack (else the instance default)
+    variants: tuple[Variant, ...] = ()  # an A/B test: each account gets one (engine.rules.variants)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 from engine.rules import schema
 from engine.rules.conditions import EVENT_NAME, TEMPLATE, ConditionParser
 from engine.rules.problems import Problem, Problems, describe, from_yaml, suggest
-from engine.rules.schema import Action, Audience, Goal, Limit, Limits, Rule, SendWindow
+from engine.rules.schema import Action, Audience, Goal, Limit, Limits, Rule, SendWindow, Variant
 from engine.rules.segments import ID, ID_HINT, SegmentLibrary
 from engine.rules.yamlload import Document, Path, YamlProblem, load
 
@@ -34,10 +34,13 @@ CHANNELS = ("email", "in_app", "webhook")
 WEBHOOK_FORMATS = ("json", "slack")  # engine/delivery/channels/webhook.py
 NUDGE_KINDS = ("banner", "modal", "card")  # how the product's snippet shows a nudge (docs/inapp.md)
 ACTION_KEYS = {
-    "email": ("template", "to"),
-    "in_app": ("template", "to", "expires_in", "kind", "priority"),
+    "email": ("template", "to", "variants"),
+    "in_app": ("template", "to", "expires_in", "kind", "priority", "variants"),
     "webhook": ("template", "to", "url", "format"),
 }
+VARIANT_KEYS = ("name", "weight", "template")
+VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+MAX_VARIANTS = 10
 LIMIT_KEYS = ("per_account", "per_contact")
 SEND_WINDOW_KEYS = ("days", "hours", "timezone")
 MAX_PRIORITY = 100
@@ -317,6 +320,11 @@ class _RuleReader:
         actions = [self._action(item, (*path, i), level) for i, item in enumerate(value)]
         if any(a is None for a in actions):
             return None
+        tested = [i for i, a in enumerate(actions) if a.variants]
+        if len(tested) > 1:
+            # One assignment per account and rule, so that results compare accounts, not messages.
+            p.add((*path, tested[1]), "only one action of a rule may have variants (results compare the accounts that got each)")
+            return None
         return tuple(actions)  # type: ignore[arg-type]
 
     def _action(self, value: Any, path: Path, level: str) -> Action | None:
@@ -360,6 +368,9 @@ class _RuleReader:
         if "priority" in settings:
             extra["priority"] = p.integer(settings["priority"], (*where, "priority"), 0, MAX_PRIORITY)
             ok = ok and extra["priority"] is not None
+        if "variants" in settings:
+            extra["variants"] = self._variants(settings["variants"], (*where, "variants"))
+            ok = ok and extra["variants"] is not None
         if "url" in settings:
             extra["url"] = p.text(settings["url"], (*where, "url"), "URL", URL, "use http:// or https://")
             ok = ok and extra["url"] is not None
@@ -372,6 +383,39 @@ class _RuleReader:
         if not ok or template is None or to is None:
             return None
         return Action(channel, template, to, **extra)
+
+    def _variants(self, value: Any, path: Path) -> tuple[Variant, ...] | None:
+        p = self.p
+        if not isinstance(value, list) or not 2 <= len(value) <= MAX_VARIANTS:
+            p.add(path, f"expected a list of 2 to {MAX_VARIANTS} variants such as - {{name: short, template: onboarding/short}}, "
+                        f"got {describe(value)}")  # fmt: skip
+            return None
+        found: list[Variant] = []
+        ok = True
+        for i, item in enumerate(value):
+            where = (*path, i)
+            data = p.mapping(item, where, "a variant such as {name: short, template: onboarding/short, weight: 50}")
+            if data is None or not p.keys(data, where, VARIANT_KEYS, required=("name",)):
+                ok = False
+                continue
+            name = p.text(data["name"], (*where, "name"), "variant name", VARIANT_NAME, "1-40 lowercase letters, digits, '-' or '_'")
+            weight = p.integer(data["weight"], (*where, "weight"), 1, 1000) if "weight" in data else 1
+            template = None
+            if "template" in data:
+                template = p.text(data["template"], (*where, "template"), "template name", TEMPLATE, "write a path such as onboarding/short")
+                known = self.templates
+                if template is not None and known is not None and template not in known.names:
+                    p.add((*where, "template"), f"template {template!r} does not exist in {known.folder}/", suggest(template, known.names))
+                    template = None
+                ok = ok and template is not None
+            if name is not None and any(v.name == name for v in found):
+                p.add((*where, "name"), f"variant {name!r} is named twice; each needs its own name")
+                name = None
+            if name is None or weight is None:
+                ok = False
+                continue
+            found.append(Variant(name, weight, template))
+        return tuple(found) if ok else None
 
     def _audience(self, value: Any, path: Path, channel: str, level: str) -> Audience | None:
         p = self.p

@@ -8,7 +8,7 @@ import click
 
 from engine.cli import (
     accounts_cmds, admin_cmds, apply_cmds, audit_cmds, db_cmds, delivery_cmds, demo_cmds, import_cmds, rules_cmds, run_cmds, template_cmds, up_cmds,
-    inapp_cmds, suppression_cmds, versions_cmds,
+    inapp_cmds, results_cmds, suppression_cmds, versions_cmds,
 )  # fmt: skip
 from engine.settings import SettingsError
 
@@ -24,7 +24,7 @@ def cli() -> None:
 
 
 for module in (db_cmds, admin_cmds, import_cmds, demo_cmds, run_cmds, up_cmds, rules_cmds, apply_cmds, template_cmds,
-               delivery_cmds, suppression_cmds, versions_cmds, audit_cmds, accounts_cmds, inapp_cmds):  # fmt: skip
+               delivery_cmds, suppression_cmds, versions_cmds, audit_cmds, accounts_cmds, inapp_cmds, results_cmds):  # fmt: skip
     module.register(cli)
 
 

@@ -16,7 +16,8 @@ from rq import cron_job_registry
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
-from engine.jobs.queues import CONTROL_QUEUE, SERIALIZER, TouchlineQueue, queue_name, redis_connection
+from engine.jobs.outcomes import OUTCOMES_EVERY, OUTCOMES_TIMEOUT, measure_outcomes
+from engine.jobs.queues import CONTROL_QUEUE, DEFAULT_QUEUE, SERIALIZER, TouchlineQueue, queue_name, redis_connection
 from engine.jobs.send import DISPATCH_TIMEOUT, dispatch_tick
 from engine.jobs.tick import TICK_TIMEOUT, tick
 from engine.settings import Settings, load_settings
@@ -75,6 +76,16 @@ def make_scheduler(settings: Settings | None = None, connection: redis.Redis | N
         job_timeout=DISPATCH_TIMEOUT,
         ttl=max(60, settings.dispatch_seconds),
         name="touchline-dispatch",
+    )
+    # Goal outcomes (engine.jobs.outcomes): not urgent, so on the default queue: workers take
+    # the tick and the dispatch first; one that waited past its ttl is replaced by the next.
+    scheduler.register(
+        measure_outcomes,
+        queue_name(DEFAULT_QUEUE, settings),
+        interval=OUTCOMES_EVERY,
+        job_timeout=OUTCOMES_TIMEOUT,
+        ttl=OUTCOMES_EVERY,
+        name="touchline-outcomes",
     )
     return scheduler
 

@@ -75,7 +75,7 @@ def test_jobs_are_json_and_failures_expire(db: Database, redis_url: str) -> None
 def test_the_cron_jobs_enqueue_a_tick_and_a_dispatch_the_worker_can_run(db: Database, redis_url: str) -> None:
     settings = load_settings()
     scheduler = make_scheduler(settings)
-    cron_job, dispatch_job = scheduler.get_jobs()
+    cron_job, dispatch_job, *_others = scheduler.get_jobs()  # the goal outcomes job: test_outcomes_job.py
     assert isinstance(cron_job, JsonCronJob) and isinstance(dispatch_job, JsonCronJob)
     assert cron_job.cron == settings.tick_cron and cron_job.queue_name == queue_name("control", settings)
     job = cron_job.enqueue(scheduler.connection)

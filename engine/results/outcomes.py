@@ -269,6 +269,8 @@ def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
                           "exposed_at", "window_ends_at", "state", "created_at", "updated_at"], rows)  # fmt: skip
             # Two passes at once: the second one's rows are dropped.
             .on_conflict_do_nothing(index_elements=["rule_id", "occurrence", "account_id"])
+            # An INSERT's rowcount is read from the driver only when asked for (PostgreSQL).
+            .execution_options(preserve_rowcount=True)
         )
         added += session.execute(stmt).rowcount
     return added

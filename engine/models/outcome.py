@@ -39,6 +39,9 @@ class GoalOutcome(Base):
         Index("ix_goal_outcomes_state_window", "state", "window_ends_at"),
         # The read side: one rule's outcomes whose window ended by a time.
         Index("ix_goal_outcomes_rule_window", "rule_id", "window_ends_at"),
+        # Ids only grow, never reused after a delete (SQLite would): a pass takes the outcomes
+        # with ids above the last pass's highest as the ones it added.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -115,7 +115,8 @@ class PassReport:
     why_full: str | None = None
     added: int = 0
     converted: int = 0
-    corrected: int = 0  # conversions moved earlier by an event that arrived late
+    corrected: int = 0  # conversions moved earlier by an event read later (in a full pass, or late)
+    reclocked: int = 0  # exposures moved earlier by a row of the occurrence stamped earlier, recorded later
     closed: int = 0
     duration_ms: int = 0
 
@@ -147,11 +148,11 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
     if report.full:
         for start, stop in _ranges(db, D.c.id):
             with db.session() as session:
-                report.added += _add(session, now, ids=(start, stop))
+                _count(report, _add(session, now, ids=(start, stop)))
     else:
         since = _aware(last.started_at) - LOOKBACK
         with db.session() as session:
-            report.added += _add(session, now, since=since)
+            _count(report, _add(session, now, since=since))
 
     # (b) conversions
     with db.read_session() as session:
@@ -180,6 +181,11 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
         ))  # fmt: skip
         session.execute(delete(P).where(P.c.started_at < now - KEEP_PASSES))
     return report
+
+
+def _count(report: PassReport, added: tuple[int, int]) -> None:
+    report.added += added[0]
+    report.reclocked += added[1]
 
 
 def _new_outcomes(db: Database, after: int) -> tuple[int, datetime] | None:
@@ -227,16 +233,30 @@ def _ranges(db: Database, column, low: int | None = None, high: int | None = Non
 # -- (a) new outcomes -------------------------------------------------------------
 
 
-def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None, since: datetime | None = None) -> int:
+def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
+         since: datetime | None = None) -> tuple[int, int]:  # fmt: skip
     """Outcomes of the occurrences among the deliveries with ids in ``[start, stop)`` (or sent /
-    held out since ``since``) that have none yet; how many were added."""
-    added = 0
+    held out since ``since``) that have none yet: (how many were added, how many of an
+    occurrence with an outcome already were clocked again from an earlier row of it)."""
+    added = reclocked = 0
     for arm, status, clock in (("treated", "sent", "sent_at"), ("control", "held_out", "created_at")):
         d = D.alias("d")
         if ids is not None:
             window = [d.c.id >= ids[0], d.c.id < ids[1]]
         else:
             window = [d.c[clock].is_not(None), d.c[clock] >= since]
+        # A row stamped before the outcome's exposure, recorded after the pass that clocked it
+        # (two sends of one firing committed out of order): the outcome is made again from it,
+        # so its window and conversion are those of the occurrence's first row.
+        o = O.alias("o")
+        later = (
+            select(o.c.id)
+            .select_from(d.join(o, and_(o.c.rule_id == d.c.rule_id, o.c.occurrence == d.c.occurrence,
+                                        o.c.account_id == d.c.account_id)))  # fmt: skip
+            .where(d.c.status == status, *window, o.c.arm == arm,
+                   or_(d.c[clock] < o.c.exposed_at, and_(d.c[clock] == o.c.exposed_at, d.c.id < o.c.delivery_id)))  # fmt: skip
+        )
+        moved = session.execute(delete(O).where(O.c.id.in_(later))).rowcount
         first = D.alias("first")
         # The occurrence's first sent (resp. held_out) row: its exposure.
         first_id = (
@@ -272,8 +292,9 @@ def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
             # An INSERT's rowcount is read from the driver only when asked for (PostgreSQL).
             .execution_options(preserve_rowcount=True)
         )
-        added += session.execute(stmt).rowcount
-    return added
+        added += session.execute(stmt).rowcount - moved
+        reclocked += moved
+    return added, reclocked
 
 
 # -- (b) conversions ----------------------------------------------------------------

@@ -49,6 +49,7 @@ def upgrade() -> None:
                                 name=op.f('fk_goal_outcomes_rule_version_id_rule_versions')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_goal_outcomes')),
         sa.UniqueConstraint('rule_id', 'occurrence', 'account_id', name='uq_goal_outcomes_rule_occurrence_account'),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table('goal_outcomes', schema=None) as batch_op:
         batch_op.create_index('ix_goal_outcomes_account_goal', ['account_id', 'goal_event', 'exposed_at'], unique=False)

@@ -172,7 +172,7 @@ def test_the_pass_matches_a_plain_computation(db, data):
 
     # A full pass finds nothing left to do.
     again = measure(db, now, full=True)
-    assert (again.added, again.converted, again.corrected, again.closed) == (0, 0, 0, 0)
+    assert (again.added, again.converted, again.corrected, again.reclocked, again.closed) == (0, 0, 0, 0, 0)
     want = expected(h, now)
     with db.read_session() as s:
         counted = arm_counts(s, "r")

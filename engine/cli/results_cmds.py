@@ -25,6 +25,8 @@ def measure_command(full: bool) -> None:
                f"in {report.duration_ms:,} ms")  # fmt: skip
     if report.corrected:
         click.echo(f"{report.corrected:,} conversions moved earlier by events read after them")
+    if report.reclocked:
+        click.echo(f"{report.reclocked:,} exposures moved earlier by a send of the same firing recorded late")
 
 
 def register(cli: click.Group) -> None:

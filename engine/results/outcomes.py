@@ -23,7 +23,9 @@ the window's end does not count, one exactly at the exposure does.
 
 (a) adds the outcomes of deliveries sent or held out since the last pass (``sent_at``,
     resp. ``created_at``, from an hour before it started: late commits), one
-    ``INSERT .. SELECT`` per arm, with ``NOT EXISTS`` on the outcome's unique key;
+    ``INSERT .. SELECT`` per arm, with ``NOT EXISTS`` on the outcome's unique key. An
+    outcome whose occurrence turns out to have an earlier row (two sends of one firing
+    committed out of order) is deleted first and made again from that row;
 (b) converts outcomes, driven from the events table's primary key, which has no other
     index on purpose (ingest throughput, docs/data-model.md): the events after the last
     pass's highest id (on PostgreSQL from EVENT_ID_LAG ids earlier) are joined to every
@@ -218,14 +220,14 @@ def _why_full(last, last_full: datetime | None, now: datetime, high: int) -> str
     return None
 
 
-def _ranges(db: Database, column, low: int | None = None, high: int | None = None):
-    """``[start, stop)`` primary-key ranges of CHUNK ids covering the table's rows (or ``(low, high]``)."""
-    if low is None or high is None:
-        with db.read_session() as session:
-            first, last = session.execute(select(func.min(column), func.max(column))).one()
-        if first is None:
-            return
-        low, high = first - 1, last
+def _ranges(db: Database, column, low: int = 0, high: int | None = None):
+    """``[start, stop)`` primary-key ranges of CHUNK ids covering the ids in ``(low, high]``
+    that the table has (all of them without ``high``)."""
+    with db.read_session() as session:
+        first, last = session.execute(select(func.min(column), func.max(column))).one()
+    if first is None:
+        return
+    low, high = max(low, first - 1), last if high is None else min(high, last)
     for start in range(low + 1, high + 1, CHUNK):
         yield start, min(start + CHUNK, high + 1)
 

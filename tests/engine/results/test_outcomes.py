@@ -254,3 +254,28 @@ def test_counts_take_a_unit_once_its_window_ended(db, campaign):
     assert days[1].treated_n == 2 and days[1].control_x == 1
     with db.read_session() as s:
         assert daily_counts(s, RULE, 1) == [(2, 1, 2, 1)]  # earlier days are the first day's start
+
+
+def test_a_contact_level_rule_has_an_outcome_per_contact_firing_at_the_account(db):
+    """Each contact's stay is its own occurrence; the outcomes are the account's (its events, its arm)."""
+    treated, control = pick(1, 1)
+    text = (f"id: {RULE}\nname: Admins\nlevel: contact\nwhen:\n  contact.role: admin\nactions:\n"
+            "  - in_app: {template: onboarding/checklist, to: contact}\nholdout: 50%\n"
+            "goal: {event: project_created, within: 14d}\n")  # fmt: skip
+    apply(db, text)
+    add_accounts(db, treated + control)
+    with db.session() as s:  # a second admin at each account
+        upsert_contacts(s, [{"id": f"{n}-v", "account_id": n, "email": f"{n}-v@x.test", "role": "admin"}
+                            for n in treated + control])  # fmt: skip
+    fire_and_send(db, T0, SENT)
+    event(db, treated[0], SENT + timedelta(days=1))
+    assert counts(measure(db, SENT + timedelta(days=2))) == (4, 2, 0)
+    with db.read_session() as s:
+        rows = s.execute(select(Account.external_id, GoalOutcome.arm, GoalOutcome.occurrence, GoalOutcome.state)
+                         .join(Account, Account.id == GoalOutcome.account_id)).all()  # fmt: skip
+    by_account: dict[str, list] = {}
+    for ext, arm, occurrence, state in rows:
+        by_account.setdefault(ext, []).append((arm, state))
+    assert sorted(by_account[treated[0]]) == [("treated", "converted"), ("treated", "converted")]
+    assert sorted(by_account[control[0]]) == [("control", "open"), ("control", "open")]
+    assert len({occurrence for *_, occurrence, _ in rows}) == 4

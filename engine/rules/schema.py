@@ -98,7 +98,7 @@ class Limits:
 @dataclass(frozen=True)
 class Goal:
     event: str
-    within: int  # days after the send (or, for the holdout, after entering)
+    within: int  # days after the exposure: the first send, or for the holdout the firing (engine.results.outcomes)
 
 
 @dataclass(frozen=True)

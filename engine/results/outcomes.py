@@ -224,7 +224,8 @@ def _ranges(db: Database, column, low: int = 0, high: int | None = None):
     """``[start, stop)`` primary-key ranges of CHUNK ids covering the ids in ``(low, high]``
     that the table has (all of them without ``high``)."""
     with db.read_session() as session:
-        first, last = session.execute(select(func.min(column), func.max(column))).one()
+        # Two statements: SQLite reads a min() or a max() alone from the index end, not both at once.
+        first, last = session.scalar(select(func.min(column))), session.scalar(select(func.max(column)))
     if first is None:
         return
     low, high = max(low, first - 1), last if high is None else min(high, last)
@@ -251,13 +252,15 @@ def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
         # (two sends of one firing committed out of order): the outcome is made again from it,
         # so its window and conversion are those of the occurrence's first row.
         o = O.alias("o")
-        later = (
+        # A correlated lookup per row, so the recent rows drive it (by their index), not the outcomes.
+        clocked_later = (
             select(o.c.id)
-            .select_from(d.join(o, and_(o.c.rule_id == d.c.rule_id, o.c.occurrence == d.c.occurrence,
-                                        o.c.account_id == d.c.account_id)))  # fmt: skip
-            .where(d.c.status == status, *window, o.c.arm == arm,
+            .where(o.c.rule_id == d.c.rule_id, o.c.occurrence == d.c.occurrence, o.c.account_id == d.c.account_id,
+                   o.c.arm == arm,
                    or_(d.c[clock] < o.c.exposed_at, and_(d.c[clock] == o.c.exposed_at, d.c.id < o.c.delivery_id)))  # fmt: skip
+            .scalar_subquery()
         )
+        later = select(clocked_later).where(d.c.status == status, *window)
         moved = session.execute(delete(O).where(O.c.id.in_(later))).rowcount
         first = D.alias("first")
         # The occurrence's first sent (resp. held_out) row: its exposure.

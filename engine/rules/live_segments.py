@@ -106,6 +106,7 @@ class SegmentDraft:
     name: str
     problems: list[Problem] = field(default_factory=list)
     sources: list[RuleSource] = field(default_factory=list)  # each dependent rule bundled with the draft
+    before: str = ""  # the segment's live text the draft would replace
 
     @property
     def ok(self) -> bool:
@@ -123,7 +124,7 @@ def check_segment(session: Session, name: str, text: str, folder: Path | str) ->
     if name not in segments:
         raise UnknownSegment(f"no segment {name!r}; the segments list shows those there are")
     text = text.replace("\r\n", "\n")
-    draft = SegmentDraft(name)
+    draft = SegmentDraft(name, before=segments[name].text)
     texts = {n: s.text for n, s in segments.items()} | {name: text}
     library = SegmentLibrary.from_texts(texts, folder=FOLDER)
     library.resolve(name)
@@ -187,7 +188,6 @@ def save_segment_text(
     from engine.rules.edits import require_comment
 
     comment = require_comment(comment, f"saving segment {name}")
-    before = live_segments(session, folder).get(name)
     draft = check_segment(session, name, text, folder)
     if not draft.ok:
         return SegmentSaved(problems=draft.problems)
@@ -200,7 +200,7 @@ def save_segment_text(
     if changed:
         record(
             session, actor=actor, action="update", object_type="segment", object_id=name,
-            before={"text": before.text if before else None}, after={"text": text.replace("\r\n", "\n"), "rules": changed},
+            before={"text": draft.before}, after={"text": text.replace("\r\n", "\n"), "rules": changed},
             summary=f"{comment} (new versions of {', '.join(changed)})",
         )  # fmt: skip
     return SegmentSaved(applied=applied)

@@ -15,7 +15,8 @@ from engine.delivery.gates import standard_gates
 from engine.delivery.holdout import in_holdout
 from engine.ingest import track_events, upsert_accounts, upsert_contacts
 from engine.models import Account, Delivery, GoalOutcome, OutcomeGoal, RuleVersion
-from engine.results.outcomes import arm_counts, daily_counts, measure
+from engine.results.counts import arm_counts, daily_counts
+from engine.results.outcomes import measure
 from engine.rules.cycle import run_cycle
 from engine.rules.validate import validate_text
 from engine.rules.versions import active_rules, apply_rules

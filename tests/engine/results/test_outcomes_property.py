@@ -18,7 +18,8 @@ from sqlalchemy import insert, select, update
 
 from engine.ingest.service import MAX_FUTURE
 from engine.models import Account, Delivery, Event, GoalOutcome, RuleVersion
-from engine.results.outcomes import LOOKBACK, arm_counts, daily_counts, measure
+from engine.results.counts import arm_counts, daily_counts
+from engine.results.outcomes import LOOKBACK, measure
 from tables import empty_tables
 
 T = datetime(2026, 11, 2, 9, 0, 0, 500000, tzinfo=UTC)

@@ -23,6 +23,7 @@ account are in the same group, so an account never gets half a campaign.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 _SCALE = 2**64
 
@@ -49,3 +50,46 @@ def in_holdout(rule_id: str, account_key: str, percent: float) -> bool:
 def _draw(rule_id: str, account_key: str) -> int:
     digest = hashlib.sha256(f"{rule_id}\x00{account_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+# -- the global holdout ----------------------------------------------------------------
+#
+# The program's control group (``global_holdout`` in the policy file, engine.delivery.policy):
+# accounts kept out of every marketing play, so that the whole program can be compared with
+# them (engine.results.program). The same scheme as a rule's group, drawn with a salt that no
+# rule id can equal (rule ids have no spaces), so the global group is independent of every
+# rule's group and of every A/B draw: being held out of the program says nothing about an
+# account's group in any rule.
+
+GLOBAL_SALT = "global holdout"
+# Every row the global holdout stops carries a reason starting so (engine.rules.firing).
+GLOBAL_REASON_PREFIX = "global holdout"
+
+
+def global_holdout_bucket(account_key: str) -> float:
+    """Where the account falls in the program's draw, a number in ``[0, 100)``."""
+    return _draw(GLOBAL_SALT, account_key) * 100 / _SCALE
+
+
+def in_global_holdout(account_key: str, percent: float) -> bool:
+    """True when the account (by its external id) is in the program's control group.
+
+    ``percent`` is the policy's ``global_holdout.percent`` (the policy allows 0 to 20). As for
+    a rule: raising it only adds accounts to the group, and 0 holds out nobody.
+    """
+    return in_holdout(GLOBAL_SALT, account_key, percent)
+
+
+def global_holdout_flags(account_keys: Iterable[str], percent: float) -> list[bool]:
+    """``in_global_holdout`` of many accounts at once, in their order (a results pass draws
+    every account: this is the same draw without the per-call checks)."""
+    if not 0 <= percent <= 100:
+        raise ValueError(f"holdout percent must be from 0 to 100, got {percent!r}")
+    threshold, sha256, prefix = percent * _SCALE, hashlib.sha256, f"{GLOBAL_SALT}\x00"
+    return [int.from_bytes(sha256(f"{prefix}{key}".encode()).digest()[:8], "big") * 100 < threshold
+            for key in account_keys]  # fmt: skip
+
+
+def global_holdout_reason(percent: float) -> str:
+    """The reason on a message the global holdout stopped."""
+    return f"{GLOBAL_REASON_PREFIX}: in the program's {percent:g}% control group"

@@ -5,7 +5,8 @@ it is never read as a rule) is read with the same strict YAML reader as rule
 files (engine.rules.yamlload: 64 KB, no anchors or tags, YAML 1.2 values,
 positions) and checked the same way: every problem at once, each as
 ``file:line:col: path: message``. docs/delivery.md describes the format;
-engine.delivery.limits applies it.
+engine.delivery.limits applies it; its ``global_holdout`` is applied when rules
+fire (engine.rules.firing) and measured by engine.results.program.
 
 A missing file is no policy (no fatigue limits, send windows default to UTC)
 only when the caller says so (``missing_ok``); a file with problems is never
@@ -14,22 +15,30 @@ half-used.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
+from engine.delivery.holdout import global_holdout_reason
 from engine.delivery.windows import zone_or_none
+from engine.rules.conditions import EVENT_NAME
 from engine.rules.problems import Problem, Problems, describe, from_yaml, suggest
-from engine.rules.schema import Limit
-from engine.rules.validate import CATEGORY, CHANNELS, MAX_LIMIT
+from engine.rules.schema import Limit, Rule
+from engine.rules.validate import CATEGORY, CHANNELS, MAX_LIMIT, PERCENT
 from engine.rules.yamlload import Path, YamlProblem, load
 
 DEFAULT_PATH = FsPath("rules") / "policy.yaml"
 FILE_NAME = DEFAULT_PATH.name  # in a rules folder, never read as a rule (engine.rules.validate.NOT_RULES)
-TOP_KEYS = ("default_timezone", "fatigue", "in_app")
+TOP_KEYS = ("default_timezone", "fatigue", "in_app", "global_holdout")
 IN_APP_KEYS = ("shown_per_account",)
 FATIGUE_KEYS = ("name", "exempt_categories", "channels", "per_account", "per_contact")
+GLOBAL_HOLDOUT_KEYS = ("percent", "exempt_categories", "measure")
+MEASURE_KEYS = ("event", "within")
+MAX_GLOBAL_HOLDOUT_PERCENT = 20.0  # a control group, not a second program: the rest must get the plays
+# Never held out, whatever the policy lists: receipts, security notices and the like always go.
+OPERATIONAL = "operational"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$")
 
 
@@ -57,12 +66,58 @@ class Fatigue:
 
 
 @dataclass(frozen=True)
+class ProgramMeasure:
+    """What the program is measured on (engine.results.program): an account is *retained*
+    when it had at least one ``event`` (from the daily rollups) in the last ``within`` days
+    of the period compared."""
+
+    event: str
+    within: int  # days
+
+
+@dataclass(frozen=True)
+class GlobalHoldout:
+    """The program's control group: ``percent`` of all accounts (engine.delivery.holdout's
+    ``in_global_holdout``, by external id) get none of the marketing plays.
+
+    A marketing play is a message to a customer (a contact: not an alert to the account's
+    owner) from a rule whose category is not exempt. ``operational`` is always exempt.
+    ``percent`` 0 is off. ``measure`` is None only when it is off.
+    """
+
+    percent: float
+    measure: ProgramMeasure | None = None
+    exempt_categories: frozenset[str] = frozenset({OPERATIONAL})
+
+    @property
+    def on(self) -> bool:
+        return self.percent > 0
+
+    @property
+    def reason(self) -> str:
+        """The reason on every message it stops (engine.delivery.holdout.GLOBAL_REASON_PREFIX)."""
+        return global_holdout_reason(self.percent)
+
+    def covers(self, rule: Rule) -> bool:
+        """Whether the rule is a marketing play: on, its category not exempt, and at least
+        one action to customers (a rule of owner alerts only has nothing to hold back)."""
+        return self.on and rule.category not in self.exempt_categories and any(a.to.kind != "owner" for a in rule.actions)
+
+    def holds(self, category: str, contact_id: int | None) -> bool:
+        """Whether a message of ``category`` to this recipient is held back from an account in
+        the group: to a contact, of a category not exempt (an owner alert always goes)."""
+        return self.on and contact_id is not None and category not in self.exempt_categories
+
+
+@dataclass(frozen=True)
 class Policy:
     fatigue: Fatigue | None = None
     default_timezone: str = "UTC"  # send windows: when neither contact nor account has a zone
     source: str = ""  # the file it came from; empty for no file
     # In-app nudges newly shown to an account's people: at most max per ``per`` days, all its users together.
     in_app_shown_per_account: Limit | None = None
+    # The program's control group; None when the file has no global_holdout (off).
+    global_holdout: GlobalHoldout | None = None
 
 
 NO_POLICY = Policy()
@@ -114,6 +169,27 @@ def load_policy(path: FsPath | str = DEFAULT_PATH, *, missing_ok: bool = False) 
     return policy
 
 
+def current_policy() -> Policy:
+    """The policy of this process's settings (``Settings.policy_file``: TOUCHLINE_POLICY_FILE,
+    else the project's rules/policy.yaml), read again only when the file changed; NO_POLICY
+    when there is no file. Raises PolicyError when it cannot be used (as ``load_policy``)."""
+    from engine.settings import load_settings  # (engine.settings is read by everything: import late)
+
+    path = load_settings().policy_file
+    if path is None:
+        return NO_POLICY
+    try:
+        stat = FsPath(path).stat()
+    except OSError as exc:
+        raise PolicyError([Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror or exc}")]) from None
+    return _policy_at(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _policy_at(path: str, mtime_ns: int, size: int) -> Policy:
+    return load_policy(path)  # a PolicyError is not cached: a broken file is read again next time
+
+
 def _read(p: Problems, data: Any, source: str) -> Policy:
     if data is None:  # an empty file (or only comments): no limits
         return Policy(source=source)
@@ -128,7 +204,13 @@ def _read(p: Problems, data: Any, source: str) -> Policy:
         in_app = p.mapping(top["in_app"], ("in_app",), "in-app caps such as {shown_per_account: {max: 1, per: 1d}}")
         if in_app is not None and p.keys(in_app, ("in_app",), IN_APP_KEYS) and "shown_per_account" in in_app:
             shown = _limit(p, in_app["shown_per_account"], ("in_app", "shown_per_account"))
-    return Policy(fatigue, zone or "UTC", source, shown)
+    holdout = None
+    if "global_holdout" in top:
+        # By default it exempts what the fatigue budgets exempt: a category important enough
+        # to go whatever the budgets say is no marketing play either.
+        exempt = (fatigue.exempt_categories if fatigue is not None else frozenset()) | {OPERATIONAL}
+        holdout = _global_holdout(p, top["global_holdout"], ("global_holdout",), exempt)
+    return Policy(fatigue, zone or "UTC", source, shown, holdout)
 
 
 def _zone(p: Problems, value: Any, path: Path) -> str | None:
@@ -159,6 +241,57 @@ def _fatigue(p: Problems, value: Any, path: Path) -> Fatigue | None:
     if any(v is None for v in values.values()):
         return None
     return Fatigue(**values)
+
+
+def _global_holdout(p: Problems, value: Any, path: Path, exempt: frozenset[str]) -> GlobalHoldout | None:
+    data = p.mapping(value, path, "a global holdout such as {percent: 5%, measure: {event: login, within: 30d}}")
+    if data is None:
+        return None
+    ok = p.keys(data, path, GLOBAL_HOLDOUT_KEYS, required=("percent",))  # the rest is still checked
+    percent = _percent(p, data["percent"], (*path, "percent")) if "percent" in data else None
+    if "exempt_categories" in data:
+        listed = _words(p, data["exempt_categories"], (*path, "exempt_categories"), "category", None)
+        exempt = listed | {OPERATIONAL} if listed is not None else None
+    measure = None
+    if "measure" in data:
+        measure = _measure(p, data["measure"], (*path, "measure"))
+    elif percent:  # (0 is off: nothing to measure)
+        p.add(path, "missing required key 'measure': what the program is measured on, such as "
+                    "{event: login, within: 30d} (retained: a login in the last 30 days of the period)")  # fmt: skip
+        return None
+    if not ok or percent is None or exempt is None or ("measure" in data and measure is None):
+        return None
+    return GlobalHoldout(percent, measure, exempt)
+
+
+def _percent(p: Problems, value: Any, path: Path) -> float | None:
+    percent: float | None = None
+    match = PERCENT.match(value) if isinstance(value, str) else None
+    if match is not None:
+        percent = float(match.group(1))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        percent = float(value)
+    if percent is None:
+        p.add(path, f"expected a percentage such as 5%, got {describe(value)}")
+        return None
+    if not 0 <= percent <= MAX_GLOBAL_HOLDOUT_PERCENT:
+        p.add(path, f"{percent:g}% is out of range: 0% (off) to {MAX_GLOBAL_HOLDOUT_PERCENT:g}% "
+                    "(the rest of the accounts must get the program)")  # fmt: skip
+        return None
+    return percent
+
+
+def _measure(p: Problems, value: Any, path: Path) -> ProgramMeasure | None:
+    data = p.mapping(value, path, "a measure such as {event: login, within: 30d}")
+    if data is None:
+        return None
+    ok = p.keys(data, path, MEASURE_KEYS, required=MEASURE_KEYS)
+    hint = "1-100 letters, digits, '_', '.', ':' or '-'"
+    event = p.text(data["event"], (*path, "event"), "event name", EVENT_NAME, hint) if "event" in data else None
+    within = p.duration(data["within"], (*path, "within")) if "within" in data else None
+    if not ok or event is None or within is None:
+        return None
+    return ProgramMeasure(event, within)
 
 
 def _words(p: Problems, value: Any, path: Path, what: str, allowed: tuple[str, ...] | None) -> frozenset[str] | None:

@@ -60,7 +60,7 @@ def test_every_problem_is_reported_at_once_with_file_line_column_and_path():
         "policy.yaml:6:17: fatigue.per_account.max: 0 is out of range; expected a whole number from 1 to 1000",
         "policy.yaml:7:25: fatigue.per_contact.per: expected a duration in whole days or weeks such as 7d or 2w, "
         "got the number 7; write 7d for 7 days",
-        "policy.yaml:8:1: extra: unknown key 'extra'; expected one of: default_timezone, fatigue, in_app",
+        "policy.yaml:8:1: extra: unknown key 'extra'; expected one of: default_timezone, fatigue, in_app, global_holdout",
     ]
 
 

@@ -1,24 +1,38 @@
-"""What the outcomes pass recorded, read back: per arm, the units whose window ended and how
-many converted (engine.results.outcomes writes them; docs/results.md says how they are read)."""
+"""What the outcomes pass recorded, read back as units of analysis: per arm, the accounts whose
+window ended and how many converted (engine.results.outcomes writes the outcomes;
+docs/results.md says how they are read).
+
+**The unit is the account**, the unit of assignment: the holdout and the A/B variant are
+drawn per account, so an account's firings are never independent of each other. An account
+is counted once per rule, by its *first* outcome among the versions read (the earliest
+exposure): the firings after it are the same account again, already exposed.
+
+**A unit counts once its window has ended** (by the last pass), converted or not. Counting
+conversions as they happen while the rest is still open would overstate the rate, and most
+in the arm that converts sooner.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.models import OUTCOME_ARMS, GoalOutcome, OutcomePass
+from engine.models import OUTCOME_ARMS, Delivery, GoalOutcome, OutcomePass
 from engine.results.outcomes import _aware
 from engine.rules.sqlparts import DayOf
 
 O = GoalOutcome.__table__
 P = OutcomePass.__table__
+D = Delivery.__table__
+CONTROL = "control"
 
 
 class ArmCounts(NamedTuple):
-    units: int  # outcomes whose window had ended by the last pass
+    units: int  # accounts whose first outcome's window had ended by the last pass
     converted: int  # of those, the ones that reached the goal within their window
 
 
@@ -31,73 +45,130 @@ class DayCounts(NamedTuple):
     control_x: int
 
 
+class UnitDay(NamedTuple):
+    """Units that settled on one UTC day in one arm: ``control``, a variant's name, or None
+    (the treated arm of a rule without variants)."""
+
+    arm: str | None
+    day: date
+    units: int
+    converted: int
+
+
+class Units(NamedTuple):
+    until: datetime | None  # the last pass: what it knew is complete up to then
+    settled: list[UnitDay]
+    open: dict[str | None, int]  # per arm: accounts exposed whose window has not ended yet
+
+
 def measured_until(session: Session) -> datetime | None:
     """When the last outcomes pass started: what it knew is complete up to then."""
     return _aware(session.scalar(select(func.max(P.c.started_at))))
 
 
-def arm_counts(session: Session, rule_id: str, *, version_ids=None, since: datetime | None = None,
-               ) -> dict[str, ArmCounts]:  # fmt: skip
-    """Per arm (``treated``, ``control``): the rule's units and how many converted.
+def units(session: Session, rule_id: str, *, version_ids: Iterable[int] | None = None,
+          since: datetime | None = None) -> Units:  # fmt: skip
+    """The rule's units by arm and day of settling, and those still open.
 
-    A unit counts once its window has ended (by the last pass), converted or not: counting
-    conversions as they happen while the rest is still open would overstate the rate, and
-    most in the arm that converts sooner. ``version_ids``: only outcomes measured with
-    these versions' goals; ``since``: only units exposed at or after it."""
-    counts = {arm: ArmCounts(0, 0) for arm in OUTCOME_ARMS}
+    ``version_ids``: only outcomes measured with these versions' goals; ``since``: only
+    accounts whose first such outcome was exposed at or after it."""
     until = measured_until(session)
     if until is None:
-        return counts
-    stmt = (
-        select(O.c.arm, func.count(), func.count(O.c.converted_at))
-        .where(*_settled(rule_id, until, version_ids, since))
-        .group_by(O.c.arm)
-    )
-    for arm, units, converted in session.execute(stmt):
-        counts[arm] = ArmCounts(units, converted)
-    return counts
+        return Units(None, [], {})
+    versions = None if version_ids is None else list(version_ids)
+    first = _first_outcomes(rule_id, versions, since)
+    arm = case((O.c.arm == CONTROL, CONTROL), else_=D.c.variant).label("arm")
+    settled = O.c.window_ends_at <= until
+    day = DayOf(O.c.window_ends_at).label("day")
+    joined = O.join(D, D.c.id == O.c.delivery_id)
+    rows = session.execute(
+        select(arm, day, func.count(), func.count(O.c.converted_at))
+        .select_from(joined).where(*first, settled).group_by(arm, day)
+    ).all()  # fmt: skip
+    still = session.execute(select(arm, func.count()).select_from(joined).where(*first, ~settled).group_by(arm)).all()
+    return Units(until, [UnitDay(*row) for row in rows], {a: n for a, n in still})
 
 
-def daily_counts(session: Session, rule_id: str, days: int, *, version_ids=None) -> list[DayCounts]:
+def arm_counts(session: Session, rule_id: str, *, version_ids=None, since: datetime | None = None,
+               variant: str | None = None) -> dict[str, ArmCounts]:  # fmt: skip
+    """Per arm (``treated``, ``control``): the rule's settled units and how many converted.
+    ``variant``: the treated arm is that variant's accounts only."""
+    totals = {a: ArmCounts(0, 0) for a in OUTCOME_ARMS}
+    for u in units(session, rule_id, version_ids=version_ids, since=since).settled:
+        side = _side(u.arm, variant)
+        if side:
+            n, x = totals[side]
+            totals[side] = ArmCounts(n + u.units, x + u.converted)
+    return totals
+
+
+def daily_counts(session: Session, rule_id: str, days: int, *, version_ids=None,
+                 variant: str | None = None) -> list[DayCounts]:  # fmt: skip
     """Cumulative counts at the end of each of the last ``days`` UTC days, oldest first; the
     last is the day of the last pass (counted up to that pass).
 
-    A unit enters on the day its window ended, with its conversion, if any (the counting
-    rule of ``arm_counts``): a day's figures are what was known complete that day, and
-    never change with the units still open."""
+    A unit enters on the day its window ended, with its conversion, if any: a day's figures
+    are what was known complete that day, and never change with the units still open."""
+    found = units(session, rule_id, version_ids=version_ids)
+    return cumulative(found.settled, found.until, days, variant=variant)
+
+
+def cumulative(settled: list[UnitDay], until: datetime | None, days: int, *,
+               variant: str | None = None) -> list[DayCounts]:  # fmt: skip
+    """``days`` cumulative days ending on the day of ``until``, from settled units (see
+    ``daily_counts``); units settled before the first day are its starting point."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    until = measured_until(session)
     if until is None:
         return [DayCounts(0, 0, 0, 0)] * days
     last = until.date()
     first = last - timedelta(days=days - 1)
-    day = DayOf(O.c.window_ends_at).label("day")
-    stmt = (
-        select(O.c.arm, day, func.count(), func.count(O.c.converted_at))
-        .where(*_settled(rule_id, until, version_ids, None))
-        .group_by(O.c.arm, day)
-    )
-    # Units settled before the first day are its starting point.
     per_day: dict[tuple[date, str], tuple[int, int]] = {}
-    for arm, on, units, converted in session.execute(stmt):
-        n, x = per_day.get((max(on, first), arm), (0, 0))
-        per_day[(max(on, first), arm)] = (n + units, x + converted)
+    for u in settled:
+        side = _side(u.arm, variant)
+        if not side:
+            continue
+        key = (max(_as_date(u.day), first), side)
+        n, x = per_day.get(key, (0, 0))
+        per_day[key] = (n + u.units, x + u.converted)
     out: list[DayCounts] = []
-    totals = {arm: (0, 0) for arm in OUTCOME_ARMS}
+    totals = {a: (0, 0) for a in OUTCOME_ARMS}
     for k in range(days):
         on = first + timedelta(days=k)
-        for arm in OUTCOME_ARMS:
-            n, x = per_day.get((on, arm), (0, 0))
-            totals[arm] = (totals[arm][0] + n, totals[arm][1] + x)
+        for a in OUTCOME_ARMS:
+            n, x = per_day.get((on, a), (0, 0))
+            totals[a] = (totals[a][0] + n, totals[a][1] + x)
         out.append(DayCounts(*totals["treated"], *totals["control"]))
     return out
 
 
-def _settled(rule_id: str, until: datetime, version_ids, since: datetime | None) -> list:
-    where = [O.c.rule_id == rule_id, O.c.window_ends_at <= until]
-    if version_ids is not None:
-        where.append(O.c.rule_version_id.in_(list(version_ids)))
-    if since is not None:
-        where.append(O.c.exposed_at >= since)
-    return where
+def _side(arm: str | None, variant: str | None) -> str | None:
+    """``treated`` / ``control`` for a unit's arm, or None when a variant filter leaves it out."""
+    if arm == CONTROL:
+        return "control"
+    return "treated" if variant is None or arm == variant else None
+
+
+def _first_outcomes(rule_id: str, versions: list[int] | None, since: datetime | None) -> list:
+    """Conditions on O: the outcome is its account's first among the versions (and since)."""
+
+    def scope(t) -> list:
+        where = [t.c.rule_id == rule_id]
+        if versions is not None:
+            where.append(t.c.rule_version_id.in_(versions))
+        if since is not None:
+            where.append(t.c.exposed_at >= since)
+        return where
+
+    earlier = O.alias("earlier")
+    before = exists().where(
+        *scope(earlier),
+        earlier.c.account_id == O.c.account_id,
+        or_(earlier.c.exposed_at < O.c.exposed_at, and_(earlier.c.exposed_at == O.c.exposed_at, earlier.c.id < O.c.id)),
+    )
+    return [*scope(O), ~before]
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite returns the day as text.
+    return date.fromisoformat(value) if isinstance(value, str) else value

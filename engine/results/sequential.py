@@ -36,6 +36,16 @@ class _Counts(Protocol):  # DailyCounts, or any row with the same four fields
     control_x: int
 
 
+class DayInterval(NamedTuple):
+    """One day of the sequence: the day's rates and the always-valid interval as known that day
+    (the running intersection; None before the day has enough data)."""
+
+    treated_rate: float | None
+    control_rate: float | None
+    low: float | None
+    high: float | None
+
+
 @dataclass(frozen=True)
 class SequentialResult:
     days: int  # days given
@@ -55,6 +65,7 @@ class SequentialResult:
     # outside the intersection. The guarantee assumes a constant effect; this one moved (novelty).
     drift: bool = False
     method: str = "asymptotic confidence sequence (normal mixture) on the difference of proportions"
+    series: tuple[DayInterval, ...] = ()  # one per day given, oldest first: what a chart draws
 
 
 def sequential_verdict(daily: Sequence[_Counts], *, alpha: float = 0.05, tuning_n: int = TUNING_N) -> SequentialResult:
@@ -68,8 +79,11 @@ def sequential_verdict(daily: Sequence[_Counts], *, alpha: float = 0.05, tuning_
     low, high, p_value = -math.inf, math.inf, 1.0
     decided: tuple[int, str] | None = None
     drift = used = False
+    series: list[DayInterval] = []
     for day, c in enumerate(daily, start=1):
+        rates = (c.treated_x / c.treated_n if c.treated_n else None, c.control_x / c.control_n if c.control_n else None)
         if not _enough(c):
+            series.append(DayInterval(*rates, *((max(low, -1.0), min(high, 1.0)) if used else (None, None))))
             continue
         used = True
         diff = c.treated_x / c.treated_n - c.control_x / c.control_n
@@ -81,8 +95,9 @@ def sequential_verdict(daily: Sequence[_Counts], *, alpha: float = 0.05, tuning_
             low, high = max(low, diff - half), min(high, diff + half)
         if decided is None and (low > 0 or high < 0):
             decided = (day, BETTER if low > 0 else WORSE)
+        series.append(DayInterval(*rates, max(low, -1.0), min(high, 1.0)))
 
-    base = dict(days=len(daily), alpha=alpha, tuning_n=tuning_n)
+    base = dict(days=len(daily), alpha=alpha, tuning_n=tuning_n, series=tuple(series))
     last = daily[-1] if daily else None
     if not used:
         why = "no days yet" if last is None else (

@@ -178,7 +178,14 @@ def test_the_pass_matches_a_plain_computation(db, data):
     with db.read_session() as s:
         counted = arm_counts(s, "r")
         days = daily_counts(s, "r", 3)
+        ids = {(o.occurrence, o.account_id): o.id for o in s.scalars(select(GoalOutcome))}
+    # The unit is the account: its first outcome (earliest exposure, then the first recorded).
+    first: dict[str, tuple] = {}
+    for (_rule, occurrence, account), v in want.items():
+        order = (v[4], ids[(occurrence, accounts[account])])
+        if account not in first or order < first[account][0]:
+            first[account] = (order, v)
     for arm in ("treated", "control"):
-        settled = [v for v in want.values() if v[0] == arm and v[5] <= now]
+        settled = [v for _order, v in first.values() if v[0] == arm and v[5] <= now]
         assert counted[arm] == (len(settled), sum(1 for v in settled if v[6] is not None))
     assert days[-1] == (*counted["treated"], *counted["control"])

@@ -502,3 +502,80 @@ def inapp_nudges(db):
 
     nudge = {(name, kind): stored[(cid, kind)] for name, cid in contacts.items() for kind in ("banner", "card")}
     return SimpleNamespace(key=key, app_id=key.app_id, contacts=contacts, nudge=nudge, token=token, settings=settings)
+
+
+@pytest.fixture
+def campaign(db):
+    """``make(...)``: a measured campaign through the real path. A rule with a holdout and a goal
+    (``project_created`` within 14 days) is applied; ``accounts`` trial accounts with a contact
+    each fire in one cycle at ``FIRED``, the dispatcher and the send job store their in-app
+    nudges; then a planted share of each arm converts (the first ``round(rate * n)`` accounts
+    of the arm, a day later), and the outcomes pass measures at ``FIRED`` + 15 days, when
+    every window has ended. ``variants``: [(name, weight), ...] tests variants of the action;
+    ``rates``: the conversion rate per variant (``control_rate`` for the control group).
+    Returns the rule id, the accounts of each arm and the times."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from engine.delivery.batch import send_claimed
+    from engine.delivery.dispatch import dispatch
+    from engine.delivery.gates import standard_gates
+    from engine.ingest import track_events, upsert_accounts, upsert_contacts
+    from engine.models import Account, Delivery
+    from engine.results.outcomes import measure
+    from engine.rules.cycle import run_cycle
+    from engine.rules.validate import validate_text
+    from engine.rules.versions import active_rules, apply_rules
+    from engine.settings import load_settings
+
+    fired = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def rule_text(rule_id, holdout, variants, goal):
+        action = "  - in_app:\n      template: onboarding/checklist\n      to: contacts\n"
+        if variants:
+            action += "      variants:\n" + "".join(f"        - {{name: {n}, weight: {w}}}\n" for n, w in variants)
+        return (f"id: {rule_id}\nname: Trial nudge\nowner: owner@vendor.test\nwhen:\n  account.plan: trial\n"
+                f"actions:\n{action}holdout: {holdout}\ngoal: {goal}\n")  # fmt: skip
+
+    def make(*, accounts: int = 300, treated_rate: float = 0.6, control_rate: float = 0.2, holdout: str = "50%",
+             variants: list[tuple[str, int]] | None = None, rates: dict[str, float] | None = None,
+             rule_id: str = "trial-nudge", goal: str = "{event: project_created, within: 14d}", prefix: str = "acct",
+             measure_at: datetime | None = None):  # fmt: skip
+        text = rule_text(rule_id, holdout, variants, goal)
+        settings = dataclasses.replace(load_settings(), policy_file=None)
+        names = [f"{prefix}-{i:04d}" for i in range(accounts)]
+        with db.session() as s:
+            apply_rules(s, [(validate_text(text, f"{rule_id}.yaml", expected_id=rule_id).rule, text)], author="test")
+            upsert_accounts(s, [{"id": n, "name": n, "plan": "trial"} for n in names])
+            upsert_contacts(s, [{"id": f"{n}-u", "account_id": n, "email": f"{n}@x.test", "role": "admin"} for n in names])
+        with db.read_session() as s:
+            rules = active_rules(s)
+        run_cycle(db, rules, fired, only_due=False)
+        jobs: list = []
+        dispatch(db, fired, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+        for job_id, ids in jobs:
+            send_claimed(db, settings, job_id, ids, lambda: fired + timedelta(minutes=5))
+        arms: dict[str, list[str]] = {}
+        with db.read_session() as s:
+            rows = s.execute(select(Account.external_id, Delivery.status, Delivery.variant)
+                             .join(Account, Account.id == Delivery.account_id).where(Delivery.rule_id == rule_id))  # fmt: skip
+            for ext, status, variant in rows:
+                arms.setdefault("control" if status == "held_out" else variant or "treated", []).append(ext)
+        want = {"control": control_rate, "treated": treated_rate, **(rates or {})}
+        events = []
+        for arm, members in arms.items():
+            members.sort()
+            for ext in members[: round(want[arm] * len(members))]:
+                events.append({"id": f"{rule_id}-{ext}", "account_id": ext, "name": "project_created",
+                               "timestamp": (fired + timedelta(days=1)).isoformat()})  # fmt: skip
+        with db.session() as s:
+            result = track_events(s, events, now=fired + timedelta(days=1), retention_days=10_000)
+        assert result.accepted == len(events), result.rejected
+        at = measure_at or fired + timedelta(days=15)
+        measure(db, at)
+        return SimpleNamespace(rule_id=rule_id, arms=arms, fired=fired, measured_at=at, text=text)
+
+    return make

@@ -128,7 +128,7 @@ def cumulative(settled: list[UnitDay], until: datetime | None, days: int, *,
         side = _side(u.arm, variant)
         if not side:
             continue
-        key = (max(_as_date(u.day), first), side)
+        key = (max(as_date(u.day), first), side)
         n, x = per_day.get(key, (0, 0))
         per_day[key] = (n + u.units, x + u.converted)
     out: list[DayCounts] = []
@@ -169,6 +169,6 @@ def _first_outcomes(rule_id: str, versions: list[int] | None, since: datetime | 
     return [*scope(O), ~before]
 
 
-def _as_date(value: date | str) -> date:
+def as_date(value: date | str) -> date:
     # SQLite returns the day as text.
     return date.fromisoformat(value) if isinstance(value, str) else value

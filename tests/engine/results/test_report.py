@@ -1,0 +1,116 @@
+"""A rule's results (engine.results.report) from campaigns run through the real path, with a
+known conversion rate planted in each arm."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.results.report import rule_results
+
+FIRED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # the campaign fixture's firing time
+from engine.rules.validate import validate_text
+from engine.rules.versions import apply_rules
+
+
+def results(db, rule_id="trial-nudge", **kwargs):
+    with db.read_session() as s:
+        return rule_results(s, rule_id, **kwargs)
+
+
+def test_a_planted_uplift_is_found_and_its_interval_covers_it(db, campaign):
+    c = campaign(accounts=400, treated_rate=0.6, control_rate=0.2)
+    r = results(db)
+    treated, control = len(c.arms["treated"]), len(c.arms["control"])
+    assert r.overall.units == treated and r.control_units == control
+    assert r.overall.converted == round(0.6 * treated) and r.control_converted == round(0.2 * control)
+    planted = r.overall.converted / treated - r.control_converted / control
+    for low, high in ((r.overall.sequential.low, r.overall.sequential.high),
+                      (r.overall.fixed.uplift_abs_low, r.overall.fixed.uplift_abs_high)):  # fmt: skip
+        assert low < planted < high and low > 0
+    assert r.code == "better" and r.overall.fixed.code == "better"
+    assert r.headline.startswith("Treated accounts convert more than control")
+    assert r.harm is None
+    # The split is the one asked for (50%), and the funnel is in accounts.
+    assert r.srm is not None and not r.srm.mismatch
+    assert r.fired.accounts == 400 and r.control.assigned == control
+    assert r.overall.funnel.assigned == treated == r.overall.funnel.sent
+    assert r.control.sent == 0
+    assert r.goal.text == "project_created within 14 days" and r.goal.versions == (1,)
+    assert r.measured_until == c.measured_at
+
+
+def test_small_samples_say_not_enough_data_and_how_many_more(db, campaign):
+    campaign(accounts=16, treated_rate=0.5, control_rate=0.25)
+    r = results(db)
+    assert r.code == "not_enough_data"
+    assert r.headline.startswith("Not enough data yet")
+    assert "more accounts" in r.headline and "+5.0 points" in r.headline
+    assert r.overall.more is not None and r.overall.more.treated > 0
+
+
+def test_units_still_in_their_window_are_counted_apart(db, campaign):
+    # Measured on day 3 of 14: every window is open, nothing is counted yet.
+    c = campaign(accounts=40, measure_at=FIRED + timedelta(days=3))
+    r = results(db)
+    assert (r.overall.units, r.control_units) == (0, 0)
+    assert r.overall.open == len(c.arms["treated"]) and r.control_open == len(c.arms["control"])
+    assert r.code == "not_enough_data"
+
+
+def test_a_play_that_hurts_is_flagged(db, campaign):
+    campaign(accounts=400, treated_rate=0.1, control_rate=0.5)
+    r = results(db)
+    assert r.code == "worse"
+    assert r.harm is not None and "convert less than control" in r.harm.reasons[0]
+
+
+def test_variants_each_against_control_with_a_shared_alpha(db, campaign):
+    campaign(accounts=600, holdout="20%", variants=[("long", 1), ("short", 1)],
+             rates={"long": 0.2, "short": 0.6}, control_rate=0.2)  # fmt: skip
+    r = results(db)
+    assert [v.name for v in r.variants] == ["long", "short"]
+    long, short = r.variants
+    assert long.alpha == short.alpha == pytest.approx(0.025)
+    assert short.sequential.code == "better" and long.sequential.code != "better"
+    assert r.srm is not None and set(r.srm.observed) == {"long", "short", "control"} and not r.srm.mismatch
+    assert long.funnel.assigned + short.funnel.assigned == r.overall.funnel.assigned
+    only = results(db, variant="short")
+    assert [v.name for v in only.variants] == ["short"] and only.code == "better"
+    with pytest.raises(ValueError, match="no variant 'medium'.*long, short"):
+        results(db, variant="medium")
+
+
+def test_a_changed_goal_does_not_mix_into_the_results(db, campaign):
+    c = campaign(accounts=60)
+    text = c.text.replace("{event: project_created, within: 14d}", "{event: report_run, within: 7d}")
+    with db.session() as s:
+        apply_rules(s, [(validate_text(text, "trial-nudge.yaml", expected_id="trial-nudge").rule, text)], author="test")
+    r = results(db)
+    # Not read yet by a pass: the new goal has nothing measured.
+    assert r.code == "no_goal" and "Not measured yet" in r.headline
+    from engine.results.outcomes import measure
+
+    measure(db, c.measured_at + timedelta(minutes=5))
+    r = results(db)
+    assert r.goal.text == "report_run within 7 days" and r.goal.versions == (2,)
+    assert r.goal.other_goal_units == 60 and r.overall.units == r.control_units == 0
+
+
+def test_a_rule_without_a_goal_or_unknown(db, campaign):
+    with pytest.raises(LookupError, match="no rule 'nope'"):
+        results(db, "nope")
+    text = "id: plain\nname: Plain\nwhen:\n  account.plan: trial\nactions:\n  - in_app: {template: onboarding/checklist, to: contacts}\n"
+    with db.session() as s:
+        apply_rules(s, [(validate_text(text, "plain.yaml", expected_id="plain").rule, text)], author="test")
+    r = results(db, "plain")
+    assert r.code == "no_goal" and "has no goal" in r.headline
+
+
+def test_results_as_json(db, campaign):
+    campaign(accounts=100)
+    out = json.loads(json.dumps(results(db).as_dict()))
+    assert out["rule_id"] == "trial-nudge" and out["overall"]["units"] > 0
+    assert len(out["days"]) == len(out["overall"]["sequential"]["series"])

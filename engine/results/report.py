@@ -175,6 +175,12 @@ def rule_results(session: Session, rule_id: str, *, detect: float = DEFAULT_DETE
                        headline=_headline(shown), days=days, notes=tuple(notes))  # fmt: skip
 
 
+def all_results(session: Session, *, detect: float = DEFAULT_DETECT, alpha: float = ALPHA) -> list[RuleResults]:
+    """Every applied rule's results, in rule id order (rules without a goal say so)."""
+    ids = session.scalars(select(RuleState.rule_id).order_by(RuleState.rule_id)).all()
+    return [rule_results(session, rule_id, detect=detect, alpha=alpha) for rule_id in ids]
+
+
 def goal_text(goal: Goal) -> str:
     """The goal in words: "login within 7 days"."""
     within = f"within {goal.within} day{'s' if goal.within != 1 else ''}"

@@ -1,13 +1,146 @@
-"""``touchline results measure``: one goal outcomes pass now (engine.results.outcomes)."""
+"""``touchline results [RULE]``: campaign results against the holdout (engine.results.report);
+``touchline results measure``: one goal outcomes pass now (engine.results.outcomes)."""
 
 from __future__ import annotations
+
+import csv
+import json
+import sys
 
 import click
 
 
-@click.group("results")
+class _RuleOrCommand(click.Group):
+    """``touchline results [RULE] [options]`` reads as ``touchline results show ...``: a rule's
+    id is never taken for a subcommand, and the subcommands stay where they were."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("results", cls=_RuleOrCommand)
 def results_group() -> None:
-    """Rules measured against their goals and holdout groups."""
+    """Rules measured against their goals and holdout groups.
+
+    \b
+    touchline results                  every rule's verdict
+    touchline results RULE             one rule: funnel, arms, variants, checks
+    touchline results measure          record goal outcomes now"""
+
+
+@results_group.command("show")
+@click.argument("rule_id", required=False)
+@click.option("--variant", default=None, help="Only this A/B variant against the control group.")
+@click.option("--detect", default=5.0, show_default=True, type=float, metavar="POINTS",
+              help="The uplift, in percentage points, that 'more accounts needed' plans for.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="The results as JSON (as the API serves them).")
+@click.option("--csv", "as_csv", is_flag=True, help="One CSV row per rule and treated group.")
+def show_command(rule_id: str | None, variant: str | None, detect: float, as_json: bool, as_csv: bool) -> None:
+    """The results of RULE, or of every rule without one."""
+    from engine.cli.context import database
+    from engine.results.report import all_results, rule_results
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    if not 0 < detect < 100:
+        raise click.BadParameter(f"{detect:g} points: give an uplift between 0 and 100 points (e.g. 5)", param_hint="--detect")
+    if variant is not None and rule_id is None:
+        raise click.UsageError("--variant needs a RULE")
+    with database().read_session() as session:
+        try:
+            found = ([rule_results(session, rule_id, detect=detect / 100, variant=variant)] if rule_id
+                     else all_results(session, detect=detect / 100))  # fmt: skip
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        data = [r.as_dict() for r in found]
+        click.echo(json.dumps(data[0] if rule_id else data, indent=2))
+    elif as_csv:
+        _write_csv(found)
+    elif rule_id:
+        _print_rule(found[0])
+    else:
+        _print_overview(found)
+
+
+def _write_csv(found) -> None:
+    from engine.results.report import ROW_FIELDS, flat_rows
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=ROW_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in found:
+        writer.writerows(flat_rows(r))
+
+
+def _rate(x: int, n: int) -> str:
+    return f"{x / n:.1%} ({x:,}/{n:,})" if n else "-"
+
+
+def _print_overview(found) -> None:
+    if not found:
+        click.echo("no rules applied yet: touchline apply")
+        return
+    for r in found:
+        flags = "".join([" HARM" if r.harm else "", " SRM" if r.srm and r.srm.mismatch else ""])
+        if r.overall is None:
+            click.echo(f"{r.rule_id}: {r.headline}")
+            continue
+        click.echo(f"{r.rule_id} [{r.code}]{flags}: treated {_rate(r.overall.converted, r.overall.units)}, "
+                   f"control {_rate(r.control_converted, r.control_units)}; {r.goal.text}")  # fmt: skip
+        click.echo(f"  {r.headline}")
+
+
+def _print_rule(r) -> None:
+    from engine.results.stats import points
+
+    click.echo(f"{r.rule_id}: {r.name}" + (" (paused)" if r.paused else ""))
+    click.echo(r.headline)
+    if r.goal is None:
+        return
+    versions = ", ".join(str(v) for v in r.goal.versions)
+    click.echo(f"goal: {r.goal.text} (version{'s' if len(r.goal.versions) > 1 else ''} {versions})")
+    if r.goal.other_goal_units:
+        click.echo(f"  {r.goal.other_goal_units:,} outcomes measured against earlier goals are left out")
+    if r.measured_until:
+        click.echo(f"measured until {r.measured_until:%Y-%m-%d %H:%M} UTC")
+    for harm in r.harm.reasons if r.harm else ():
+        click.echo(f"HARM: {harm}")
+    for note in r.notes:
+        click.echo(f"NOTE: {note}")
+
+    o, c = r.overall.funnel, r.control
+    rows = [("fired", r.fired.accounts, None), ("assigned", o.assigned, c.assigned), ("sent", o.sent, None),
+            ("delivered", o.delivered, None), ("bounced", o.bounced, None), ("opened", o.opened, None),
+            ("clicked", o.clicked, None), ("clicked (flagged)", o.clicked_flagged, None),
+            ("measured", r.overall.units, r.control_units), ("converted", r.overall.converted, r.control_converted),
+            ("still in window", r.overall.open, r.control_open), ("unsubscribed", o.unsubscribed, c.unsubscribed)]  # fmt: skip
+    click.echo(f"\n{'accounts':<20}{'treated':>12}{'control':>12}")
+    for label, t, k in rows:
+        click.echo(f"{label:<20}{t:>12,}{'' if k is None else f'{k:,}':>12}")
+
+    for a in [r.overall, *r.variants]:
+        seq, fixed = a.sequential, a.fixed
+        click.echo(f"\n{a.name or 'all treated'} vs control (alpha {a.alpha:g})")
+        click.echo(f"  conversion: treated {_rate(a.converted, a.units)}, control {_rate(r.control_converted, r.control_units)}")
+        if seq.enough:
+            d, lo, hi = points(seq.uplift_abs, seq.low, seq.high)
+            click.echo(f"  daily (always-valid): {d} points, interval {lo} to {hi}, p = {seq.p_value:.3g} -> {seq.code}")
+        else:
+            click.echo(f"  daily (always-valid): {seq.verdict}")
+        if fixed.enough:
+            d, lo, hi = points(fixed.uplift_abs, fixed.uplift_abs_low, fixed.uplift_abs_high)
+            rel = "" if fixed.uplift_rel is None else (
+                f", relative {fixed.uplift_rel:+.1%} ({fixed.uplift_rel_low:+.1%} to {fixed.uplift_rel_high:+.1%})")
+            click.echo(f"  fixed-horizon (read once, at the end): {d} points ({lo} to {hi}){rel}, "
+                       f"p = {fixed.p_value:.3g}, {fixed.method}")  # fmt: skip
+        if a.more is not None and a.more.treated + a.more.control:
+            click.echo(f"  {a.more.text}")
+    if r.srm is not None:
+        split = ", ".join(f"{k} {n:,} (expected {r.srm.expected[k]:,.0f})" for k, n in sorted(r.srm.observed.items()))
+        verdict = "MISMATCH" if r.srm.mismatch else "as drawn"
+        click.echo(f"\nsplit: {split}; {verdict}" + (f" (p = {r.srm.p_value:.3g})" if r.srm.p_value is not None else ""))
 
 
 @results_group.command("measure")

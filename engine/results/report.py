@@ -181,6 +181,31 @@ def all_results(session: Session, *, detect: float = DEFAULT_DETECT, alpha: floa
     return [rule_results(session, rule_id, detect=detect, alpha=alpha) for rule_id in ids]
 
 
+ROW_FIELDS = (
+    "rule_id", "arm", "goal", "treated_units", "treated_converted", "treated_rate", "control_units",
+    "control_converted", "control_rate", "uplift_abs", "always_valid_low", "always_valid_high", "always_valid_p",
+    "verdict", "fixed_low", "fixed_high", "fixed_p", "fixed_test", "alpha", "open_units", "harm", "sample_ratio_mismatch",
+)  # fmt: skip
+
+
+def flat_rows(r: RuleResults) -> list[dict[str, Any]]:
+    """One row per treated group (``all``, then each variant): what a CSV export holds."""
+    out = []
+    for a in ([r.overall] if r.overall else []) + [v for v in r.variants]:
+        seq, fixed = a.sequential, a.fixed
+        out.append({
+            "rule_id": r.rule_id, "arm": a.name or "all", "goal": r.goal.text if r.goal else "",
+            "treated_units": a.units, "treated_converted": a.converted, "treated_rate": fixed.treated_rate,
+            "control_units": r.control_units, "control_converted": r.control_converted,
+            "control_rate": fixed.control_rate, "uplift_abs": fixed.uplift_abs, "always_valid_low": seq.low,
+            "always_valid_high": seq.high, "always_valid_p": seq.p_value, "verdict": seq.code,
+            "fixed_low": fixed.uplift_abs_low, "fixed_high": fixed.uplift_abs_high, "fixed_p": fixed.p_value,
+            "fixed_test": fixed.test, "alpha": a.alpha, "open_units": a.open + r.control_open,
+            "harm": r.harm is not None, "sample_ratio_mismatch": bool(r.srm and r.srm.mismatch),
+        })  # fmt: skip
+    return out
+
+
 def goal_text(goal: Goal) -> str:
     """The goal in words: "login within 7 days"."""
     within = f"within {goal.within} day{'s' if goal.within != 1 else ''}"

@@ -20,3 +20,49 @@ def test_measure_prints_what_the_pass_did(db, deliveries_with_one_lost):
     assert second.output.startswith("incremental pass: added 0, converted 0, closed 0 in ")
     forced = run("results", "measure", "--full")
     assert forced.output.startswith("full pass (asked for): added 0, converted 0, closed 0 in ")
+
+
+def test_results_of_one_rule_in_words_and_numbers(db, campaign):
+    campaign(accounts=400, treated_rate=0.6, control_rate=0.2)
+    out = run("results", "trial-nudge")
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == "trial-nudge: Trial nudge"
+    assert lines[1].startswith("Treated accounts convert more than control:")
+    assert "goal: project_created within 14 days (version 1)" in out.output
+    assert "daily (always-valid): +" in out.output and "-> better" in out.output
+    assert "fixed-horizon (read once, at the end): +" in out.output
+    assert "split: control " in out.output and "as drawn" in out.output
+    # The same through the show subcommand.
+    assert run("results", "show", "trial-nudge").output == out.output
+
+
+def test_results_overview_json_and_csv(db, campaign):
+    import csv
+    import io
+    import json
+
+    campaign(accounts=60, treated_rate=0.5, control_rate=0.5)
+    overview = run("results")
+    assert overview.exit_code == 0
+    assert overview.output.startswith("trial-nudge [")
+    data = json.loads(run("results", "--json").output)
+    assert [r["rule_id"] for r in data] == ["trial-nudge"]
+    one = json.loads(run("results", "trial-nudge", "--json").output)
+    assert one["overall"]["units"] + one["control_units"] == 60
+    rows = list(csv.DictReader(io.StringIO(run("results", "--csv").output)))
+    assert [r["arm"] for r in rows] == ["all"] and int(rows[0]["treated_units"]) == one["overall"]["units"]
+
+
+def test_results_errors_are_clear(db, campaign):
+    campaign(accounts=20)
+    unknown = CliRunner().invoke(cli, ["results", "nope"])
+    assert unknown.exit_code == 1 and "no rule 'nope': apply it first" in unknown.output
+    variant = CliRunner().invoke(cli, ["results", "trial-nudge", "--variant", "b"])
+    assert variant.exit_code == 1 and "has no variant 'b'" in variant.output
+    detect = CliRunner().invoke(cli, ["results", "trial-nudge", "--detect", "0"])
+    assert detect.exit_code == 2 and "between 0 and 100 points" in detect.output
+    both = CliRunner().invoke(cli, ["results", "--json", "--csv"])
+    assert both.exit_code == 2 and "one of --json and --csv" in both.output
+    for result in (unknown, variant, detect, both):
+        assert "Traceback" not in result.output

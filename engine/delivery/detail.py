@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.delivery.engagement import Engagements, engagements_of
+from engine.delivery.holdout import GLOBAL_REASON_PREFIX
 from engine.inapp.nudges import NudgeState, nudge_state
 from engine.delivery.record import StoredMessage, stored_messages
 from engine.models import Account, Contact, Delivery, DeliveryEvent, RuleVersion
@@ -173,7 +174,8 @@ def explanation_of(stored: dict[str, Any] | None) -> Explanation | None:
 
 
 def verdicts(delivery: Delivery, history: list[StatusChange]) -> list[Verdict]:
-    """The holdout, suppression, send window and limit checks, as the status history shows them."""
+    """The holdout (the program's global holdout, else the rule's), suppression, send window and
+    limit checks, as the status history shows them."""
     statuses = {c.status for c in history} | {delivery.status}
     if delivery.status == TEST:
         text = "a test send: no check applies, it went only to the person who asked for it"
@@ -181,7 +183,12 @@ def verdicts(delivery: Delivery, history: list[StatusChange]) -> list[Verdict]:
     gated = bool(statuses & {"queued", "sending", "sent", "unknown"})  # it passed the dispatch's gates at least once
     reasons = [c.reason or "" for c in history]
     out = []
-    if "held_out" in statuses:
+    program = [r for c in history if c.status == "skipped" and (r := c.reason or "").startswith(GLOBAL_REASON_PREFIX)]
+    if delivery.status == "skipped" and (delivery.reason or "").startswith(GLOBAL_REASON_PREFIX):
+        program.append(delivery.reason or "")
+    if program:  # drawn before the rule's own group: the program's control group (engine.rules.firing)
+        out.append(Verdict("holdout", "stopped", program[-1]))
+    elif "held_out" in statuses:
         out.append(Verdict("holdout", "stopped", _last(history, "held_out") or "in the rule's control group"))
     else:
         out.append(Verdict("holdout", "passed", "not in the rule's control group"))

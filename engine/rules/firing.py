@@ -7,6 +7,12 @@ Each occurrence gets one delivery per action and recipient, keyed by
 ``rule|action|recipient|occurrence`` under a unique constraint, with the
 explanation of why the subject matched. docs/rules.md ("The evaluation
 cycle") states the semantics.
+
+Two control groups decide, in this order, whether a row is sent or only recorded:
+the program's global holdout (the policy's ``global_holdout``): an account in it
+gets, for a marketing play, ``skipped`` rows with the reason ``global holdout: ...``,
+which are no part of the rule's own experiment; then the rule's own ``holdout``:
+``held_out`` rows, its control group.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.delivery.holdout import in_holdout
+from engine.delivery.holdout import in_global_holdout, in_holdout
+from engine.delivery.policy import OPERATIONAL, GlobalHoldout, Policy, PolicyError, current_policy
 from engine.models import Account, DailyUsage, Delivery, RuleVersion, SegmentMembership
 from engine.rules import sqlparts as sp
 from engine.rules.days import utc_today
@@ -51,10 +58,11 @@ class Firing:
 
 
 def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outcome: RuleOutcome,
-         already: int = 0) -> None:  # fmt: skip
+         already: int = 0, policy: Policy | None = None) -> None:  # fmt: skip
     """Write the deliveries of every occurrence due at ``now`` and mark the memberships fired.
     ``already``: messages this rule wrote earlier in the same cycle (on_event re-checks), which
-    count against the circuit breaker's ceiling with these."""
+    count against the circuit breaker's ceiling with these. ``policy``: for its global
+    holdout; None reads the settings' policy file (engine.delivery.policy.current_policy)."""
     dwell = timedelta(days=rule.min_dwell or 0)
     trigger = rule.trigger
     cond = [SM.c.rule_id == rule.id, SM.c.exited_at.is_(None), SM.c.entered_at <= now - dwell]
@@ -100,7 +108,7 @@ def fire(session: Session, version: RuleVersion, rule: Rule, now: datetime, outc
             outcome.debounced += 1
             continue
         firings.append(Firing(mid, account_id, contact_id, occurrence))
-    write_deliveries(session, version, rule, now, firings, outcome, already)
+    write_deliveries(session, version, rule, now, firings, outcome, already, policy)
     for part in chunks(marks, BATCH):
         session.execute(update(SegmentMembership), part)
     outcome.fired += len(firings)
@@ -129,10 +137,13 @@ def _aware(value: datetime | str) -> datetime:
 
 def write_deliveries(
     session: Session, version: RuleVersion, rule: Rule, now: datetime, firings: list[Firing], outcome: RuleOutcome,
-    already: int = 0,
+    already: int = 0, policy: Policy | None = None,
 ) -> None:
     """One delivery per action and recipient of each firing, a batch of firings at a time
     (explanations, recipients, rows), so memory stays flat however many fire."""
+    if not firings:
+        return
+    program = program_holdout(rule, policy)
     stmt = (
         insert_for(session, DELIVERIES)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -142,7 +153,9 @@ def write_deliveries(
     written = already
     for part in chunks(firings, BATCH):
         explanations = _explanations(session, rule, now, part)
-        held = _held_out(session, rule, part)
+        keys = _account_keys(session, part) if rule.holdout or program is not None else {}
+        held = _held_out(rule, keys)
+        globally_held = _globally_held(program, keys)
         variants = _variants(session, rule, part)
         for index, action in enumerate(rule.actions):
             if rule.level == "contact" and action.to.kind == "contact":
@@ -151,7 +164,8 @@ def write_deliveries(
             else:
                 resolved = resolve(session, action, {f.account_id for f in part})
                 subject_of = _account_of
-            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations, held, variants)
+            rows = _rows(rule, version, index, action, now, part, resolved, subject_of, explanations, held, variants,
+                         program, globally_held)  # fmt: skip
             written += sum(1 for r in rows if r["status"] == "pending")
             if written > ceiling:
                 raise CircuitBreakerTripped(rule, version, written, ceiling)
@@ -219,13 +233,54 @@ def _contact_of(firing: Firing) -> int | None:
     return firing.contact_id
 
 
-def _held_out(session: Session, rule: Rule, firings: list[Firing]) -> set[int]:
+class GlobalHoldoutUnknown(Exception):
+    """The policy file cannot be used, so whether an account is in the program's control group is
+    unknown: a marketing play does not fire (the cycle records the rule's error and rolls its
+    writes back) until the file is fixed, rather than reach accounts that may be in it."""
+
+    def __init__(self, error: PolicyError) -> None:
+        first = str(error.problems[0]) if error.problems else "no details"
+        more = f" (and {len(error.problems) - 1} more: touchline rules check)" if len(error.problems) > 1 else ""
+        super().__init__(f"the policy file cannot be used, so its global holdout is unknown: {first}{more}; "
+                         "the rule fires once the file is fixed")  # fmt: skip
+
+
+def program_holdout(rule: Rule, policy: Policy | None = None) -> GlobalHoldout | None:
+    """The policy's global holdout when it is on and the rule is one of its marketing plays, else None.
+
+    ``policy`` None reads the settings' file. A rule that cannot be one (only owner alerts, or
+    ``operational``) needs no file; for any other, a file that cannot be used raises
+    GlobalHoldoutUnknown (the dispatch holds its messages meanwhile too: engine.delivery.gates).
+    """
+    if rule.category == OPERATIONAL or all(a.to.kind == "owner" for a in rule.actions):
+        return None
+    if policy is None:
+        try:
+            policy = current_policy()
+        except PolicyError as exc:
+            raise GlobalHoldoutUnknown(exc) from None
+    found = policy.global_holdout
+    return found if found is not None and found.covers(rule) else None
+
+
+def _account_keys(session: Session, firings: list[Firing]) -> dict[int, str]:
+    """The firing accounts' external ids, which both holdouts are drawn by."""
+    ids = sorted({f.account_id for f in firings})
+    return dict(session.execute(select(Account.id, Account.external_id).where(Account.id.in_(ids))).all())
+
+
+def _held_out(rule: Rule, keys: dict[int, str]) -> set[int]:
     """The firing accounts in the rule's control group (engine.delivery.holdout: by external id)."""
     if not rule.holdout:
         return set()
-    ids = sorted({f.account_id for f in firings})
-    keys = session.execute(select(Account.id, Account.external_id).where(Account.id.in_(ids)))
-    return {account_id for account_id, key in keys if in_holdout(rule.id, key, rule.holdout)}
+    return {account_id for account_id, key in keys.items() if in_holdout(rule.id, key, rule.holdout)}
+
+
+def _globally_held(program: GlobalHoldout | None, keys: dict[int, str]) -> set[int]:
+    """The firing accounts in the program's control group, when the rule is one of its plays."""
+    if program is None:
+        return set()
+    return {account_id for account_id, key in keys.items() if in_global_holdout(key, program.percent)}
 
 
 def _variants(session: Session, rule: Rule, firings: list[Firing]) -> dict[int, Variant]:
@@ -239,7 +294,8 @@ def _variants(session: Session, rule: Rule, firings: list[Firing]) -> dict[int, 
 
 
 def _rows(rule, version, index, action, now, firings, resolved: Resolved, subject_of, explanations,
-          held: set[int], variants: dict[int, Variant] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+          held: set[int], variants: dict[int, Variant] | None = None, program: GlobalHoldout | None = None,
+          globally_held: frozenset[int] | set[int] = frozenset()) -> list[dict[str, Any]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
     for firing in firings:
         subject = subject_of(firing)
@@ -275,12 +331,16 @@ def _rows(rule, version, index, action, now, firings, resolved: Resolved, subjec
                 continue
             seen[r.address] = r.contact_id
             key = dedupe_key(rule.id, index, r.address, firing.occurrence)
-            if firing.account_id in held:  # the control group: recorded, never sent
-                status, why = "held_out", f"holdout: in the rule's {rule.holdout:g}% control group"
+            row = base | {"contact_id": r.contact_id, "recipient": r.address[:320], "dedupe_key": key}
+            if program is not None and firing.account_id in globally_held and program.holds(rule.category, r.contact_id):
+                # The program's control group, drawn first: recorded, never sent, and no unit of the
+                # rule's own experiment (skipped, not held_out); an owner alert still goes.
+                row |= {"status": "skipped", "reason": program.reason, "variant": None, "template": action.template}
+            elif firing.account_id in held:  # the rule's control group: recorded, never sent
+                row |= {"status": "held_out", "reason": f"holdout: in the rule's {rule.holdout:g}% control group"}
             else:
-                status, why = "pending", None
-            rows.append(base | {"contact_id": r.contact_id, "recipient": r.address[:320], "status": status,
-                                "reason": why, "dedupe_key": key})  # fmt: skip
+                row |= {"status": "pending", "reason": None}
+            rows.append(row)
     return rows
 
 

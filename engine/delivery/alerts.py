@@ -1,4 +1,5 @@
-"""Alerts to the people who run Touchline (not to customers): a rule the circuit breaker paused.
+"""Alerts to the people who run Touchline (not to customers): a rule the circuit breaker paused,
+or a rule whose results show it hurts (engine.results.harm).
 
 The alert goes to the rule's ``owner`` and every active admin user by email,
 and to the instance's webhook (TOUCHLINE_WEBHOOK_URL, Slack-compatible when
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -71,12 +73,45 @@ def circuit_breaker_message(settings: Settings, rule: Rule, reason: str, to: str
 
 def alert_circuit_breaker(db: Database, settings: Settings, rule: Rule, reason: str) -> AlertReport:
     """Tell the rule's owner and the admins that ``rule`` was paused; never raises."""
+    return send_alert(db, settings, rule, "circuit-breaker", lambda to: circuit_breaker_message(settings, rule, reason, to))
+
+
+def harm_message(settings: Settings, rule: Rule, reasons: list[str], to: str) -> OutgoingMessage:
+    from engine.delivery.compose import message_domain
+
+    listed = "\n".join(f"- {r}" for r in reasons)
+    text = (
+        f"The results of rule {rule.id} ({rule.name}) say it hurts the accounts it reaches:\n\n{listed}\n\n"
+        f"It keeps running: pausing it is your decision.\n"
+        f"Results: {settings.public_url.rstrip('/')}/admin/results/{rule.id}\n"
+        f"Or: touchline results {rule.id}\n"
+        f"Pause it: touchline rules pause {rule.id} --reason \"...\"\n"
+    )
+    return OutgoingMessage(
+        delivery_id=0,
+        to_addr=to,
+        subject=f"Touchline: rule {rule.id} may be hurting its accounts",
+        text=text,
+        message_id=f"<touchline.alert.harm.{rule.id}.{int(time.time())}@{message_domain(settings)}>",
+        data={"alert": "harm", "rule": rule.id, "reasons": reasons},
+    )
+
+
+def alert_harm(db: Database, settings: Settings, rule: Rule, reasons: list[str]) -> AlertReport:
+    """Tell the rule's owner and the admins that its results show harm; never raises."""
+    return send_alert(db, settings, rule, "harm", lambda to: harm_message(settings, rule, reasons, to))
+
+
+def send_alert(db: Database, settings: Settings, rule: Rule, what: str,
+               message: Callable[[str], OutgoingMessage]) -> AlertReport:  # fmt: skip
+    """Send ``message(address)`` to the rule's owner and the admins by email, and once to the
+    webhook, whichever is set up; never raises (each failure is in the report and logged)."""
     from engine.delivery.channels import ChannelConfigError, config_from_settings, get_channel
 
     report = AlertReport([], [])
     try:
         addresses = recipients(db, rule)
-    except Exception as exc:  # noqa: BLE001 -- the alert is best effort; the pause stands
+    except Exception as exc:  # noqa: BLE001 -- the alert is best effort; what it reports on stands
         log.exception("rule %s: alert recipients not read", rule.id)
         report.failed.append(f"recipients: {exc}")
         addresses = []
@@ -95,7 +130,7 @@ def alert_circuit_breaker(db: Database, settings: Settings, rule: Rule, reason: 
             with channel:
                 for address in to:
                     label = f"email to {address}" if name == "email" else "webhook"
-                    result = channel.send(circuit_breaker_message(settings, rule, reason, address))
+                    result = channel.send(message(address))
                     if result.status == "sent":
                         report.sent.append(label)
                     else:
@@ -106,5 +141,5 @@ def alert_circuit_breaker(db: Database, settings: Settings, rule: Rule, reason: 
     if not targets:
         report.failed.append("no channel set up for alerts (TOUCHLINE_SMTP_URL, TOUCHLINE_WEBHOOK_URL)")
     for failure in report.failed:
-        log.error("rule %s: circuit-breaker alert not delivered: %s", rule.id, failure)
+        log.error("rule %s: %s alert not delivered: %s", rule.id, what, failure)
     return report

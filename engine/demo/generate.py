@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.delivery.holdout import in_holdout
 from engine.demo import people as P
 
 # Archetype -> share of accounts. "owner_changed" is drawn from the high- and
@@ -80,6 +81,9 @@ class DemoPlan:
     days: int
     reference: datetime
     accounts: list[DemoAccount] = field(default_factory=list)
+    # A past campaign planted on request (CampaignPlan): its own accounts, apart from the archetypes.
+    campaign: CampaignPlan | None = None
+    cohort: list[CohortMember] = field(default_factory=list)
 
     def archetype_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ARCHETYPES, 0)
@@ -96,6 +100,8 @@ class DemoPlan:
     def events(self) -> Iterator[dict[str, Any]]:
         for account in self.accounts:
             yield from account_events(account, self)
+        for member in self.cohort:
+            yield from cohort_events(member, self)
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -114,11 +120,17 @@ def archetype_counts(n: int) -> dict[str, int]:
     return {"healthy": n - sum(counts.values()), **counts}
 
 
-def build_plan(accounts: int, seed: int, days: int, now: datetime | date | None = None) -> DemoPlan:
+def build_plan(
+    accounts: int, seed: int, days: int, now: datetime | date | None = None, *, campaign: CampaignPlan | None = None
+) -> DemoPlan:
+    """The demo's accounts and their archetypes; with ``campaign``, also that campaign's cohort
+    (apart from the archetypes, drawn from streams of its own: the rest comes out the same)."""
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
     if days < MIN_DAYS:
         raise ValueError(f"days must be at least {MIN_DAYS}: the archetypes need that much history")
+    if campaign is not None and days < CAMPAIGN_MIN_DAYS:
+        raise ValueError(f"days must be at least {CAMPAIGN_MIN_DAYS} with a planted campaign: its accounts signed up that long ago")
     ref = reference_time(now)
     plan = DemoPlan(seed=seed, days=days, reference=ref)
     rng = _rng(seed, "plan")
@@ -147,14 +159,18 @@ def build_plan(accounts: int, seed: int, days: int, now: datetime | date | None 
     domains: set[str] = set()
     for i in range(accounts):
         plan.accounts.append(_account(i, tiers[i], archetypes[i], seed, days, ref, names, domains))
+    if campaign is not None:
+        plan.campaign = campaign
+        plan.cohort = [_member(i, campaign, seed, days, ref, names, domains) for i in range(campaign.cohort)]
     return plan
 
 
 def _account(
-    i: int, tier: str, archetype: str, seed: int, days: int, ref: datetime, names: set[str], domains: set[str]
+    i: int, tier: str, archetype: str, seed: int, days: int, ref: datetime, names: set[str], domains: set[str],
+    *, stream: str = "account", tag: str = "",
 ) -> DemoAccount:
-    rng = _rng(seed, "account", i)
-    external_id = f"acct-{i + 1:05d}"
+    rng = _rng(seed, stream, i)
+    external_id = f"acct-{tag}{i + 1:05d}"
     ja = rng.random() < P.JA_SHARE
     if ja:
         tz, locale = "Asia/Tokyo", "ja"
@@ -164,7 +180,7 @@ def _account(
     name, slug = _company(rng, ja, tz, names)
     domain = f"{slug}.example"
     if domain in domains:
-        domain = f"{slug}-{i + 1}.example"
+        domain = f"{slug}-{tag}{i + 1}.example"
     domains.add(domain)
 
     plans = P.PLANS[tier]
@@ -173,6 +189,9 @@ def _account(
 
     if archetype in ("stalled_onboarding", "onboarded"):
         signup = ref - timedelta(days=rng.randint(8, 28), seconds=rng.randint(0, 86399))
+        renewal = signup + timedelta(days=365)
+    elif archetype == COHORT:
+        signup = ref - timedelta(days=rng.randint(*COHORT_SIGNUP_DAYS), seconds=rng.randint(0, 86399))
         renewal = signup + timedelta(days=365)
     else:
         signup = ref - timedelta(days=rng.randint(120, 1100), seconds=rng.randint(0, 86399))
@@ -461,3 +480,162 @@ def _shape(rng: random.Random, arch: str, events: list, clock: _Clock, ref: date
             add(clock.within(clock.start, clock.end), "login")
         events = [e for e in events if e[0] < ref - CHURN_QUIET]
     return events
+
+
+# -- a planted campaign (opt-in) ---------------------------------------------------
+#
+# A past campaign of a rule like onboarding-stalled-day7 with a known effect, so that
+# `touchline results` can be checked against the truth: a cohort of tech-touch accounts,
+# apart from the archetypes, that stalled after signing up, entered the rule's segment a
+# week after signup, were held out (the rule's own draw) or nudged, and then created their
+# first project within the goal's window with a planted probability per arm.
+
+COHORT = "campaign_cohort"  # traits.archetype of the cohort's accounts
+# Signed up this many days before R: the rule (signup newer than 30d) no longer matches
+# them at R, and every goal window of the campaign ended at least 3 weeks before R.
+COHORT_SIGNUP_DAYS = (45, 59)
+CAMPAIGN_MIN_DAYS = 60
+ENTERS_AFTER = timedelta(days=7)  # the rule's `account.signup_at: {older_than: 7d, ...}`
+LEAVES_AFTER = timedelta(days=30)  # ... `newer_than: 30d`
+CYCLE = timedelta(minutes=15)  # the rule's evaluation schedule (the default, every 15 minutes)
+# A planted conversion falls this long after the firing, up to a day before the window
+# ends: after any wait for the send window (Friday evening to Monday morning is under 3
+# days), so inside every arm's window whatever the exposure, and never on the day of the
+# firing (the rule's "no project in the last 30 days" reads whole days).
+CONVERTS_AFTER = timedelta(days=3)
+CAMPAIGN_GOAL = "project_created"  # the event the planted conversions are
+COHORT_FACTORS = {"login": 1.4, "dashboard_viewed": 0.6, "invite_sent": 1.0}  # stalled: looks around, makes nothing
+COHORT_FADING = 0.3  # ... and less and less once the campaign's window passed without a project
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """What to plant: ``cohort`` accounts, each converting (a CAMPAIGN_GOAL event within
+    ``within_days`` of the firing) with probability ``control_rate`` when held out and
+    ``control_rate + uplift`` when nudged. ``holdout`` must be the rule's holdout percent:
+    the arms are drawn with the rule's own draw (engine.delivery.holdout), before the
+    rule exists in the database."""
+
+    uplift: float
+    control_rate: float = 0.20
+    cohort: int = 2000
+    rule_id: str = "onboarding-stalled-day7"
+    holdout: float = 10.0
+    within_days: int = 14
+
+    def __post_init__(self) -> None:
+        if self.cohort < 1:
+            raise ValueError("the campaign's cohort needs at least 1 account")
+        if not 0 <= self.control_rate <= 1:
+            raise ValueError(f"control_rate {self.control_rate!r} is not a probability (0 to 1)")
+        if not 0 <= self.treated_rate <= 1:
+            raise ValueError(
+                f"an uplift of {self.uplift * 100:+g} points on a control rate of {self.control_rate * 100:g}% is a "
+                "treated rate outside 0-100%"
+            )
+        if not 0 < self.holdout < 100:
+            raise ValueError(f"holdout {self.holdout!r}: the campaign needs a control group (0 to 100 percent)")
+        if self.within_days < 5:
+            raise ValueError("within_days must be at least 5 (conversions are planted from day 3 of the window)")
+
+    @property
+    def treated_rate(self) -> float:
+        return self.control_rate + self.uplift
+
+    def rate(self, arm: str) -> float:
+        return self.treated_rate if arm == "treated" else self.control_rate
+
+
+@dataclass
+class CohortMember:
+    """One account of a planted campaign and what happened to it."""
+
+    account: DemoAccount
+    arm: str  # "treated" or "control": the rule's holdout draw for this account
+    entered_at: datetime  # the cycle that found it in the segment and fired (a week after signup)
+    left_at: datetime  # the cycle that found it out of the segment (30 days after signup)
+    converted_at: datetime | None  # its planted first project, inside the goal window; None if it did not convert
+
+
+def _member(
+    i: int, campaign: CampaignPlan, seed: int, days: int, ref: datetime, names: set[str], domains: set[str]
+) -> CohortMember:
+    account = _account(i, "tech", COHORT, seed, days, ref, names, domains, stream="cohort", tag="c")
+    arm = "control" if in_holdout(campaign.rule_id, account.external_id, campaign.holdout) else "treated"
+    entered = _next_cycle(account.signup_at + ENTERS_AFTER)
+    # Its own stream, so the conversions depend on nothing else drawn for the account.
+    draw = _rng(seed, "cohort-conversion", i)
+    converted = draw.random() < campaign.rate(arm)
+    spread = timedelta(days=campaign.within_days) - DAY - CONVERTS_AFTER
+    at = entered + CONVERTS_AFTER + timedelta(seconds=draw.randrange(int(spread.total_seconds())))
+    return CohortMember(account, arm, entered, _next_cycle(account.signup_at + LEAVES_AFTER), at if converted else None)
+
+
+def _next_cycle(moment: datetime) -> datetime:
+    """The first evaluation at or after ``moment`` (on the CYCLE grid)."""
+    step = CYCLE.total_seconds()
+    since = (moment - datetime(2000, 1, 1, tzinfo=timezone.utc)).total_seconds()
+    return moment + timedelta(seconds=-since % step)
+
+
+def cohort_events(member: CohortMember, plan: DemoPlan) -> list[dict[str, Any]]:
+    """Every event of one account of the planted campaign, oldest first, as ingest records.
+
+    Stalled until its planted conversion (logins, dashboards, invites; never a project or a
+    report), its first ``project_created`` exactly at ``converted_at``, a few more projects
+    after that. One that did not convert never creates a project, and fades once its
+    window has passed; every account still logs in in the last week before R."""
+    account, ref = member.account, plan.reference
+    rng = _rng(plan.seed, "cohort-events", account.index)
+    clock = _Clock(rng, account.offset, account.signup_at, ref)
+    contacts = [c["id"] for c in account.contacts]
+    cum, total = [], 0.0
+    for w in account.weights:
+        total += w
+        cum.append(total)
+    base = total * account.activity
+    converted = member.converted_at
+
+    events: list[tuple[datetime, str, str, dict[str, Any] | None]] = []
+
+    def add(moment: datetime, name: str, who: str | None = None) -> None:
+        contact = who or rng.choices(contacts, cum_weights=cum)[0]
+        events.append((moment, name, contact, _properties(rng, name)))
+
+    add(account.signup_at + timedelta(minutes=rng.randint(2, 30)), "login", contacts[0])
+    first_day = (account.signup_at.date() - ref.date()).days + 1
+    campaign = plan.campaign
+    window_end = member.entered_at + timedelta(days=campaign.within_days if campaign else 14)
+    for day in range(first_day, 0):
+        day_start = ref + timedelta(days=day)
+        weekday = WEEKEND if day_start.weekday() >= 5 else 1.0
+        # Stuck after the campaign's window too: it drifts away.
+        fading = COHORT_FADING if converted is None and day_start >= window_end else 1.0
+        for name, rate in RATES.items():
+            factor = COHORT_FACTORS.get(name, 0.0) * fading
+            if name == CAMPAIGN_GOAL and converted is not None and day_start > converted:
+                factor = 3.0  # got going
+            k = _poisson(rng, rate * base * weekday * factor)
+            for contact in rng.choices(contacts, cum_weights=cum, k=k) if k else ():
+                moment = clock.on(day_start)
+                if name == CAMPAIGN_GOAL and moment <= converted:
+                    continue  # the planted one stays the first
+                events.append((moment, name, contact, _properties(rng, name)))
+    if converted is not None:
+        add(converted, CAMPAIGN_GOAL, contacts[0])
+    if not any(e[1] == "login" and e[0] >= ref - timedelta(days=7) for e in events):
+        add(clock.within(ref - timedelta(days=7), ref), "login")  # still around: not an inactive account
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    records = []
+    for n, (moment, name, contact, props) in enumerate(events, 1):
+        record: dict[str, Any] = {
+            "id": f"{account.external_id}-s{plan.seed}-e{n:05d}",
+            "account_id": account.external_id,
+            "contact_id": contact,
+            "name": name,
+            "timestamp": _iso(moment),
+        }
+        if props:
+            record["properties"] = props
+        records.append(record)
+    return records

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from engine.db import Database
-from engine.demo.generate import DemoPlan, build_plan
+from engine.demo.generate import CampaignPlan, DemoPlan, build_plan
 from engine.ingest import IngestResult, account_ids, track_events, upsert_accounts, upsert_contacts
 from engine.models import Account, AccountChange, Contact
 
@@ -46,23 +46,26 @@ def seed(
     *,
     force: bool = False,
     on_progress: Callable[[str, int], None] | None = None,
+    campaign: CampaignPlan | None = None,
 ) -> dict[str, Any]:
     """Seed a demo dataset; returns a summary. Deterministic given ``seed`` and the reference day.
 
     ``now`` is the reference: its UTC day's midnight is "now" for the dataset
     (default: today's UTC midnight). Raises DemoRefused if accounts exist and
-    ``force`` is false.
+    ``force`` is false. ``campaign``: also seed that planted campaign's cohort
+    (engine.demo.campaign records its deliveries once the rule is applied).
     """
     started = time.perf_counter()
     with db.read_session() as session:
         existing = session.scalar(select(func.count()).select_from(Account)) or 0
     if existing and not force:
         raise DemoRefused(existing)
-    plan = build_plan(accounts, seed, days, now)
+    plan = build_plan(accounts, seed, days, now, campaign=campaign)
     progress = on_progress or (lambda _stage, _n: None)
     progress("start", len(plan.accounts))
 
-    first = [a.record for a in plan.accounts]
+    cohort = [m.account for m in plan.cohort]
+    first = [a.record for a in plan.accounts] + [a.record for a in cohort]
     if existing:
         # Re-seeding: accounts that already carry their new owner keep it, so
         # no spurious change back to the old owner is recorded.
@@ -76,7 +79,7 @@ def seed(
     progress("accounts", len(first))
     _change_owners(db, plan)
 
-    contacts = [c for a in plan.accounts for c in a.contacts]
+    contacts = [c for a in plan.accounts + cohort for c in a.contacts]
     for batch in _batches(contacts, RECORD_BATCH):
         with db.session() as session:
             _check(upsert_contacts(session, batch, source=SOURCE), "contacts")
@@ -91,7 +94,7 @@ def seed(
         stored += result.accepted
         progress("events", stored)
 
-    return {
+    summary: dict[str, Any] = {
         "accounts": len(plan.accounts),
         "contacts": len(contacts),
         "events": stored,
@@ -102,6 +105,18 @@ def seed(
         "reference": plan.reference.isoformat(),
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if campaign is not None:
+        summary["cohort"] = cohort_counts(plan)
+    return summary
+
+
+def cohort_counts(plan: DemoPlan) -> dict[str, int]:
+    """The planted campaign's accounts and conversions per arm."""
+    counts = dict.fromkeys(("treated", "treated_converted", "control", "control_converted"), 0)
+    for member in plan.cohort:
+        counts[member.arm] += 1
+        counts[f"{member.arm}_converted"] += member.converted_at is not None
+    return counts
 
 
 def _change_owners(db: Database, plan: DemoPlan) -> None:
@@ -138,7 +153,9 @@ NEW_CONTACT_EVERY = 40
 
 def _date_contacts(db: Database, plan: DemoPlan, seed: int) -> None:
     """Date contacts inside the dataset's timeline (ingest stamps the wall clock):
-    most joined a few days after their account signed up, a few just before the reference."""
+    most joined a few days after their account signed up, a few just before the reference.
+    The planted campaign's contacts all joined within three days of their signup, before
+    the campaign reached them."""
     joined: dict[str, datetime] = {}
     for account in plan.accounts:
         for contact in account.contacts:
@@ -147,6 +164,10 @@ def _date_contacts(db: Database, plan: DemoPlan, seed: int) -> None:
                 joined[contact["id"]] = plan.reference - timedelta(hours=1 + draw % 47)
             else:
                 joined[contact["id"]] = account.signup_at + timedelta(hours=draw % (7 * 24))
+    for member in plan.cohort:
+        for contact in member.account.contacts:
+            draw = int(hashlib.sha256(f"{seed}:{contact['id']}".encode()).hexdigest()[:8], 16)
+            joined[contact["id"]] = member.account.signup_at + timedelta(hours=draw % (3 * 24))
     table = Contact.__table__
     stmt = update(table).where(table.c.external_id == bindparam("ext")).values(created_at=bindparam("at"))
     with db.session() as session:

@@ -13,7 +13,9 @@ SQLAlchemy Core in the models' storage formats. Then, in order:
 2. **daily full pass**: an hour ago, the first pass of the day, over the same data;
 3. **incremental pass**: now, after an hour's worth of new sends (2% of the firings)
    and events (1% of the events) arrived;
-4. **nothing new**: the same pass again five minutes later.
+4. **nothing new**: the same pass again five minutes later;
+5. **results**: one rule's results (engine.results.report), p95 of 10 reads, and every
+   rule's at once (the harm review after each pass).
 
     python -m bench.outcomes_bench                       # 100,000 accounts
     python -m bench.outcomes_bench --accounts 10000
@@ -35,7 +37,8 @@ from sqlalchemy import func, insert, select, text
 
 from engine import migrate
 from engine.db import Database
-from engine.models import Account, Delivery, Event, GoalOutcome, RuleVersion
+from engine.models import Account, Delivery, Event, GoalOutcome, RuleState, RuleVersion
+from engine.results.report import all_results, rule_results
 from engine.results.outcomes import measure
 
 EVENTS = ("login", "report_run", "project_created", "invite_sent", "integration_connected")
@@ -64,6 +67,7 @@ def load(db: Database, accounts: int, now: datetime, seed: int = 5) -> dict[str,
             versions.append(conn.scalar(insert(RuleVersion).values(
                 rule_id=f"bench-{n}", version=1, content=rule_text(n, goal, within), content_hash=f"h{n}", author="bench",
             ).returning(RuleVersion.id)))  # fmt: skip
+            conn.execute(insert(RuleState).values(rule_id=f"bench-{n}", active_version_id=versions[-1]))
     deliveries = 0
     rows: list[dict] = []
     with db.engine.begin() as conn:
@@ -146,6 +150,32 @@ def timed(label: str, db: Database, now: datetime, **kwargs) -> float:
     return elapsed
 
 
+# Reading the results: one rule's is what its admin page, API answer and CLI show; every
+# rule's is the harm review after each pass (and the results list).
+ONE_RULE_TARGET_MS = 300
+ALL_RULES_TARGET_S = 3.0
+
+
+def read_results(db: Database) -> bool:
+    times = []
+    for _ in range(10):
+        started = time.perf_counter()
+        with db.read_session() as s:
+            r = rule_results(s, "bench-0")
+        times.append((time.perf_counter() - started) * 1000)
+    p95 = sorted(times)[int(len(times) * 0.95) - 1]
+    started = time.perf_counter()
+    with db.read_session() as s:
+        every = all_results(s)
+    whole = time.perf_counter() - started
+    one_ok, all_ok = p95 <= ONE_RULE_TARGET_MS, whole <= ALL_RULES_TARGET_S
+    print(f"  one rule's results     p95 {p95:7.1f} ms  (target {ONE_RULE_TARGET_MS} ms: {'met' if one_ok else 'NOT met'}; "
+          f"{r.overall.units + r.control_units:,} accounts measured, {r.fired.accounts:,} fired)")  # fmt: skip
+    print(f"  every rule's results   {whole:7.2f} s  (target {ALL_RULES_TARGET_S:g} s: {'met' if all_ok else 'NOT met'}; "
+          f"{len(every)} rules)")  # fmt: skip
+    return one_ok and all_ok
+
+
 def bench(url: str | None, accounts: int) -> bool:
     folder = None
     if url is None:
@@ -177,7 +207,7 @@ def bench(url: str | None, accounts: int) -> bool:
         print(f"  then {sends:,} deliveries and {events:,} events in the last hour", flush=True)
         timed("incremental pass", db, now)
         timed("nothing new", db, now + timedelta(minutes=5))
-        return True
+        return read_results(db)
     finally:
         db.dispose()
         if folder is not None:

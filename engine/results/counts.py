@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine.models import OUTCOME_ARMS, Delivery, GoalOutcome, OutcomePass
@@ -76,17 +76,22 @@ def units(session: Session, rule_id: str, *, version_ids: Iterable[int] | None =
     if until is None:
         return Units(None, [], {})
     versions = None if version_ids is None else list(version_ids)
-    first = _first_outcomes(rule_id, versions, since)
-    arm = case((O.c.arm == CONTROL, CONTROL), else_=D.c.variant).label("arm")
-    settled = O.c.window_ends_at <= until
-    day = DayOf(O.c.window_ends_at).label("day")
-    joined = O.join(D, D.c.id == O.c.delivery_id)
+    o = _first_outcomes(rule_id, versions, since)
+    arm = case((o.c.arm == CONTROL, CONTROL), else_=D.c.variant).label("arm")
+    settled = (o.c.window_ends_at <= until).label("settled")
+    # One statement: the open ones are grouped under a day too, and added up below.
+    day = DayOf(o.c.window_ends_at).label("day")
     rows = session.execute(
-        select(arm, day, func.count(), func.count(O.c.converted_at))
-        .select_from(joined).where(*first, settled).group_by(arm, day)
+        select(arm, settled, day, func.count(), func.count(o.c.converted_at))
+        .select_from(o.join(D, D.c.id == o.c.delivery_id)).group_by(arm, settled, day)
     ).all()  # fmt: skip
-    still = session.execute(select(arm, func.count()).select_from(joined).where(*first, ~settled).group_by(arm)).all()
-    return Units(until, [UnitDay(*row) for row in rows], {a: n for a, n in still})
+    done, still = [], {}
+    for a, is_settled, on, n, x in rows:
+        if is_settled:
+            done.append(UnitDay(a, on, n, x))
+        else:
+            still[a] = still.get(a, 0) + n
+    return Units(until, done, still)
 
 
 def arm_counts(session: Session, rule_id: str, *, version_ids=None, since: datetime | None = None,
@@ -149,24 +154,19 @@ def _side(arm: str | None, variant: str | None) -> str | None:
     return "treated" if variant is None or arm == variant else None
 
 
-def _first_outcomes(rule_id: str, versions: list[int] | None, since: datetime | None) -> list:
-    """Conditions on O: the outcome is its account's first among the versions (and since)."""
-
-    def scope(t) -> list:
-        where = [t.c.rule_id == rule_id]
-        if versions is not None:
-            where.append(t.c.rule_version_id.in_(versions))
-        if since is not None:
-            where.append(t.c.exposed_at >= since)
-        return where
-
-    earlier = O.alias("earlier")
-    before = exists().where(
-        *scope(earlier),
-        earlier.c.account_id == O.c.account_id,
-        or_(earlier.c.exposed_at < O.c.exposed_at, and_(earlier.c.exposed_at == O.c.exposed_at, earlier.c.id < O.c.id)),
-    )
-    return [*scope(O), ~before]
+def _first_outcomes(rule_id: str, versions: list[int] | None, since: datetime | None):
+    """The rule's outcomes that are their account's first among the versions (and since), as a
+    subquery with O's columns: numbered per account by exposure, then id, and the first kept
+    (one sort of the rule's outcomes, where a lookup per outcome took twice as long)."""
+    where = [O.c.rule_id == rule_id]
+    if versions is not None:
+        where.append(O.c.rule_version_id.in_(versions))
+    if since is not None:
+        where.append(O.c.exposed_at >= since)
+    rank = func.row_number().over(partition_by=O.c.account_id, order_by=(O.c.exposed_at, O.c.id)).label("rank")
+    numbered = select(O.c.account_id, O.c.arm, O.c.delivery_id, O.c.window_ends_at, O.c.converted_at, rank)
+    numbered = numbered.where(*where).subquery("numbered")
+    return select(numbered).where(numbered.c.rank == 1).subquery("first")
 
 
 def as_date(value: date | str) -> date:

@@ -76,7 +76,8 @@ class ArmResult:
 
 @dataclass(frozen=True)
 class Harm:
-    reasons: tuple[str, ...]
+    kinds: tuple[str, ...]  # conversion | unsubscribes (engine.models.result_flag.FLAG_KINDS)
+    reasons: tuple[str, ...]  # the same, in words
 
 
 @dataclass(frozen=True)
@@ -316,17 +317,19 @@ def _unsubscribes(treated: Funnel, control: Funnel) -> Comparison | None:
 
 
 def _harm(overall: ArmResult, unsub: Comparison | None) -> Harm | None:
-    reasons = []
+    kinds, reasons = [], []
     if overall.sequential.code == WORSE:
-        reasons.append(f"Treated accounts convert less than control: {overall.sequential.verdict}")
+        kinds.append("conversion")
+        reasons.append(overall.sequential.verdict)
     if unsub is not None and unsub.code == BETTER and (
         not unsub.control_rate or unsub.treated_rate >= UNSUBSCRIBE_RATIO * unsub.control_rate
     ):
+        kinds.append("unsubscribes")
         reasons.append(
             f"Treated accounts unsubscribe far more than control: {unsub.treated_rate:.1%} against "
             f"{unsub.control_rate:.1%} ({'p < 0.001' if unsub.p_value < 0.001 else f'p = {unsub.p_value:.3f}'})."
         )
-    return Harm(tuple(reasons)) if reasons else None
+    return Harm(tuple(kinds), tuple(reasons)) if reasons else None
 
 
 def _headline(shown: ArmResult) -> str:

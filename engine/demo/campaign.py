@@ -31,7 +31,7 @@ from engine.delivery.windows import next_opening, resolve_timezone
 from engine.demo.generate import CAMPAIGN_GOAL, CampaignPlan, DemoPlan
 from engine.models import Account, Contact, Delivery, RuleState, RuleVersion, SegmentMembership
 from engine.rules.cycle import RuleOutcome
-from engine.rules.firing import Firing, write_deliveries
+from engine.rules.firing import CircuitBreakerTripped, Firing, write_deliveries
 from engine.rules.schema import OnEnter, Rule
 from engine.rules.versions import validate_content
 from engine.sqlutil import chunks
@@ -79,7 +79,8 @@ def record_campaign(db: Database, plan: DemoPlan, *, policy: Policy | None = Non
         ids = _account_ids(session, sorted(members))
         missing = sorted(set(members) - set(ids))
         if missing:
-            raise CampaignError(f"{len(missing)} accounts of the cohort are not in the database (first: {missing[0]}): seed them first")
+            raise CampaignError(f"{len(missing)} accounts of the cohort are not in the database "
+                                f"(first: {missing[0]}): seed them first")  # fmt: skip
         done = _already_recorded(session, rule.id, list(ids.values()))
         todo = [m for ext, m in members.items() if ids[ext] not in done]
 
@@ -95,8 +96,11 @@ def record_campaign(db: Database, plan: DemoPlan, *, policy: Policy | None = Non
         for m, stay in zip(todo, stays, strict=True):
             by_cycle[m.entered_at].append(Firing(stay.id, stay.account_id, None, f"enter:{stay.id}"))
         outcome = RuleOutcome(rule.id, "evaluated")
-        for at in sorted(by_cycle):
-            write_deliveries(session, version, rule, at, by_cycle[at], outcome, policy=policy)
+        try:
+            for at in sorted(by_cycle):
+                write_deliveries(session, version, rule, at, by_cycle[at], outcome, policy=policy)
+        except CircuitBreakerTripped as exc:  # a rule with a low max_messages_per_cycle
+            raise CampaignError(str(exc)) from None
 
         account_ids = [ids[m.account.external_id] for m in todo]
         exposed = _mark_sent(session, rule, account_ids, policy)

@@ -17,6 +17,7 @@ from engine.settings import Settings, load_settings
 from web import accounts, admin, api, audit, auth, errors, health, nav, rules, security, sendlog, templating, unsubscribe, users
 from web import demo_product, inapp, msgtemplates
 from web import tracking
+from web import results
 from web.context import DATABASE_KEY, SETTINGS_KEY
 from web.ratelimit import init_limiter
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     auth.init_app(app)
     admin.init_app(app)
     accounts.init_app(app)
+    results.init_app(app)
     sendlog.init_app(app)
     audit.init_app(app)
     users.init_app(app)

@@ -11,6 +11,7 @@ from engine.jobs.status import queue_status
 from engine.models import utcnow
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
+from web.results.summary import harmful
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Caught messages listed on the dashboard.
@@ -23,10 +24,11 @@ def dashboard():
     settings = get_settings()
     with get_db().read_session() as session:
         stats = dashboard_stats(session, utcnow())
+        hurting = harmful(session)  # kept from one outcomes pass to the next: web/results/summary.py
     queues = queue_status(settings)  # Redis down reads as "unavailable", never an error
     folder = mail_dir(settings.instance_dir)
     mail = list_messages(folder, limit=MAIL_SHOWN) if folder.is_dir() else None
-    return render_template("admin/dashboard.html", stats=stats, queues=queues, mail=mail, cap=COUNT_CAP)
+    return render_template("admin/dashboard.html", stats=stats, queues=queues, mail=mail, cap=COUNT_CAP, hurting=hurting)
 
 
 @bp.get("/mail/<key>")

@@ -9,7 +9,7 @@ from web.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Imported for their routes and handlers on ``bp``.
-from web.api import errors, ingest, keys, openapi, suppressions  # noqa: E402,F401
+from web.api import errors, ingest, keys, openapi, results, suppressions  # noqa: E402,F401
 
 
 def init_app(app: Flask) -> None:

@@ -150,6 +150,100 @@ RECORD_ERROR = {
     "additionalProperties": False,
 }
 COUNT = {"type": "integer", "minimum": 0}
+
+# -- results: RuleResults.as_dict() (engine/results/report.py) ---------------------------
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, NULL]}
+
+
+def _object(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    found = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    return {**found, "description": description} if description else found
+
+
+def _schema(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "a share, 0 to 1; null without accounts"}
+DIFFERENCE = {"type": ["number", "null"], "minimum": -1, "maximum": 1, "description": "treated rate minus control rate (0.05: +5 points)"}
+P_VALUE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+ALPHA = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+VERDICT = {"type": "string", "enum": ["better", "worse", "no_evidence", "not_enough_data"]}
+FUNNEL = _object({
+    "arm": {"type": ["string", "null"], "description": "control, a variant's name, or null: every treated account"},
+    **{step: {**COUNT, "description": text} for step, text in (
+        ("assigned", "accounts with a recipient, in this arm"),
+        ("sent", "with a message handed to the mail server or stored for the product"),
+        ("delivered", "sent and not bounced (email), or seen in the product (in-app)"),
+        ("bounced", "with a hard bounce"),
+        ("opened", "with an email opened (a floor: pixel loads)"),
+        ("clicked", "with a link or call to action clicked by a person"),
+        ("clicked_flagged", "with a click that looks like a mail scanner's (not in clicked)"),
+        ("unsubscribed", "unsubscribed or complained about the rule's category within the goal window"),
+    )},
+}, "accounts at each step of one arm")  # fmt: skip
+COMPARISON = _object({
+    "treated_n": COUNT, "treated_x": COUNT, "control_n": COUNT, "control_x": COUNT, "alpha": ALPHA,
+    "enough": {"type": "boolean"}, "code": VERDICT, "verdict": {"type": "string"},
+    "method": {"type": "string"}, "treated_rate": RATE, "control_rate": RATE, "uplift_abs": DIFFERENCE,
+    "uplift_abs_low": DIFFERENCE, "uplift_abs_high": DIFFERENCE,
+    "uplift_rel": {"type": ["number", "null"], "description": "treated rate / control rate - 1; null when the control rate is 0"},
+    "uplift_rel_low": {"type": ["number", "null"]}, "uplift_rel_high": {"type": ["number", "null"]},
+    "p_value": P_VALUE, "test": {"type": ["string", "null"], "enum": ["boschloo", "fisher", "z_pooled", None]},
+}, "the fixed-horizon comparison: to be read once, at the end of a campaign")  # fmt: skip
+SEQUENTIAL = _object({
+    "days": COUNT, "alpha": ALPHA, "tuning_n": {"type": "integer", "minimum": 1}, "enough": {"type": "boolean"},
+    "code": VERDICT, "verdict": {"type": "string"}, "treated_rate": RATE, "control_rate": RATE,
+    "uplift_abs": DIFFERENCE, "low": DIFFERENCE, "high": DIFFERENCE, "p_value": P_VALUE,
+    "decided_on_day": {"type": ["integer", "null"], "minimum": 1}, "drift": {"type": "boolean"},
+    "method": {"type": "string"},
+    "series": {"type": "array", "description": "one per day of `days`: [treated rate, control rate, interval low, interval high]",
+               "items": {"type": "array", "prefixItems": [RATE, RATE, DIFFERENCE, DIFFERENCE], "minItems": 4, "maxItems": 4}},
+}, "the daily verdict: an always-valid interval, safe to read every day")  # fmt: skip
+ARM = _object({
+    "name": {"type": ["string", "null"], "description": "null: every treated account; else the variant's name"},
+    "funnel": _schema("Funnel"), "units": {**COUNT, "description": "accounts whose goal window has ended"},
+    "converted": COUNT, "open": {**COUNT, "description": "accounts still in their goal window"}, "alpha": ALPHA,
+    "sequential": _schema("SequentialResult"), "fixed": _schema("Comparison"),
+    "more": _nullable(_object({"treated": COUNT, "control": COUNT, "uplift_abs": DIFFERENCE, "text": {"type": "string"}},
+                              "accounts still needed to detect `detect`")),
+}, "one treated group (every treated account, or a variant) against the control group")  # fmt: skip
+RULE_RESULTS = _object({
+    "rule_id": {"type": "string"}, "name": {"type": "string"}, "owner": {"type": ["string", "null"]},
+    "category": {"type": "string"}, "holdout": {"type": "number", "minimum": 0, "maximum": 100},
+    "paused": {"type": "boolean"},
+    "goal": _nullable(_object({
+        "text": {"type": "string"}, "active_version": {"type": "integer"},
+        "versions": {"type": "array", "items": {"type": "integer"}, "description": "the versions whose outcomes are read"},
+        "other_goal_units": {**COUNT, "description": "outcomes measured against another goal: left out"},
+    })),
+    "measured_until": {"type": ["string", "null"], "format": "date-time", "description": "the last outcomes pass"},
+    "fired": _object({"accounts": COUNT, "no_recipient": COUNT}), "control": _schema("Funnel"),
+    "control_units": COUNT, "control_converted": COUNT, "control_open": COUNT,
+    "overall": _nullable(_schema("ArmResult")), "variants": {"type": "array", "items": _schema("ArmResult")},
+    "srm": _nullable(_object({
+        "observed": {"type": "object", "additionalProperties": COUNT},
+        "expected": {"type": "object", "additionalProperties": {"type": "number"}},
+        "p_value": P_VALUE, "statistic": {"type": ["number", "null"]},
+        "method": {"type": "string", "enum": ["chi_square", "exact_binomial", "none"]}, "mismatch": {"type": "boolean"},
+    }, "the split as drawn against the split the rule asks for")),
+    "unsubscribes": _nullable(_schema("Comparison")),
+    "harm": _nullable(_object({
+        "kinds": {"type": "array", "items": {"type": "string", "enum": ["conversion", "unsubscribes"]}, "minItems": 1,
+                  "description": "conversion: treated accounts convert less; unsubscribes: they unsubscribe far more"},
+        "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": "one per kind, in words"},
+    }, "the play hurts: set when its results show harm")),
+    "code": {"type": "string", "enum": [*VERDICT["enum"], "no_goal"]},
+    "headline": {"type": "string", "description": "the verdict in words, with what it still needs"},
+    "days": {"type": "array", "items": {"type": "string", "format": "date"}},
+    "detect": {"type": "number", "description": "the uplift `more` plans for, as a share (0.05: +5 points)"},
+    "notes": {"type": "array", "items": {"type": "string"}},
+}, "one rule's results against its holdout: docs/results.md")  # fmt: skip
+
+
 SCHEMAS: dict[str, Any] = {
     **RECORDS,
     "IngestResult": {
@@ -185,6 +279,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["error"],
         "additionalProperties": False,
     },
+    "Funnel": FUNNEL,
+    "Comparison": COMPARISON,
+    "SequentialResult": SEQUENTIAL,
+    "ArmResult": ARM,
+    "RuleResults": RULE_RESULTS,
+    "ResultsList": _object({"results": {"type": "array", "items": _schema("RuleResults")}}),
     "Ping": {
         "type": "object",
         "properties": {
@@ -283,7 +383,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Touchline HTTP API",
             "version": VERSION,
-            "description": "Accounts, contacts, usage events and suppressions, sent in batches. docs/api.md explains it.",
+            "description": "Accounts, contacts, usage events and suppressions, sent in batches; campaign results read back. docs/api.md explains it.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "security": [{"apiKey": []}],
@@ -303,6 +403,41 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the key is valid", "content": _json("Ping")},
                         "401": _ref("Unauthorized"),
+                        "429": _ref("RateLimited"),
+                        "default": _ref("Error"),
+                    },
+                }
+            },
+            "/api/v1/results": {
+                "get": {
+                    "operationId": "list_results",
+                    "summary": "every applied rule's results against its holdout, in rule id order",
+                    "description": "As of the last outcomes pass (every 5 minutes): computed once per pass.",
+                    "responses": {
+                        "200": {"description": "the results", "content": _json("ResultsList")},
+                        "401": _ref("Unauthorized"),
+                        "429": _ref("RateLimited"),
+                        "default": _ref("Error"),
+                    },
+                }
+            },
+            "/api/v1/results/{rule_id}": {
+                "get": {
+                    "operationId": "get_results",
+                    "summary": "one rule's results: funnel, daily and fixed-horizon verdicts, variants, checks",
+                    "parameters": [
+                        {"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "variant", "in": "query", "required": False, "schema": {"type": "string"},
+                         "description": "only this A/B variant against the control group"},
+                        {"name": "detect", "in": "query", "required": False,
+                         "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100, "default": 5},
+                         "description": "the uplift, in percentage points, that `more` plans for (3: +3 points)"},
+                    ],
+                    "responses": {
+                        "200": {"description": "the rule's results", "content": _json("RuleResults")},
+                        "400": _error("invalid_parameter (detect) or unknown_variant; the message says what to send"),
+                        "401": _ref("Unauthorized"),
+                        "404": _error("unknown_rule: no rule with this id has been applied"),
                         "429": _ref("RateLimited"),
                         "default": _ref("Error"),
                     },

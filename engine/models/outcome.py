@@ -8,24 +8,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models.base import Base, BigIntPK, utcnow
 
 OUTCOME_ARMS = ("treated", "control")
 OUTCOME_STATES = ("open", "converted", "closed")
+# An event at the account; the subject leaving the rule's segment; an account condition becoming true.
+GOAL_KINDS = ("event", "leave", "condition")
+# The outcomes the leave and condition steps of the pass look for: not converted yet, of those kinds.
+PENDING_STATE = text("converted_at IS NULL AND goal_kind <> 'event'")
 
 
 class GoalOutcome(Base):
     """One firing of a rule (``rule_id`` + ``occurrence``) at one account, and its goal's fate.
 
     The goal is the one of ``rule_version_id``, the version that fired, copied as
-    ``goal_event`` and the window: a later version with another goal never rewrites it.
-    ``exposed_at`` is the occurrence's first send (treated) or its held_out row's
-    creation (control); the window is ``[exposed_at, window_ends_at)``. ``state`` is
-    ``open`` until the first goal event in the window (``converted``, ``converted_at``
-    its time) or the window's end (``closed``).
+    ``goal_kind`` (with ``goal_event`` for an event goal, else NULL) and the window: a
+    later version with another goal never rewrites it. ``exposed_at`` is the occurrence's
+    first send (treated) or its held_out row's creation (control); the window is
+    ``[exposed_at, window_ends_at)``. ``state`` is ``open`` until the goal is reached in
+    the window (``converted``, ``converted_at`` when: the first goal event, the exit of the
+    occurrence's stay in the segment, or the pass that first saw the condition true) or
+    the window's end (``closed``).
     """
 
     __tablename__ = "goal_outcomes"
@@ -33,8 +39,12 @@ class GoalOutcome(Base):
         UniqueConstraint("rule_id", "occurrence", "account_id", name="uq_goal_outcomes_rule_occurrence_account"),
         CheckConstraint("arm IN ('treated', 'control')", name="arm"),
         CheckConstraint("state IN ('open', 'converted', 'closed')", name="state"),
+        CheckConstraint("goal_kind IN ('event', 'leave', 'condition')", name="goal_kind"),
         # A new goal event finds the outcomes of its account whose window it may fall in.
         Index("ix_goal_outcomes_account_goal", "account_id", "goal_event", "exposed_at"),
+        # The leave and condition steps: their outcomes not converted yet, by the end of their window.
+        Index("ix_goal_outcomes_pending_window", "goal_kind", "window_ends_at",
+              sqlite_where=PENDING_STATE, postgresql_where=PENDING_STATE),
         # The close step: open outcomes whose window has ended.
         Index("ix_goal_outcomes_state_window", "state", "window_ends_at"),
         # The read side: one rule's outcomes whose window ended by a time.
@@ -52,7 +62,8 @@ class GoalOutcome(Base):
     arm: Mapped[str] = mapped_column(String(8))
     # Treated: the occurrence's first delivery sent; control: its first held_out row.
     delivery_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("deliveries.id", ondelete="CASCADE"))
-    goal_event: Mapped[str] = mapped_column(String(100))
+    goal_kind: Mapped[str] = mapped_column(String(10), default="event", server_default="event")
+    goal_event: Mapped[str | None] = mapped_column(String(100))  # an event goal's event name
     exposed_at: Mapped[datetime]
     window_ends_at: Mapped[datetime]
     converted_at: Mapped[datetime | None]
@@ -64,16 +75,21 @@ class GoalOutcome(Base):
 class OutcomeGoal(Base):
     """The goal of one rule version, read once from its stored content (a version never changes).
 
-    ``goal_event`` is None for a version without a goal (or whose content no longer
-    validates): its firings get no outcome. ``window_days`` is the goal's ``within``,
-    at most 90 days.
+    ``goal_kind`` is None for a version without a goal (or whose content no longer
+    validates): its firings get no outcome. Else ``event``, with the event's name in
+    ``goal_event``; ``leave`` (leaving the segment); or ``condition``, with the condition
+    as a line of text in ``goal_condition`` (for people: the pass reads the condition
+    from the version's content). ``window_days`` is the goal's ``within``, at most 90 days.
     """
 
     __tablename__ = "outcome_goals"
+    __table_args__ = (CheckConstraint("goal_kind IN ('event', 'leave', 'condition')", name="goal_kind"),)
 
     rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id", ondelete="CASCADE"), primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(100))
+    goal_kind: Mapped[str | None] = mapped_column(String(10))
     goal_event: Mapped[str | None] = mapped_column(String(100))
+    goal_condition: Mapped[str | None] = mapped_column(Text)
     window_days: Mapped[int | None]
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -51,7 +51,7 @@ def record_goals(session: Session, now: datetime) -> int:
     rows = []
     for version_id, rule_id, number, content in versions:
         goal = goal_of(content, rule_id, number)
-        rows.append({"rule_version_id": version_id, "rule_id": rule_id, "read_at": now,
+        rows.append({"rule_version_id": version_id, "rule_id": rule_id, "read_at": now, "goal_kind": "event" if goal else None,
                      "goal_event": goal.event if goal else None, "window_days": window_days(goal) if goal else None})  # fmt: skip
     # Two passes at once read the same versions: the second one's rows are the same, and dropped.
     stmt = insert_for(session, OG).on_conflict_do_nothing(index_elements=["rule_version_id"])

@@ -281,16 +281,16 @@ def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
         stamp = bindparam("now", now, type_=UTCDateTime())
         rows = (
             select(
-                f.c.rule_id, f.c.rule_version_id, f.c.account_id, f.c.occurrence, literal(arm), f.c.id, OG.c.goal_event,
-                exposed, PlusDays(exposed, OG.c.window_days), literal("open"), stamp, stamp,
+                f.c.rule_id, f.c.rule_version_id, f.c.account_id, f.c.occurrence, literal(arm), f.c.id, OG.c.goal_kind,
+                OG.c.goal_event, exposed, PlusDays(exposed, OG.c.window_days), literal("open"), stamp, stamp,
             )
             .select_from(f.join(OG, OG.c.rule_version_id == f.c.rule_version_id))
-            .where(OG.c.goal_event.is_not(None), f.c.id.in_(candidates))
+            .where(OG.c.goal_kind.is_not(None), f.c.id.in_(candidates))
         )
         stmt = (
             insert_for(session, O)
-            .from_select(["rule_id", "rule_version_id", "account_id", "occurrence", "arm", "delivery_id", "goal_event",
-                          "exposed_at", "window_ends_at", "state", "created_at", "updated_at"], rows)  # fmt: skip
+            .from_select(["rule_id", "rule_version_id", "account_id", "occurrence", "arm", "delivery_id", "goal_kind",
+                          "goal_event", "exposed_at", "window_ends_at", "state", "created_at", "updated_at"], rows)  # fmt: skip
             # Two passes at once: the second one's rows are dropped.
             .on_conflict_do_nothing(index_elements=["rule_id", "occurrence", "account_id"])
             # An INSERT's rowcount is read from the driver only when asked for (PostgreSQL).

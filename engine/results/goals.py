@@ -2,7 +2,9 @@
 
 A version's content never changes, so its goal is read (validated as the cycle reads
 it) the first time the outcomes pass sees the version, and from then on the pass joins
-deliveries to this table in SQL instead of parsing rules.
+deliveries to this table in SQL instead of parsing rules. A row holds the goal's kind
+(``event``, ``leave`` or ``condition``), the event's name for an event goal, a line of
+text for a condition goal (for people), and the window.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from engine.models import OutcomeGoal, RuleVersion
+from engine.rules.ast import All, Any_, Condition, Not
+from engine.rules.evaluate import describe
 from engine.rules.schema import Goal
 from engine.rules.versions import validate_content
 from engine.sqlutil import chunks, insert_for
@@ -41,6 +45,18 @@ def window_days(goal: Goal) -> int:
     return min(goal.within, MAX_WINDOW_DAYS)
 
 
+def condition_text(cond: Condition) -> str:
+    """A condition on one line, each leaf as an explanation reads it (segments are spelt out)."""
+    match cond:
+        case All(items):
+            return "all of (" + "; ".join(condition_text(c) for c in items) + ")"
+        case Any_(items):
+            return "any of (" + "; ".join(condition_text(c) for c in items) + ")"
+        case Not(item):
+            return f"not ({condition_text(item)})"
+    return describe(cond)
+
+
 def record_goals(session: Session, now: datetime) -> int:
     """Read the goal of every rule version not read yet; how many were read."""
     versions = session.execute(
@@ -51,8 +67,12 @@ def record_goals(session: Session, now: datetime) -> int:
     rows = []
     for version_id, rule_id, number, content in versions:
         goal = goal_of(content, rule_id, number)
-        rows.append({"rule_version_id": version_id, "rule_id": rule_id, "read_at": now, "goal_kind": "event" if goal else None,
-                     "goal_event": goal.event if goal else None, "window_days": window_days(goal) if goal else None})  # fmt: skip
+        rows.append({
+            "rule_version_id": version_id, "rule_id": rule_id, "read_at": now,
+            "goal_kind": goal.kind if goal else None, "goal_event": goal.event if goal else None,
+            "goal_condition": condition_text(goal.condition) if goal and goal.condition is not None else None,
+            "window_days": window_days(goal) if goal else None,
+        })  # fmt: skip
     # Two passes at once read the same versions: the second one's rows are the same, and dropped.
     stmt = insert_for(session, OG).on_conflict_do_nothing(index_elements=["rule_version_id"])
     for part in chunks(rows, 500):

@@ -155,6 +155,7 @@ def _defs() -> dict[str, Any]:
             },
         },
         "condition": _condition(),
+        "goalCondition": _goal_condition(),
         "audience": {
             "type": "string",
             "pattern": r"^(role:[A-Za-z0-9_.\- ]{1,100}|contacts|owner|contact)$",
@@ -234,6 +235,31 @@ def _action(channel: str) -> dict[str, Any]:
     }
 
 
+def _goal() -> dict[str, Any]:
+    # within and exactly one of event, leaves_segment, condition: two keys of these four.
+    return {
+        "type": "object", "required": ["within"], "minProperties": 2, "maxProperties": 2, "additionalProperties": False,
+        "description": "what counts as success: within, and one of event, leaves_segment or condition",
+        "properties": {
+            "event": {"type": "string", "pattern": f"^{EVENT}$", "description": "an event of this name at the account"},
+            "leaves_segment": {"const": True, "description": "the subject leaves the rule's segment"},
+            "condition": {**_ref("goalCondition"), "description": "this account condition becomes true"},
+            "within": {**_ref("duration"), "description": "days from the exposure (at most 90 are measured)"},
+        },
+    }  # fmt: skip
+
+
+def _goal_condition() -> dict[str, Any]:
+    """The condition language without contact fields: a goal is measured for the account."""
+    cond = _condition()
+    properties = {key: value for key, value in cond["properties"].items() if not key.startswith("contact.")}
+    for key in ("all", "any", "not"):  # their items are goal conditions too
+        properties[key] = json.loads(json.dumps(properties[key]).replace(REF + "condition", REF + "goalCondition"))
+    patterns = {key.replace("^(account|contact)", "^account"): value for key, value in cond["patternProperties"].items()}
+    return {**cond, "description": "a condition as in when, without contact fields", "properties": properties,
+            "patternProperties": patterns}  # fmt: skip
+
+
 def build() -> dict[str, Any]:
     weekday = "|".join(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
     day_spec = rf"^({weekday})(-({weekday}))?(\s*,\s*({weekday})(-({weekday}))?)*$"
@@ -288,10 +314,7 @@ def build() -> dict[str, Any]:
                 "type": "integer", "minimum": 1, "maximum": validate.MAX_MESSAGES_PER_CYCLE,
                 "description": "circuit breaker: a cycle that would write more messages pauses the rule instead",
             },
-            "goal": {
-                "type": "object", "required": ["event", "within"], "additionalProperties": False,
-                "properties": {"event": {"type": "string", "pattern": f"^{EVENT}$"}, "within": _ref("duration")},
-            },
+            "goal": _goal(),
             "send_window": {
                 "type": "object", "additionalProperties": False,
                 "properties": {

@@ -95,10 +95,31 @@ class Limits:
     per_contact: Limit | None = None
 
 
+GoalKind = Literal["event", "leave", "condition"]
+
+
 @dataclass(frozen=True)
 class Goal:
-    event: str
-    within: int  # days after the exposure: the first send, or for the holdout the firing (engine.results.outcomes)
+    """What a firing is judged by, within ``within`` days of its exposure (the first send, or
+    for the holdout the firing; engine.results.outcomes). Exactly one of: ``event``, an event
+    of that name at the account; ``leaves_segment``, the subject's stay in the rule's segment
+    ending; ``condition``, an account-level condition of the rule language becoming true."""
+
+    event: str | None
+    within: int
+    leaves_segment: bool = False
+    condition: Condition | None = None
+
+    def __post_init__(self) -> None:
+        given = (self.event is not None) + self.leaves_segment + (self.condition is not None)
+        if given != 1:
+            raise ValueError(f"a goal is exactly one of event, leaves_segment or condition: {self!r}")
+
+    @property
+    def kind(self) -> GoalKind:
+        if self.condition is not None:
+            return "condition"
+        return "leave" if self.leaves_segment else "event"
 
 
 @dataclass(frozen=True)

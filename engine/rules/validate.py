@@ -43,6 +43,10 @@ VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_VARIANTS = 10
 LIMIT_KEYS = ("per_account", "per_contact")
 SEND_WINDOW_KEYS = ("days", "hours", "timezone")
+GOAL_KINDS = ("event", "leaves_segment", "condition")  # a goal is exactly one of these
+GOAL_KEYS = (*GOAL_KINDS, "within")
+GOAL_CHOICES = "event, leaves_segment or condition"
+GOAL_EXAMPLE = "{event: project_created, within: 14d}"
 MAX_PRIORITY = 100
 MAX_MESSAGES_PER_CYCLE = 10_000_000
 MAX_LIMIT = 1000
@@ -479,15 +483,37 @@ class _RuleReader:
 
     def _goal(self, value: Any) -> Goal | None:
         p, path = self.p, ("goal",)
-        data = p.mapping(value, path, "a goal such as {event: project_created, within: 14d}")
+        data = p.mapping(value, path, f"a goal such as {GOAL_EXAMPLE}")
         if data is None:
             return None
-        ok = p.keys(data, path, ("event", "within"), required=("event", "within"))
-        event = p.text(data["event"], (*path, "event"), "event name", EVENT_NAME, "1-100 letters, digits, '_', '.', ':' or '-'") if "event" in data else None
+        ok = p.keys(data, path, GOAL_KEYS, required=("within",))
+        kinds = [key for key in GOAL_KINDS if key in data]
+        if not kinds:
+            if not any(suggest(key, GOAL_KINDS) for key in data if key not in GOAL_KEYS):  # a misspelt one was reported
+                p.add(path, f"a goal needs one of {GOAL_CHOICES}, such as {GOAL_EXAMPLE}")
+            ok = False
+        elif len(kinds) > 1:
+            p.add((*path, kinds[1]), f"a goal is one of {GOAL_CHOICES}, found {' and '.join(kinds)}; "
+                                     "keep one (a rule has one goal)")  # fmt: skip
+            ok = False
         within = p.duration(data["within"], (*path, "within")) if "within" in data else None
-        if not ok or event is None or within is None:
+        event: str | None = None
+        leaves = False
+        condition = None
+        if "event" in data:
+            event = p.text(data["event"], (*path, "event"), "event name", EVENT_NAME, "1-100 letters, digits, '_', '.', ':' or '-'")
+            ok = ok and event is not None
+        if "leaves_segment" in data:
+            leaves = p.boolean(data["leaves_segment"], (*path, "leaves_segment")) or False
+            if data["leaves_segment"] is False:
+                p.add((*path, "leaves_segment"), "false measures nothing; write leaves_segment: true, or use event or condition")
+            ok = ok and leaves
+        if "condition" in data:
+            condition = _GoalConditionParser(p, self.segments).parse(data["condition"], (*path, "condition"))
+            ok = ok and condition is not None
+        if not ok or within is None:
             return None
-        return Goal(event, within)
+        return Goal(event, within, leaves, condition)
 
     def _send_window(self, value: Any) -> SendWindow | None:
         p, path = self.p, ("send_window",)
@@ -563,3 +589,30 @@ class _RuleReader:
             self.p.add(path, f"unknown time zone {text!r}; use recipient, account or a name such as Europe/Berlin")
             return None
         return text
+
+
+class _GoalConditionParser(ConditionParser):
+    """A goal's ``condition``: the rule language, read for the account, which is a goal's unit
+    (engine.results.outcomes), also in a contact-level rule. Contact fields, directly or through
+    a segment, are refused with that reason."""
+
+    REFUSED = ("a goal's condition is measured for the account (the unit of a goal), so it cannot "
+               "use contact fields; use account fields, usage or received")  # fmt: skip
+
+    def __init__(self, problems: Problems, segments: SegmentLibrary | None) -> None:
+        super().__init__(problems, "account", segments)
+
+    def _entity(self, key: str, value: Any, path: Path) -> Any:
+        if key.partition(".")[0] == "contact":
+            self.problems.add(path, self.REFUSED)
+            return None
+        return super()._entity(key, value, path)
+
+    def _segment(self, value: Any, path: Path) -> Any:
+        library = self.segments
+        if isinstance(value, str) and library is not None and value in library.names() and value not in library.resolving():
+            segment = library.resolve(value)  # parsed once: the base class reads the same
+            if segment is not None and segment.uses_contact:
+                self.problems.add(path, f"segment {value!r} uses contact fields; {self.REFUSED}")
+                return None
+        return super()._segment(value, path)

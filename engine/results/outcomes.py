@@ -14,10 +14,18 @@ gets no outcome until one is sent: it was not treated. (Those are counted apart 
 results, from the deliveries.)
 
 **The goal** is that of the version that wrote the deliveries (``outcome_goals``, read
-once per version), copied into the outcome with its window: ``[exposed_at, exposed_at +
-min(within, 90) days)``. The outcome converts at the first event of the goal's name at
-the account in that window (``converted_at`` = its ``occurred_at``); an event exactly at
-the window's end does not count, one exactly at the exposure does.
+once per version), copied into the outcome (its kind, and an event goal's name) with its
+window: ``[exposed_at, exposed_at + min(within, 90) days)``. The goal reached exactly at
+the window's end does not count, exactly at the exposure it does. By kind:
+
+- ``event``: the outcome converts at the first event of the goal's name at the account
+  in the window (``converted_at`` = its ``occurred_at``);
+- ``leave`` (``leaves_segment: true``): at the end of the stay in the rule's segment that
+  the occurrence fired for (``segment_memberships.exited_at``; the occurrence's text names
+  the stay: OccurrenceStay), or at the exposure for a stay that ended before it (a treated
+  subject that left between the firing and the send: its held-out twin's clock started at
+  the firing, so it would have converted then);
+- ``condition``: not converted yet (the outcomes close at their window's end).
 
 **A pass** (``measure``), each step in its own short transactions:
 
@@ -34,14 +42,18 @@ the window's end does not count, one exactly at the exposure does.
     last pass that started a day (the most an event may be dated ahead of its arrival)
     before their earliest exposure. An outcome takes the earliest such event: a late
     event (imported later, dated earlier) converts a closed outcome, or moves a
-    conversion earlier;
+    conversion earlier. Leave outcomes not converted whose window ends after the last
+    pass started (less the hour) are joined to their stays by primary key, one ``UPDATE ..
+    FROM``: a cycle stamps an exit with its start, so one committed after the pass that
+    closed the window still converts it;
 (c) closes the open outcomes whose window has ended.
 
 A **full** pass (the first, then at least once a day, or when event ids went back after
-a purge) does (a) over every delivery and (b) over every event, in primary-key ranges of
-CHUNK ids, one transaction each: whatever an incremental pass could have missed (a
-transaction that committed very late) is caught within a day. Every step is idempotent:
-a pass run again, or two at once, changes nothing more.
+a purge) does (a) over every delivery and (b) over every event and every leave outcome
+not converted, in primary-key ranges of CHUNK ids, one transaction each: whatever an
+incremental pass could have missed (a transaction that committed very late) is caught
+within a day. Every step is idempotent: a pass run again, or two at once, changes nothing
+more.
 """
 
 from __future__ import annotations
@@ -51,14 +63,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.db import Database
 from engine.ingest.service import MAX_FUTURE
-from engine.models import Delivery, Event, GoalOutcome, OutcomeGoal, OutcomePass, utcnow
+from engine.models import Delivery, Event, GoalOutcome, OutcomeGoal, OutcomePass, SegmentMembership, utcnow
 from engine.models.base import UTCDateTime
 from engine.results.goals import record_goals
 from engine.rules.changes import EVENT_ID_LAG, event_watermark
@@ -69,6 +81,7 @@ OG = OutcomeGoal.__table__
 P = OutcomePass.__table__
 D = Delivery.__table__
 E = Event.__table__
+SM = SegmentMembership.__table__
 
 # Deliveries sent or held out this long before the last pass started are looked at again:
 # a row is stamped before its transaction commits (a cycle's held_out rows carry its start).
@@ -146,12 +159,12 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
         names = sorted(session.scalars(select(OG.c.goal_event).where(OG.c.goal_event.is_not(None)).distinct()))
 
     # (a) new outcomes
-    if report.full:
+    since = None if report.full else _aware(last.started_at) - LOOKBACK
+    if since is None:
         for start, stop in _ranges(db, D.c.id):
             with db.session() as session:
                 _count(report, _add(session, now, ids=(start, stop)))
     else:
-        since = _aware(last.started_at) - LOOKBACK
         with db.session() as session:
             _count(report, _add(session, now, since=since))
 
@@ -167,6 +180,8 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
         if new is not None and new[0] < seen:
             _convert(db, report, now, names, new[0], seen, new_after=(last.outcome_high_water, new[1]))
         _convert(db, report, now, names, seen, high)
+    # ... and of the other goal kinds
+    _convert_leaves(db, report, now, since)
 
     # (c) windows that ended
     with db.session() as session:
@@ -348,6 +363,64 @@ def _convert_range(session: Session, now: datetime, names: list[str], start: int
         update(O).where(O.c.id == m.c.oid, m.c.first < O.c.converted_at).values(converted_at=m.c.first, updated_at=now)
     ).rowcount
     return converted, corrected
+
+
+# -- (b) conversions of the other kinds -----------------------------------------------
+
+
+class OccurrenceStay(FunctionElement[int]):
+    """The id of the segment membership (stay) an occurrence fired for, from the occurrence's text:
+    ``enter:<id>``, ``event:<id>`` or ``remind:<id>:<k>`` (engine.rules.firing); NULL for another form."""
+
+    inherit_cache = True
+    name = "occurrence_stay"
+
+
+@compiles(OccurrenceStay, "sqlite")
+def _occurrence_stay_sqlite(element, compiler, **kw):
+    occurrence = compiler.process(element.clauses, **kw)
+    colon = f"instr({occurrence}, ':')"
+    kind, rest = f"substr({occurrence}, 1, {colon} - 1)", f"substr({occurrence}, {colon} + 1)"
+    stay = f"(CASE WHEN instr({rest}, ':') > 0 THEN substr({rest}, 1, instr({rest}, ':') - 1) ELSE {rest} END)"
+    valid = f"{colon} > 1 AND {kind} NOT GLOB '*[^a-z]*' AND {stay} GLOB '[0-9]*' AND {stay} NOT GLOB '*[^0-9]*'"
+    return f"(CASE WHEN {valid} THEN CAST({stay} AS INTEGER) END)"
+
+
+@compiles(OccurrenceStay, "postgresql")
+def _occurrence_stay_pg(element, compiler, **kw):
+    occurrence = compiler.process(element.clauses, **kw)
+    kind, stay = f"split_part({occurrence}, ':', 1)", f"split_part({occurrence}, ':', 2)"
+    return f"(CASE WHEN {kind} ~ '^[a-z]+$' AND {stay} ~ '^[0-9]+$' THEN CAST({stay} AS BIGINT) END)"
+
+
+def _pending(o):
+    """Not converted yet, of a kind other than event: the partial index the leave step reads
+    (its predicate written out the same way, with the constant inline, so SQLite uses it)."""
+    return and_(o.c.converted_at.is_(None), o.c.goal_kind != literal_column("'event'"))
+
+
+def _convert_leaves(db: Database, report: PassReport, now: datetime, since: datetime | None) -> None:
+    """Convert the leave outcomes whose occurrence's stay in the segment has ended: at the exit,
+    or at the exposure for a stay that ended before it (a treated subject that left between the
+    firing and the send). Incremental (``since``): the outcomes not converted whose window ends
+    after it (the open ones, and those closed since, for an exit committed late); full
+    (``since`` None): all of them, in ranges of CHUNK ids."""
+    where = [O.c.goal_kind == "leave", _pending(O)]
+    if since is not None:
+        where.append(O.c.window_ends_at > since)
+        parts: Any = [where]
+    else:
+        parts = ([*where, O.c.id >= start, O.c.id < stop] for start, stop in _ranges(db, O.c.id))
+    reached = case((SM.c.exited_at < O.c.exposed_at, O.c.exposed_at), else_=SM.c.exited_at)
+    for part in parts:
+        with db.session() as session:
+            report.converted += session.execute(
+                update(O)
+                .where(*part, SM.c.id == OccurrenceStay(O.c.occurrence), SM.c.rule_id == O.c.rule_id,
+                       SM.c.exited_at.is_not(None), SM.c.exited_at < O.c.window_ends_at, SM.c.exited_at <= now,
+                       O.c.exposed_at <= now)  # fmt: skip
+                .values(converted_at=reached, state="converted", updated_at=now)
+            ).rowcount
 
 
 def _aware(value: datetime | str | None) -> datetime | None:

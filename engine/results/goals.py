@@ -4,12 +4,15 @@ A version's content never changes, so its goal is read (validated as the cycle r
 it) the first time the outcomes pass sees the version, and from then on the pass joins
 deliveries to this table in SQL instead of parsing rules. A row holds the goal's kind
 (``event``, ``leave`` or ``condition``), the event's name for an event goal, a line of
-text for a condition goal (for people), and the window.
+text for a condition goal (for people), and the window. The one thing SQL cannot hold is
+a condition to evaluate: ``goal_conditions`` reads it again from the versions' content,
+for the versions with outcomes still waiting on one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import exists, select
@@ -78,3 +81,19 @@ def record_goals(session: Session, now: datetime) -> int:
     for part in chunks(rows, 500):
         session.execute(stmt, part)
     return len(rows)
+
+
+def goal_conditions(session: Session, version_ids: Iterable[int]) -> dict[int, Condition]:
+    """The goal condition of each of these versions that has one (validated as the cycle reads
+    rules: with the segments stored in the content, so as it was applied)."""
+    found: dict[int, Condition] = {}
+    for part in chunks(sorted(set(version_ids)), 500):
+        rows = session.execute(
+            select(RuleVersion.id, RuleVersion.rule_id, RuleVersion.version, RuleVersion.content)
+            .where(RuleVersion.id.in_(part))
+        )  # fmt: skip
+        for version_id, rule_id, number, content in rows:
+            goal = goal_of(content, rule_id, number)
+            if goal is not None and goal.condition is not None:
+                found[version_id] = goal.condition
+    return found

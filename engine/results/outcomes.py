@@ -25,7 +25,12 @@ the window's end does not count, exactly at the exposure it does. By kind:
   the stay: OccurrenceStay), or at the exposure for a stay that ended before it (a treated
   subject that left between the firing and the send: its held-out twin's clock started at
   the firing, so it would have converted then);
-- ``condition``: not converted yet (the outcomes close at their window's end).
+- ``condition``: at the first pass, inside the window, that finds the condition true for
+  the account (``converted_at`` = that pass's ``now``). The condition is the version's,
+  read from its content (engine.results.goals.goal_conditions), compiled to SQL as the
+  cycle compiles ``when`` and evaluated over the accounts with such outcomes only, on the
+  data as it stands: the resolution is the pass interval, and no pass (a full one
+  included) can tell when a condition was true before it.
 
 **A pass** (``measure``), each step in its own short transactions:
 
@@ -45,15 +50,17 @@ the window's end does not count, exactly at the exposure it does. By kind:
     conversion earlier. Leave outcomes not converted whose window ends after the last
     pass started (less the hour) are joined to their stays by primary key, one ``UPDATE ..
     FROM``: a cycle stamps an exit with its start, so one committed after the pass that
-    closed the window still converts it;
+    closed the window still converts it. Condition outcomes whose window holds ``now``
+    are read, their conditions evaluated once each (engine.rules.compiler.matching_sets),
+    and the matches converted in chunks of accounts;
 (c) closes the open outcomes whose window has ended.
 
 A **full** pass (the first, then at least once a day, or when event ids went back after
 a purge) does (a) over every delivery and (b) over every event and every leave outcome
 not converted, in primary-key ranges of CHUNK ids, one transaction each: whatever an
 incremental pass could have missed (a transaction that committed very late) is caught
-within a day. Every step is idempotent: a pass run again, or two at once, changes nothing
-more.
+within a day. (The condition step is the same in both.) Every step is idempotent: a pass
+run again, or two at once, changes nothing more.
 """
 
 from __future__ import annotations
@@ -72,9 +79,11 @@ from engine.db import Database
 from engine.ingest.service import MAX_FUTURE
 from engine.models import Delivery, Event, GoalOutcome, OutcomeGoal, OutcomePass, SegmentMembership, utcnow
 from engine.models.base import UTCDateTime
-from engine.results.goals import record_goals
+from engine.results.goals import goal_conditions, record_goals
+from engine.rules.ast import Condition
 from engine.rules.changes import EVENT_ID_LAG, event_watermark
-from engine.sqlutil import insert_for
+from engine.rules.compiler import matching_sets
+from engine.sqlutil import chunks, insert_for
 
 O = GoalOutcome.__table__
 OG = OutcomeGoal.__table__
@@ -95,6 +104,8 @@ CLOCK_MARGIN = timedelta(hours=1)
 CHUNK = 100_000
 # Pass rows older than this are deleted: no exposure needs an event bound that old.
 KEEP_PASSES = timedelta(days=100)
+# Accounts per UPDATE of the condition step (bound parameters, under SQLite's limit).
+CONDITION_CHUNK = 5000
 
 
 class PlusDays(FunctionElement[datetime]):
@@ -182,6 +193,7 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
         _convert(db, report, now, names, seen, high)
     # ... and of the other goal kinds
     _convert_leaves(db, report, now, since)
+    _convert_conditions(db, report, now)
 
     # (c) windows that ended
     with db.session() as session:
@@ -394,7 +406,7 @@ def _occurrence_stay_pg(element, compiler, **kw):
 
 
 def _pending(o):
-    """Not converted yet, of a kind other than event: the partial index the leave step reads
+    """Not converted yet, of a kind other than event: the partial index the two steps read
     (its predicate written out the same way, with the constant inline, so SQLite uses it)."""
     return and_(o.c.converted_at.is_(None), o.c.goal_kind != literal_column("'event'"))
 
@@ -421,6 +433,35 @@ def _convert_leaves(db: Database, report: PassReport, now: datetime, since: date
                        O.c.exposed_at <= now)  # fmt: skip
                 .values(converted_at=reached, state="converted", updated_at=now)
             ).rowcount
+
+
+def _convert_conditions(db: Database, report: PassReport, now: datetime) -> None:
+    """Convert, at ``now``, the condition outcomes whose window holds ``now`` and whose account
+    meets their version's condition now: each condition is compiled as the cycle compiles rules
+    (engine.rules.compiler.matching_sets), over the accounts with such outcomes only."""
+    open_now = [O.c.goal_kind == "condition", _pending(O), O.c.exposed_at <= now, O.c.window_ends_at > now]
+    with db.read_session() as session:
+        waiting: dict[int, set[int]] = {}
+        for version_id, account_id in session.execute(select(O.c.rule_version_id, O.c.account_id).where(*open_now).distinct()):
+            waiting.setdefault(version_id, set()).add(account_id)
+        if not waiting:
+            return
+        conditions = goal_conditions(session, waiting)
+        # Versions with the same condition are evaluated once, for the accounts of all of them.
+        same: dict[str, tuple[Condition, list[int]]] = {}
+        for version_id, cond in conditions.items():
+            same.setdefault(repr(cond), (cond, []))[1].append(version_id)
+        accounts = set().union(*(waiting[v] for v in conditions))
+        matched = matching_sets(session, {key: cond for key, (cond, _) in same.items()}, now, only=sorted(accounts))
+    for key, (_cond, version_ids) in same.items():
+        ids = sorted(matched[key] & set().union(*(waiting[v] for v in version_ids)))
+        for part in chunks(ids, CONDITION_CHUNK):
+            with db.session() as session:
+                report.converted += session.execute(
+                    update(O)
+                    .where(*open_now, O.c.rule_version_id.in_(version_ids), O.c.account_id.in_(part))
+                    .values(converted_at=now, state="converted", updated_at=now)
+                ).rowcount
 
 
 def _aware(value: datetime | str | None) -> datetime | None:

@@ -3,6 +3,8 @@ stays, the dispatcher and the send job, events ingested, and the outcomes pass.
 
 ``leaves_segment``: an outcome converts when the stay its occurrence fired for ends (the
 account stops matching), at the exit, or at the exposure for a stay that ended before it.
+``condition``: it converts at the first pass that finds the condition true for the account
+inside the window, at that pass's time.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.delivery.batch import send_claimed
 from engine.delivery.dispatch import dispatch
 from engine.delivery.gates import standard_gates
 from engine.delivery.holdout import in_holdout
 from engine.ingest import track_events, upsert_accounts, upsert_contacts
-from engine.models import Account, GoalOutcome, OutcomeGoal, SegmentMembership
+from engine.models import Account, GoalOutcome, OutcomeGoal, RuleVersion, SegmentMembership
+from engine.results.counts import arm_counts
 from engine.results.outcomes import LOOKBACK, measure
 from engine.rules.cycle import run_cycle
 from engine.rules.versions import active_rules, apply_rules, bundle, validate_content
@@ -28,6 +31,7 @@ RULE = "trial-goal"
 T0 = datetime(2026, 11, 2, 9, 0, 0, 250000, tzinfo=UTC)
 SENT = T0 + timedelta(minutes=10)
 LEAVE = "{leaves_segment: true, within: 14d}"
+REPORTS = "{condition: {event.report_run.count: {in_last: 7d, gte: 2}}, within: 14d}"
 
 
 def rule_text(goal: str, trigger: str = "on_enter", holdout: str = "50%", extra: str = "") -> str:
@@ -262,3 +266,130 @@ def test_a_contact_level_rule_converts_each_contact_whose_stay_ends(db):
         ended = s.scalars(select(SegmentMembership.id).where(SegmentMembership.exited_at.is_not(None))).one()
     states = {o.occurrence: o.state for o in outcomes(db)[treated[0]]}
     assert states == {f"enter:{ended}": "converted", **{k: "open" for k in states if k != f"enter:{ended}"}}
+
+
+# -- a condition becoming true ------------------------------------------------------
+
+
+@pytest.fixture
+def condition(db):
+    treated, control = pick(2, 2)
+    apply(db, rule_text(REPORTS))
+    add_accounts(db, treated + control)
+    fire_and_send(db, T0, SENT)
+    return treated, control
+
+
+def test_a_condition_converts_at_the_first_pass_that_sees_it_true(db, condition):
+    (t1, t2), (c1, c2) = condition
+    first = SENT + timedelta(minutes=5)
+    assert counts(measure(db, first)) == (4, 0, 0)
+    got = one(db)
+    assert {o.goal_kind for o in got.values()} == {"condition"} and {o.goal_event for o in got.values()} == {None}
+    with db.read_session() as s:
+        goal = s.scalars(select(OutcomeGoal)).one()
+    assert (goal.goal_kind, goal.goal_event, goal.window_days) == ("condition", None, 14)
+    assert goal.goal_condition == "count of 'report_run' in last 7d gte 2.0"
+    reports(db, t1, T0 + timedelta(days=1), 2)
+    reports(db, c1, T0 + timedelta(days=1), 1)  # one is not enough
+    reports(db, c2, T0 + timedelta(days=1), 3)
+    at = T0 + timedelta(days=1, hours=1)
+    assert counts(measure(db, at)) == (0, 2, 0)
+    got = one(db)
+    assert (got[t1].state, got[t1].converted_at) == ("converted", at)
+    assert (got[c2].state, got[c2].converted_at) == ("converted", at)
+    assert got[c1].state == got[t2].state == "open"
+    reports(db, c1, T0 + timedelta(days=2))
+    later = T0 + timedelta(days=2, hours=1)
+    assert counts(measure(db, later)) == (0, 1, 0)
+    assert one(db)[c1].converted_at == later
+    assert one(db)[t1].converted_at == at  # the first time it was seen true stays
+    assert counts(measure(db, later, full=True)) == (0, 0, 0)
+
+
+def test_a_condition_is_read_inside_the_window_only(db):
+    """At the exposure it counts (even when already true then); at the window's end it does not."""
+    treated, control = pick(1, 2)
+    apply(db, rule_text(REPORTS))
+    add_accounts(db, treated + control)
+    for name in treated + control[:1]:
+        reports(db, name, T0 - timedelta(hours=1), 2)  # already true when the rule fires
+    cycle(db, T0)
+    report = measure(db, T0)  # the held-out exposure, exactly; the message is still to go out
+    assert counts(report) == (2, 1, 0)
+    assert one(db)[control[0]].converted_at == T0
+    send(db, T0, SENT)
+    assert counts(measure(db, SENT)) == (1, 1, 0)
+    assert one(db)[treated[0]].converted_at == SENT
+    end = T0 + timedelta(days=14)
+    measure(db, end - timedelta(days=1))
+    reports(db, control[1], end - timedelta(hours=1), 2)
+    assert counts(measure(db, end)) == (0, 0, 1)  # true now, but the window has just ended
+    assert (one(db)[control[1]].state, one(db)[control[1]].converted_at) == ("closed", None)
+
+
+def test_a_condition_true_between_two_passes_only_is_not_seen(db, condition):
+    """The resolution is the pass: a condition true and false again in between is missed."""
+    (t1, _t2), _ = condition
+    measure(db, SENT + timedelta(minutes=5))
+    reports(db, t1, T0 + timedelta(days=1), 2)
+    # The next pass runs 8 days later, when the two reports have left the 7-day window.
+    assert measure(db, T0 + timedelta(days=9)).converted == 0
+    assert one(db)[t1].state == "open"
+
+
+def test_each_version_keeps_its_own_condition(db, condition):
+    (t1, t2), (c1, c2) = condition
+    measure(db, SENT + timedelta(minutes=5))
+    apply(db, rule_text("{condition: {account.tier: low}, within: 7d}"))
+    later = T0 + timedelta(days=1)
+    newer, newer_control = pick(1, 1, prefix="later")
+    add_accounts(db, newer + newer_control)
+    fire_and_send(db, later, later + timedelta(minutes=10))
+    with db.session() as s:
+        upsert_accounts(s, [{"id": n, "tier": "low"} for n in (t1, c1, *newer)])
+    report = measure(db, later + timedelta(hours=1))
+    assert (report.added, report.converted) == (2, 1)
+    got = one(db)
+    with db.read_session() as s:
+        v1, v2 = s.scalars(select(RuleVersion.id).where(RuleVersion.rule_id == RULE).order_by(RuleVersion.version))
+        texts = {g.rule_version_id: g.goal_condition for g in s.scalars(select(OutcomeGoal))}
+    assert texts == {v1: "count of 'report_run' in last 7d gte 2.0", v2: "account.tier eq 'low'"}
+    assert (got[t1].rule_version_id, got[t1].state) == (v1, "open")  # its goal is the reports, not the tier
+    assert (got[newer[0]].rule_version_id, got[newer[0]].state) == (v2, "converted")
+    assert got[newer[0]].window_ends_at == got[newer[0]].exposed_at + timedelta(days=7)
+    assert got[newer_control[0]].state == "open"
+
+
+def test_a_condition_may_use_a_segment_stored_with_the_version(db):
+    treated, control = pick(1, 1)
+    segment = "id: big\nwhen:\n  account.mrr: {gte: 100}\n"
+    apply(db, rule_text("{condition: {segment: big}, within: 14d}"), {"big": segment})
+    add_accounts(db, treated + control)
+    fire_and_send(db, T0, SENT)
+    with db.session() as s:
+        upsert_accounts(s, [{"id": control[0], "mrr": 150}])
+    assert counts(measure(db, SENT + timedelta(minutes=5))) == (2, 1, 0)
+    assert {n: o.state for n, o in one(db).items()} == {treated[0]: "open", control[0]: "converted"}
+
+
+def test_counts_read_the_new_kinds_like_events(db, condition):
+    (t1, t2), (c1, c2) = condition
+    measure(db, SENT + timedelta(minutes=5))
+    reports(db, t1, T0 + timedelta(days=1), 2)
+    measure(db, T0 + timedelta(days=1, hours=1))
+    measure(db, SENT + timedelta(days=14))
+    with db.read_session() as s:
+        assert arm_counts(s, RULE) == {"treated": (2, 1), "control": (2, 0)}
+
+
+def test_a_version_that_no_longer_validates_converts_nothing(db, condition, caplog):
+    """Its outcomes stay open until their windows end; the pass says why in the log."""
+    (t1, _), _ = condition
+    measure(db, SENT + timedelta(minutes=5))
+    with db.session() as s:
+        s.execute(update(RuleVersion).values(content="id: trial-goal\nname: broken\n"))
+    reports(db, t1, T0 + timedelta(days=1), 2)
+    assert measure(db, T0 + timedelta(days=1, hours=1)).converted == 0
+    assert "no longer validates" in caplog.text
+    assert measure(db, SENT + timedelta(days=14)).closed == 4

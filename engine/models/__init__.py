@@ -11,6 +11,7 @@ from engine.models.engagement import ENGAGEMENT_KINDS, DeliveryEngagement
 from engine.models.inapp import InAppApp, InAppKey
 from engine.models.nudge import NUDGE_EVENT_TYPES, Nudge, NudgeEvent
 from engine.models.outcome import OUTCOME_ARMS, OUTCOME_STATES, GoalOutcome, OutcomeGoal, OutcomePass
+from engine.models.result_flag import FLAG_KINDS, ResultFlag
 from engine.models.ruleset import RuleState, RuleVersion, SegmentMembership
 from engine.models.suppression import ALL_CATEGORIES, SUPPRESSION_REASONS, CategoryRejoin, Suppression
 from engine.models.usage import DailyContactActivity, DailyUsage, Event
@@ -42,6 +43,8 @@ __all__ = [
     "GoalOutcome",
     "OutcomeGoal",
     "OutcomePass",
+    "FLAG_KINDS",
+    "ResultFlag",
     "RuleState",
     "RuleVersion",
     "SegmentMembership",

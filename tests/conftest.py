@@ -511,7 +511,7 @@ def campaign(db):
     each fire in one cycle at ``FIRED``, the dispatcher and the send job store their in-app
     nudges; then a planted share of each arm converts (the first ``round(rate * n)`` accounts
     of the arm, a day later), and the outcomes pass measures at ``FIRED`` + 15 days, when
-    every window has ended. ``variants``: [(name, weight), ...] tests variants of the action;
+    every window has ended, and the harm review runs as after a pass (``review``). ``variants``: [(name, weight), ...] tests variants of the action;
     ``rates``: the conversion rate per variant (``control_rate`` for the control group).
     Returns the rule id, the accounts of each arm and the times."""
     import dataclasses
@@ -525,6 +525,7 @@ def campaign(db):
     from engine.delivery.gates import standard_gates
     from engine.ingest import track_events, upsert_accounts, upsert_contacts
     from engine.models import Account, Delivery
+    from engine.results.harm import review_harm
     from engine.results.outcomes import measure
     from engine.rules.cycle import run_cycle
     from engine.rules.validate import validate_text
@@ -543,7 +544,7 @@ def campaign(db):
     def make(*, accounts: int = 300, treated_rate: float = 0.6, control_rate: float = 0.2, holdout: str = "50%",
              variants: list[tuple[str, int]] | None = None, rates: dict[str, float] | None = None,
              rule_id: str = "trial-nudge", goal: str = "{event: project_created, within: 14d}", prefix: str = "acct",
-             measure_at: datetime | None = None):  # fmt: skip
+             measure_at: datetime | None = None, review: bool = True):  # fmt: skip
         text = rule_text(rule_id, holdout, variants, goal)
         settings = dataclasses.replace(load_settings(), policy_file=None)
         names = [f"{prefix}-{i:04d}" for i in range(accounts)]
@@ -576,6 +577,8 @@ def campaign(db):
         assert result.accepted == len(events), result.rejected
         at = measure_at or fired + timedelta(days=15)
         measure(db, at)
+        if review:  # as the outcomes job does after its pass (no alert channel here)
+            review_harm(db, dataclasses.replace(settings, smtp_url=None, webhook_url=None), at)
         return SimpleNamespace(rule_id=rule_id, arms=arms, fired=fired, measured_at=at, text=text)
 
     return make

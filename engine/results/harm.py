@@ -62,6 +62,23 @@ def review_harm(db: Database, settings: Settings, now: datetime | None = None, *
     return review
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A rule with harm flagged now: the kinds, and since when (its oldest standing flag)."""
+
+    rule_id: str
+    kinds: tuple[str, ...]
+    since: datetime
+
+
+def standing(session: Session) -> list[Standing]:
+    """The rules flagged now, oldest flag first: the dashboard's list (one small query)."""
+    by_rule: dict[str, list[ResultFlag]] = {}
+    for flag in open_flags(session):
+        by_rule.setdefault(flag.rule_id, []).append(flag)
+    return [Standing(rule_id, tuple(f.kind for f in flags), flags[0].flagged_at) for rule_id, flags in by_rule.items()]
+
+
 def open_flags(session: Session) -> list[ResultFlag]:
     """The flags standing now, oldest first: what the dashboard shows."""
     return list(session.scalars(select(ResultFlag).where(ResultFlag.cleared_at.is_(None))

@@ -9,9 +9,9 @@ from engine.delivery.stats import dashboard_stats
 from engine.embedded.mailcatcher import list_messages, mail_dir, read_message
 from engine.jobs.status import queue_status
 from engine.models import utcnow
+from engine.results.harm import standing
 from web.auth.roles import role_required
 from web.context import get_db, get_settings
-from web.results.summary import harmful
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Caught messages listed on the dashboard.
@@ -24,7 +24,7 @@ def dashboard():
     settings = get_settings()
     with get_db().read_session() as session:
         stats = dashboard_stats(session, utcnow())
-        hurting = harmful(session)  # kept from one outcomes pass to the next: web/results/summary.py
+        hurting = standing(session)  # flags raised by the review after each outcomes pass
     queues = queue_status(settings)  # Redis down reads as "unavailable", never an error
     folder = mail_dir(settings.instance_dir)
     mail = list_messages(folder, limit=MAIL_SHOWN) if folder.is_dir() else None

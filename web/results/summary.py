@@ -1,12 +1,12 @@
-"""Every rule's results, as the list page and the dashboard's harm flags read them: computed
+"""Every rule's results, as the list page reads them: computed
 by ``engine.results.report.all_results`` at most once per outcomes pass.
 
-A rule's results cost the engine about a second each at 100,000 accounts (the funnel and
-the units are read from the deliveries and outcomes each time), too much for a page opened
-as often as the dashboard. Conversion figures and verdicts change only when the outcomes
-pass runs (every 5 minutes), so the app keeps the last answer until a pass has run since,
-or a rule is applied, edited, paused or resumed. The funnel's unsubscribes (one of the harm
-flag's reasons) may thus be one pass late; a rule's own page always computes afresh.
+A rule's results cost the engine about half a second each at 100,000 accounts (the funnel
+and the units are read from the deliveries and outcomes each time). Conversion figures and
+verdicts change only when the outcomes pass runs (every 5 minutes), so the app keeps the
+last answer until a pass has run since, or a rule is applied, edited, paused or resumed.
+The funnel's unsubscribes may thus be one pass late; a rule's own page always computes
+afresh. (The dashboard reads the harm flags the review stores: engine.results.harm.)
 """
 
 from __future__ import annotations
@@ -41,8 +41,3 @@ def current_results(session: Session) -> list[RuleResults]:
         if cache.key != key or cache.results is None:
             cache.results, cache.key = all_results(session), key
         return cache.results
-
-
-def harmful(session: Session) -> list[RuleResults]:
-    """The rules whose play hurts (``harm`` set): worse conversion, or far more unsubscribes."""
-    return [r for r in current_results(session) if r.harm is not None]

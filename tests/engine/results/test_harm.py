@@ -22,7 +22,7 @@ def settings_for(smtp_server):
 def test_a_hurting_play_is_flagged_and_alerted_once_and_never_paused(db, campaign, smtp_server):
     with db.session() as s:
         create_user(s, "admin@vendor.test", "correct horse battery staple", role="admin")
-    c = campaign(accounts=400, treated_rate=0.1, control_rate=0.5)
+    c = campaign(accounts=400, treated_rate=0.1, control_rate=0.5, review=False)
     settings = settings_for(smtp_server)
     first = review_harm(db, settings, c.measured_at)
     assert first.raised == ["trial-nudge: conversion"]
@@ -56,7 +56,7 @@ def test_a_hurting_play_is_flagged_and_alerted_once_and_never_paused(db, campaig
 
 
 def test_without_a_channel_the_flag_still_stands_and_says_the_alert_failed(db, campaign):
-    c = campaign(accounts=400, treated_rate=0.1, control_rate=0.5)
+    c = campaign(accounts=400, treated_rate=0.1, control_rate=0.5, review=False)
     settings = dataclasses.replace(load_settings(), smtp_url=None, webhook_url=None)
     review = review_harm(db, settings, c.measured_at)
     assert review.raised == ["trial-nudge: conversion"]
@@ -66,6 +66,6 @@ def test_without_a_channel_the_flag_still_stands_and_says_the_alert_failed(db, c
 
 
 def test_a_play_that_helps_raises_nothing(db, campaign, smtp_server):
-    c = campaign(accounts=200, treated_rate=0.5, control_rate=0.2)
+    c = campaign(accounts=200, treated_rate=0.5, control_rate=0.2, review=False)
     review = review_harm(db, settings_for(smtp_server), c.measured_at)
     assert review.raised == [] and smtp_server.handler.messages == []

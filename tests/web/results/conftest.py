@@ -48,6 +48,7 @@ def spread_campaigns(db):
     from engine.delivery.gates import standard_gates
     from engine.ingest import track_events, upsert_accounts, upsert_contacts
     from engine.models import Account, Delivery
+    from engine.results.harm import review_harm
     from engine.results.outcomes import measure
     from engine.rules.cycle import run_cycle
     from engine.rules.validate import validate_text
@@ -95,6 +96,8 @@ def spread_campaigns(db):
         assert result.accepted == len(events), result.rejected
         at = last + timedelta(days=15)
         measure(db, at)
+        # As the outcomes job does after its pass (no alert channel here).
+        review_harm(db, dataclasses.replace(load_settings(), smtp_url=None, webhook_url=None), at)
         return plays, at
 
     return run

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 
@@ -141,6 +142,54 @@ def _print_rule(r) -> None:
         split = ", ".join(f"{k} {n:,} (expected {r.srm.expected[k]:,.0f})" for k, n in sorted(r.srm.observed.items()))
         verdict = "MISMATCH" if r.srm.mismatch else "as drawn"
         click.echo(f"\nsplit: {split}; {verdict}" + (f" (p = {r.srm.p_value:.3g})" if r.srm.p_value is not None else ""))
+
+
+@results_group.command("program")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="First day of the period (UTC); default: 90 days before --until.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="The day after the period (UTC); default: today.")
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
+def program_command(since, until, as_json: bool) -> None:
+    """The whole program against the policy's global holdout: retention of every other account
+    against the holdout's, over the period (docs/results.md, "Global holdout")."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.cli.context import database
+    from engine.delivery.policy import PolicyError, current_policy
+    from engine.results.program import GlobalHoldoutOff, program_result
+    from engine.results.report import plain
+
+    end = until.date() if until else datetime.now(UTC).date()
+    start = since.date() if since else end - timedelta(days=90)
+    try:
+        policy = current_policy()
+    except PolicyError as exc:
+        raise click.ClickException(f"the policy file cannot be used: {exc}") from None
+    with database().read_session() as session:
+        try:
+            result = program_result(session, policy, since=start, until=end)
+        except (GlobalHoldoutOff, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        data = plain(dataclasses.asdict(result)) | {"trustworthy": result.trustworthy}
+        click.echo(json.dumps(data, indent=2))
+        return
+    c = result.comparison
+    click.echo(f"program vs global holdout ({result.percent:g}%), {result.since} to {result.until} (UTC, until excluded)"
+               + (" -- the period is not over: its last days are still coming in" if result.partial else ""))  # fmt: skip
+    click.echo(f"retained: {result.event} on a day of the last {result.within} days ({result.window_start} on)")
+    click.echo(f"  program  {_rate(result.program.retained, result.program.accounts)}")
+    click.echo(f"  holdout  {_rate(result.holdout.retained, result.holdout.accounts)}")
+    click.echo(c.verdict)
+    if c.enough:
+        click.echo(f"  {c.method}")
+    if result.srm.mismatch:
+        click.echo(f"WARNING: the holdout holds {result.holdout.accounts:,} accounts where {result.percent:g}% would be "
+                   f"about {result.srm.expected.get('holdout', 0):,.0f} (p = {result.srm.p_value:.2g})")  # fmt: skip
+    if result.leaked:
+        click.echo(f"WARNING: {result.leaked:,} holdout accounts got a marketing message in the period "
+                   "(sent before the holdout was on at this percent): the comparison is not reliable")  # fmt: skip
 
 
 @results_group.command("measure")

@@ -66,3 +66,35 @@ def test_results_errors_are_clear(db, campaign):
     assert both.exit_code == 2 and "one of --json and --csv" in both.output
     for result in (unknown, variant, detect, both):
         assert "Traceback" not in result.output
+
+
+def test_the_program_against_the_global_holdout(db, tmp_path, monkeypatch):
+    import json
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
+
+    from engine.delivery.holdout import in_global_holdout
+    from engine.models import Account, DailyUsage
+
+    off = CliRunner().invoke(cli, ["results", "program"])
+    assert off.exit_code == 1 and "no global holdout on" in off.output
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("global_holdout: {percent: 10%, measure: {event: login, within: 30d}}\n")
+    monkeypatch.setenv("TOUCHLINE_POLICY_FILE", str(policy))
+    long_ago = datetime(2025, 1, 1, tzinfo=UTC)
+    with db.session() as s:
+        s.execute(insert(Account), [{"id": i + 1, "external_id": f"a{i}", "name": f"A{i}", "created_at": long_ago,
+                                     "updated_at": long_ago} for i in range(400)])  # fmt: skip
+        # Every program account logs in within the last 30 days; no holdout account does.
+        s.execute(insert(DailyUsage), [{"account_id": i + 1, "event_name": "login", "day": date(2026, 5, 20), "count": 1,
+                                        "active_contacts": 1} for i in range(400) if not in_global_holdout(f"a{i}", 10)])  # fmt: skip
+    out = run("results", "program", "--since", "2026-03-01", "--until", "2026-06-01")
+    assert out.exit_code == 0, out.output
+    held = sum(in_global_holdout(f"a{i}", 10) for i in range(400))
+    assert "program vs global holdout (10%), 2026-03-01 to 2026-06-01" in out.output
+    assert f"holdout  0.0% (0/{held:,})" in out.output and f"program  100.0% ({400 - held:,}/{400 - held:,})" in out.output
+    data = json.loads(run("results", "program", "--since", "2026-03-01", "--until", "2026-06-01", "--json").output)
+    assert data["holdout"]["accounts"] == held and data["trustworthy"] is True
+    empty = CliRunner().invoke(cli, ["results", "program", "--since", "2026-06-01", "--until", "2026-06-01"])
+    assert empty.exit_code == 1 and "the period is empty" in empty.output

@@ -183,7 +183,7 @@ def account_detail(session: Session, external_id: str, now: datetime) -> Account
         )
     ]  # fmt: skip
     rules = active_rules(session, include_paused=True)
-    key_events = set().union(*(events_of(rule.when) | ({rule.goal.event} if rule.goal else set()) for _, _, rule in rules))
+    key_events = set().union(*(events_of(rule.when) | _goal_events(rule.goal) for _, _, rule in rules))
     today = utc_today(now)
     first = today - timedelta(days=DAYS - 1)
     counts = _usage(session, account.id, first, today)
@@ -348,3 +348,12 @@ def _rule_checks(session: Session, account_id: int, contacts: list[Contact], rul
             tree = explain(rule.when, account_facts, now)
             out.append(RuleCheck(**common, checks=(SubjectCheck("account", tree.held, tree),), matching=int(tree.held), subjects=1))
     return out
+
+
+def _goal_events(goal) -> set[str]:
+    """The events a rule's goal reads: its event, or those of its condition (none to leave the segment)."""
+    if goal is None:
+        return set()
+    if goal.condition is not None:
+        return events_of(goal.condition)
+    return {goal.event} if goal.event else set()

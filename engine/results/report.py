@@ -29,7 +29,7 @@ from engine.results.funnel import Fired, Funnel, funnel
 from engine.results.power import MoreNeeded, more_needed
 from engine.results.sequential import SequentialResult, sequential_verdict
 from engine.results.srm import SRM, sample_ratio_mismatch
-from engine.results.goals import window_days
+from engine.results.goals import condition_text, window_days
 from engine.results.stats import BETTER, WORSE, Comparison, compare
 from engine.rules.schema import Goal, Rule
 from engine.rules.variants import tested_action
@@ -208,8 +208,12 @@ def flat_rows(r: RuleResults) -> list[dict[str, Any]]:
 
 
 def goal_text(goal: Goal) -> str:
-    """The goal in words: "login within 7 days"."""
+    """The goal in words: "login within 7 days", "leaves the segment within 14 days"."""
     within = f"within {goal.within} day{'s' if goal.within != 1 else ''}"
+    if goal.condition is not None:
+        return f"{condition_text(goal.condition)} {within}"
+    if goal.leaves_segment:
+        return f"leaves the segment {within}"
     return f"{goal.event} {within}"
 
 

@@ -148,3 +148,19 @@ def test_paused_rules_are_listed_and_marked(stalled):
 def test_unknown_account(stalled):
     with pytest.raises(UnknownAccount, match="no account with id 'ghost'"):
         detail(stalled, "ghost")
+
+
+def test_goals_that_are_no_event_mark_their_condition_events_as_key(stalled):
+    from engine.rules.validate import validate_text
+
+    texts = {
+        "leaver": "id: leaver\nname: Leaver\nwhen:\n  account.plan: team\nactions:\n"
+                  "  - in_app: {template: onboarding/checklist, to: contacts}\ngoal: {leaves_segment: true, within: 14d}\n",
+        "invites": "id: invites\nname: Invites\nwhen:\n  account.plan: team\nactions:\n"
+                   "  - in_app: {template: onboarding/checklist, to: contacts}\n"
+                   "goal: {condition: {event.invite_sent.count: {in_last: 7d, gte: 2}}, within: 14d}\n",
+    }  # fmt: skip
+    with stalled.session() as s:
+        apply_rules(s, [(validate_text(t, f"{i}.yaml", expected_id=i).rule, t) for i, t in texts.items()], author="test")
+    d = detail(stalled)
+    assert {u.event: u.key for u in d.usage}["invite_sent"] is True

@@ -114,3 +114,17 @@ def test_results_as_json(db, campaign):
     out = json.loads(json.dumps(results(db).as_dict()))
     assert out["rule_id"] == "trial-nudge" and out["overall"]["units"] > 0
     assert len(out["days"]) == len(out["overall"]["sequential"]["series"])
+
+
+def test_goals_of_every_kind_in_words(db, campaign):
+    from engine.results.report import goal_text
+
+    def goal(text):
+        rule = validate_text(f"id: g\nname: G\nwhen:\n  account.plan: trial\nactions:\n"
+                             f"  - in_app: {{template: onboarding/checklist, to: contacts}}\ngoal: {text}\n", "g.yaml").rule  # fmt: skip
+        return goal_text(rule.goal)
+
+    assert goal("{event: login, within: 1d}") == "login within 1 day"
+    assert goal("{leaves_segment: true, within: 14d}") == "leaves the segment within 14 days"
+    text = goal("{condition: {event.report_run.active_days: {in_last: 7d, gte: 3}}, within: 21d}")
+    assert text.endswith(" within 21 days") and "report_run" in text and "None" not in text

@@ -10,8 +10,10 @@ by account too, so both are in the same arm).
 its ``sent_at`` is the exposure. ``control``: its first ``held_out`` delivery; its
 ``created_at`` (when the cycle fired it) is the exposure. An occurrence none of whose
 deliveries was sent (all skipped, suppressed, failed, unknown, or still on their way)
-gets no outcome until one is sent: it was not treated. (Those are counted apart by the
-results, from the deliveries.)
+gets no outcome until one is sent: it was not treated (the results count those apart,
+from the deliveries). A firing at an account in the program's global holdout (a
+``skipped`` row saying so) gets none either, whatever its other rows: the account is no
+unit of the rule's experiment (docs/results.md, "Global holdout").
 
 **The goal** is that of the version that wrote the deliveries (``outcome_goals``, read
 once per version), copied into the outcome (its kind, and an event goal's name) with its
@@ -76,6 +78,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.db import Database
+from engine.delivery.holdout import GLOBAL_REASON_PREFIX
 from engine.ingest.service import MAX_FUTURE
 from engine.models import Delivery, Event, GoalOutcome, OutcomeGoal, OutcomePass, SegmentMembership, utcnow
 from engine.models.base import UTCDateTime
@@ -298,10 +301,19 @@ def _add(session: Session, now: datetime, *, ids: tuple[int, int] | None = None,
             .limit(1)
             .scalar_subquery()
         )
+        # An account in the program's global holdout is no unit of the rule's experiment, even
+        # when a row of its firing was sent or held out by the rule's own draw: an alert to the
+        # account's owner is never held back by the program, and its customers got nothing.
+        g = D.alias("g")
+        held_globally = [~exists().where(
+            g.c.account_id == d.c.account_id, g.c.rule_id == d.c.rule_id, g.c.occurrence == d.c.occurrence,
+            g.c.status == "skipped", g.c.reason.like(f"{GLOBAL_REASON_PREFIX}%"),
+        )]  # fmt: skip
         candidates = select(first_id).where(
             d.c.status == status,
             *window,
             ~exists().where(O.c.rule_id == d.c.rule_id, O.c.occurrence == d.c.occurrence, O.c.account_id == d.c.account_id),
+            *held_globally,
         )
         f = D.alias("f")
         exposed = f.c[clock]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.delivery.batch import send_claimed
 from engine.delivery.detail import delivery_detail
@@ -288,3 +288,24 @@ def test_per_rule_outcomes_never_take_globally_held_rows(db, policy_file):
     rest = [a for a in accounts if a not in globally]
     assert control == {a for a in rest if in_holdout("tips", a, 10)}
     assert treated == {a for a in rest if not in_holdout("tips", a, 10)}
+
+
+def test_an_owner_alert_sent_to_a_globally_held_account_makes_no_treated_unit(db, policy_file):
+    """win-back alerts the owner too: that row goes out (or is held out by the rule's own draw) for
+    the program's control group, but the account is in neither arm of the rule's experiment."""
+    accounts = names(300)
+    populate(db, accounts)
+    apply(db, "win-back")
+    cycle(db)
+    with db.session() as s:  # every row not held back went out, the owner's alerts included
+        s.execute(update(Delivery).where(Delivery.rule_id == "win-back", Delivery.status == "pending")
+                  .values(status="sent", sent_at=NOW + timedelta(minutes=5)))  # fmt: skip
+    measure(db, NOW + timedelta(minutes=10))
+    globally = {a for a in accounts if in_global_holdout(a, PERCENT)}
+    owner_rows = {ext: d.status for ext, d in rows(db, "win-back") if d.contact_id is None}
+    # The owners' alerts went out, or were held out by the rule's own draw.
+    assert globally and {owner_rows[a] for a in globally} == {"sent", "held_out"}
+    with db.read_session() as s:
+        units = {ext for (ext,) in s.execute(select(Account.external_id).join(GoalOutcome, GoalOutcome.account_id == Account.id))}
+    assert units and units.isdisjoint(globally)
+    assert units == set(accounts) - globally

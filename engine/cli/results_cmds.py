@@ -28,7 +28,9 @@ def results_group() -> None:
     \b
     touchline results                  every rule's verdict
     touchline results RULE             one rule: funnel, arms, variants, checks
-    touchline results measure          record goal outcomes now"""
+    touchline results measure          record goal outcomes now
+    touchline results recompute RULE   measure all its firings with its current goal
+    touchline results program          the whole program against the global holdout"""
 
 
 @results_group.command("show")
@@ -103,7 +105,10 @@ def _print_rule(r) -> None:
     versions = ", ".join(str(v) for v in r.goal.versions)
     click.echo(f"goal: {r.goal.text} (version{'s' if len(r.goal.versions) > 1 else ''} {versions})")
     if r.goal.other_goal_units:
-        click.echo(f"  {r.goal.other_goal_units:,} outcomes measured against earlier goals are left out")
+        click.echo(f"  {r.goal.other_goal_units:,} outcomes measured against earlier goals are left out "
+                   f"(touchline results recompute {r.rule_id} measures them with this goal)")  # fmt: skip
+    if r.goal.recomputed_at:
+        click.echo(f"  earlier versions measured again with this goal on {r.goal.recomputed_at:%Y-%m-%d %H:%M} UTC")
     if r.measured_until:
         click.echo(f"measured until {r.measured_until:%Y-%m-%d %H:%M} UTC")
     for harm in r.harm.reasons if r.harm else ():
@@ -190,6 +195,33 @@ def program_command(since, until, as_json: bool) -> None:
     if result.leaked:
         click.echo(f"WARNING: {result.leaked:,} holdout accounts got a marketing message in the period "
                    "(sent before the holdout was on at this percent): the comparison is not reliable")  # fmt: skip
+
+
+@results_group.command("recompute")
+@click.argument("rule_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def recompute_command(rule_id: str, yes: bool) -> None:
+    """Measure every firing of RULE_ID again with its active version's goal.
+
+    Results otherwise read only the versions whose goal is the active one's; this replaces
+    the goal of every earlier version (audited) and measures all their firings again. A
+    condition goal can only be found true from now on: windows already ended stay unconverted."""
+    from engine.audit import cli_actor
+    from engine.cli.context import database
+    from engine.results.recompute import NothingToRecompute, recompute
+
+    if not yes:
+        click.confirm(f"Measure every firing of {rule_id} again with its active version's goal?", abort=True)
+    try:
+        report = recompute(database(), rule_id, actor=cli_actor())
+    except NothingToRecompute as exc:
+        raise click.ClickException(str(exc)) from None
+    moved = ", ".join(str(v) for v in report.versions_moved) or "none (they had the same goal)"
+    click.echo(f"{rule_id}: every firing measured with version {report.version}'s goal; "
+               f"earlier versions with another goal: {moved}")  # fmt: skip
+    m = report.measured
+    click.echo(f"{report.outcomes_deleted:,} outcomes measured again: added {m.added:,}, converted {m.converted:,}, "
+               f"closed {m.closed:,} in {m.duration_ms:,} ms")  # fmt: skip
 
 
 @results_group.command("measure")

@@ -80,6 +80,8 @@ class OutcomeGoal(Base):
     ``goal_event``; ``leave`` (leaving the segment); or ``condition``, with the condition
     as a line of text in ``goal_condition`` (for people: the pass reads the condition
     from the version's content). ``window_days`` is the goal's ``within``, at most 90 days.
+    After a recompute, the goal is that of ``goal_version_id`` (and the condition is read
+    from that version's content).
     """
 
     __tablename__ = "outcome_goals"
@@ -92,6 +94,10 @@ class OutcomeGoal(Base):
     goal_condition: Mapped[str | None] = mapped_column(Text)
     window_days: Mapped[int | None]
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by a recompute (engine.results.recompute): the goal above is this later version's,
+    # and this version's firings are measured with it from then on. None: the version's own.
+    goal_version_id: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id", ondelete="SET NULL"))
+    recomputed_at: Mapped[datetime | None]
 
 
 class OutcomePass(Base):

@@ -22,7 +22,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from engine.models import OUTCOME_ARMS, Delivery, GoalOutcome, OutcomePass
-from engine.results.outcomes import _aware
+from engine.results.outcomes import aware
 from engine.rules.sqlparts import DayOf
 
 O = GoalOutcome.__table__
@@ -63,7 +63,7 @@ class Units(NamedTuple):
 
 def measured_until(session: Session) -> datetime | None:
     """When the last outcomes pass started: what it knew is complete up to then."""
-    return _aware(session.scalar(select(func.max(P.c.started_at))))
+    return aware(session.scalar(select(func.max(P.c.started_at))))
 
 
 def units(session: Session, rule_id: str, *, version_ids: Iterable[int] | None = None,

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from engine.models import OutcomeGoal, RuleVersion
@@ -88,12 +88,20 @@ def goal_conditions(session: Session, version_ids: Iterable[int]) -> dict[int, C
     rules: with the segments stored in the content, so as it was applied)."""
     found: dict[int, Condition] = {}
     for part in chunks(sorted(set(version_ids)), 500):
+        # A recomputed version's goal is a later version's: its condition is read from there.
+        sources = select(func.coalesce(OG.c.goal_version_id, OG.c.rule_version_id)).where(OG.c.rule_version_id.in_(part))
         rows = session.execute(
             select(RuleVersion.id, RuleVersion.rule_id, RuleVersion.version, RuleVersion.content)
-            .where(RuleVersion.id.in_(part))
-        )  # fmt: skip
+            .where(RuleVersion.id.in_(sources))
+        ).all()  # fmt: skip
+        goals = {}
         for version_id, rule_id, number, content in rows:
             goal = goal_of(content, rule_id, number)
             if goal is not None and goal.condition is not None:
-                found[version_id] = goal.condition
+                goals[version_id] = goal.condition
+        for version_id, goal_version in session.execute(select(OG.c.rule_version_id, OG.c.goal_version_id)
+                                                        .where(OG.c.rule_version_id.in_(part))):  # fmt: skip
+            cond = goals.get(goal_version or version_id)
+            if cond is not None:
+                found[version_id] = cond
     return found

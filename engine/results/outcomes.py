@@ -162,7 +162,7 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
     clock = time.monotonic()
     with db.read_session() as session:
         last = session.execute(select(P).order_by(P.c.id.desc()).limit(1)).first()
-        last_full = _aware(session.scalar(select(func.max(P.c.started_at)).where(P.c.full.is_(True))))
+        last_full = aware(session.scalar(select(func.max(P.c.started_at)).where(P.c.full.is_(True))))
         high = event_watermark(session)
     why = "asked for" if full else _why_full(last, last_full, now, high)
     report = PassReport(now, why is not None, why)
@@ -173,7 +173,7 @@ def measure(db: Database, now: datetime | None = None, *, full: bool = False) ->
         names = sorted(session.scalars(select(OG.c.goal_event).where(OG.c.goal_event.is_not(None)).distinct()))
 
     # (a) new outcomes
-    since = None if report.full else _aware(last.started_at) - LOOKBACK
+    since = None if report.full else aware(last.started_at) - LOOKBACK
     if since is None:
         for start, stop in _ranges(db, D.c.id):
             with db.session() as session:
@@ -227,7 +227,7 @@ def _new_outcomes(db: Database, after: int) -> tuple[int, datetime] | None:
     long (and the clock margin) before the earliest exposure: after that pass's highest event
     id (0 when no pass is that old, as on the first day)."""
     with db.read_session() as session:
-        first = _aware(session.scalar(select(func.min(O.c.exposed_at)).where(O.c.id > after)))
+        first = aware(session.scalar(select(func.min(O.c.exposed_at)).where(O.c.id > after)))
         if first is None:
             return None
         bound = first - MAX_FUTURE - CLOCK_MARGIN
@@ -240,7 +240,7 @@ def _new_outcomes(db: Database, after: int) -> tuple[int, datetime] | None:
 def _why_full(last, last_full: datetime | None, now: datetime, high: int) -> str | None:
     if last is None or last_full is None:
         return "no full pass yet"
-    if now < _aware(last.started_at):
+    if now < aware(last.started_at):
         return "measured for a later time before"
     if high < last.event_high_water:
         return "event ids went back (events were purged)"
@@ -476,7 +476,8 @@ def _convert_conditions(db: Database, report: PassReport, now: datetime) -> None
                 ).rowcount
 
 
-def _aware(value: datetime | str | None) -> datetime | None:
+def aware(value: datetime | str | None) -> datetime | None:
+    """A stored time read back timezone-aware (UTC); None stays None."""
     # An aggregate's value may come back untyped from SQLite (text); the UTC marker goes back on.
     if value is None:
         return None

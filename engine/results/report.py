@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import GoalOutcome, OutcomeGoal, RuleState, RuleVersion
 from engine.results.counts import CONTROL, UnitDay, as_date, cumulative, units
+from engine.results.outcomes import aware
 from engine.results.funnel import Fired, Funnel, funnel
 from engine.results.power import MoreNeeded, more_needed
 from engine.results.sequential import SequentialResult, sequential_verdict
@@ -48,7 +49,7 @@ UNSUBSCRIBE_RATIO = 2.0
 OG = OutcomeGoal.__table__
 O = GoalOutcome.__table__
 # What makes two versions' goals the same: every column of outcome_goals but these.
-_NOT_THE_GOAL = {"rule_version_id", "rule_id", "read_at"}
+_NOT_THE_GOAL = {"rule_version_id", "rule_id", "read_at", "goal_version_id", "recomputed_at"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class GoalUsed:
     active_version: int
     versions: tuple[int, ...]  # the version numbers whose outcomes are read
     other_goal_units: int  # outcomes of the rule measured against another goal: left out
+    recomputed_at: datetime | None = None  # earlier versions measured again with this goal (a recompute)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def rule_results(session: Session, rule_id: str, *, detect: float = DEFAULT_DETE
 
     numbers = dict(session.execute(select(RuleVersion.id, RuleVersion.version).where(RuleVersion.id.in_(version_ids))).all())
     others = session.scalar(select(func.count()).where(O.c.rule_id == rule_id, O.c.rule_version_id.not_in(version_ids)))
-    used = GoalUsed(goal_text(goal), active.version, tuple(sorted(numbers.values())), others or 0)
+    recomputed = aware(session.scalar(select(func.max(OG.c.recomputed_at)).where(OG.c.rule_version_id.in_(version_ids))))
+    used = GoalUsed(goal_text(goal), active.version, tuple(sorted(numbers.values())), others or 0, recomputed)
 
     found = units(session, rule_id, version_ids=version_ids)
     fired, funnels = funnel(session, rule_id, version_ids, window_days=window_days(goal))

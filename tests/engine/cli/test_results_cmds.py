@@ -98,3 +98,15 @@ def test_the_program_against_the_global_holdout(db, tmp_path, monkeypatch):
     assert data["holdout"]["accounts"] == held and data["trustworthy"] is True
     empty = CliRunner().invoke(cli, ["results", "program", "--since", "2026-06-01", "--until", "2026-06-01"])
     assert empty.exit_code == 1 and "the period is empty" in empty.output
+
+
+def test_recompute_from_the_command_line(db, campaign):
+    campaign(accounts=30)
+    asked = CliRunner().invoke(cli, ["results", "recompute", "trial-nudge"], input="n\n")
+    assert asked.exit_code == 1 and "Aborted" in asked.output
+    done = run("results", "recompute", "trial-nudge", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "trial-nudge: every firing measured with version 1's goal" in done.output
+    assert "30 outcomes measured again" in done.output
+    unknown = CliRunner().invoke(cli, ["results", "recompute", "nope", "--yes"])
+    assert unknown.exit_code == 1 and "no rule 'nope'" in unknown.output

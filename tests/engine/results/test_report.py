@@ -128,3 +128,51 @@ def test_goals_of_every_kind_in_words(db, campaign):
     assert goal("{leaves_segment: true, within: 14d}") == "leaves the segment within 14 days"
     text = goal("{condition: {event.report_run.active_days: {in_last: 7d, gte: 3}}, within: 21d}")
     assert text.endswith(" within 21 days") and "report_run" in text and "None" not in text
+
+
+def test_a_recompute_measures_every_firing_with_the_new_goal(db, campaign):
+    from sqlalchemy import select
+
+    from engine.models import AuditEntry, OutcomeGoal
+    from engine.results.outcomes import measure
+    from engine.results.recompute import NothingToRecompute, recompute
+
+    c = campaign(accounts=60, treated_rate=0.5, control_rate=0.5)
+    text = c.text.replace("{event: project_created, within: 14d}", "{event: report_run, within: 14d}")
+    with db.session() as s:
+        apply_rules(s, [(validate_text(text, "trial-nudge.yaml", expected_id="trial-nudge").rule, text)], author="test")
+    measure(db, c.measured_at + timedelta(minutes=5))
+    assert results(db).goal.other_goal_units == 60
+    # Nobody ran a report: against the new goal, nobody converted.
+    report = recompute(db, "trial-nudge", actor="cli:test", now=c.measured_at + timedelta(minutes=10))
+    assert report.version == 2 and report.versions_moved == (1,) and report.outcomes_deleted == 60
+    r = results(db)
+    assert r.goal.versions == (1, 2) and r.goal.other_goal_units == 0 and r.goal.recomputed_at is not None
+    assert r.overall.units + r.control_units == 60 and r.overall.converted + r.control_converted == 0
+    with db.read_session() as s:
+        og = s.get(OutcomeGoal, s.scalar(select(OutcomeGoal.rule_version_id).where(OutcomeGoal.goal_version_id.is_not(None))))
+        assert og.goal_event == "report_run"
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "recompute_results")).one()
+        assert entry.actor == "cli:test" and entry.before == {"version 1": "project_created within 14 days"}
+    with pytest.raises(NothingToRecompute, match="no rule 'nope'"):
+        recompute(db, "nope", actor="cli:test")
+
+
+def test_a_recompute_to_a_condition_goal_reads_the_condition_of_the_version_it_names(db, campaign):
+    from engine.results.outcomes import measure
+    from engine.results.recompute import recompute
+
+    # Measured on day 3: every window is still open, so a condition can still be found true.
+    c = campaign(accounts=60, treated_rate=0.5, control_rate=0.5, measure_at=FIRED + timedelta(days=3))
+    goal = "{condition: {event.project_created.count: {in_last: 30d, gte: 1}}, within: 14d}"
+    text = c.text.replace("{event: project_created, within: 14d}", goal)
+    with db.session() as s:
+        apply_rules(s, [(validate_text(text, "trial-nudge.yaml", expected_id="trial-nudge").rule, text)], author="test")
+    at = FIRED + timedelta(days=3, minutes=10)
+    measure(db, at)
+    recompute(db, "trial-nudge", actor="cli:test", now=at + timedelta(minutes=5))
+    # Settled once the windows end; the accounts with a project met the condition at the recompute.
+    measure(db, FIRED + timedelta(days=15))
+    r = results(db)
+    planted = sum(round(0.5 * len(members)) for members in c.arms.values())
+    assert r.goal.versions == (1, 2) and r.overall.converted + r.control_converted == planted

@@ -219,6 +219,8 @@ RULE_RESULTS = _object({
         "text": {"type": "string"}, "active_version": {"type": "integer"},
         "versions": {"type": "array", "items": {"type": "integer"}, "description": "the versions whose outcomes are read"},
         "other_goal_units": {**COUNT, "description": "outcomes measured against another goal: left out"},
+        "recomputed_at": {"type": ["string", "null"], "format": "date-time",
+                          "description": "when earlier versions were measured again with this goal (touchline results recompute)"},
     })),
     "measured_until": {"type": ["string", "null"], "format": "date-time", "description": "the last outcomes pass"},
     "fired": _object({"accounts": COUNT, "no_recipient": COUNT}), "control": _schema("Funnel"),

@@ -16,6 +16,9 @@ from engine.cli.run_cmds import redact_url, redis_or_fail
 CHILD = [sys.executable, "-P", "-m", "engine.cli"]
 READY_TIMEOUT = 60.0
 FIRST_ADMIN_EMAIL = "admin@localhost"
+# The demo's past campaign of onboarding-stalled-day7: its nudged accounts converted this much
+# more often than its holdout (docs/demo-data.md), for the results pages to show.
+DEMO_UPLIFT = 0.15
 
 
 def _prepare_database(sup, db, demo: bool) -> str | None:
@@ -39,16 +42,33 @@ def _prepare_database(sup, db, demo: bool) -> str | None:
         with db.read_session() as session:
             empty = not session.scalar(select(func.count()).select_from(Account))
         if empty:
-            from engine.demo import seed
+            from engine.demo import CampaignPlan, seed
+
+            campaign = CampaignPlan(uplift=DEMO_UPLIFT)
 
             sup.say("demo: the database has no accounts; seeding demo data (use --no-demo to skip)...")
-            summary = seed(db)
+            summary = seed(db, campaign=campaign)
             figures = ", ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
             sup.say(f"demo: seeded ({figures})")
             _apply_demo_rules(sup, db)
+            _record_demo_campaign(sup, db, campaign)
 
     with db.session() as session:
         return auth.ensure_first_admin(session, email=FIRST_ADMIN_EMAIL)
+
+
+def _record_demo_campaign(sup, db, campaign) -> None:
+    """The demo's past campaign (docs/demo-data.md), so the results pages have a play to show."""
+    from engine.demo import build_plan
+    from engine.demo.campaign import CampaignError, record_campaign
+
+    try:
+        recorded = record_campaign(db, build_plan(2000, 42, 90, campaign=campaign))
+    except CampaignError as exc:
+        sup.say(f"demo: no past campaign recorded: {exc}")
+        return
+    sup.say(f"demo: a past campaign of {recorded.rule_id} recorded ({recorded.treated:,} accounts nudged, "
+            f"{recorded.control:,} held out); its results appear at /admin/results/ after the first outcomes pass")  # fmt: skip
 
 
 def _apply_demo_rules(sup, db, folder: Path = Path("rules")) -> None:

@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 from engine.results.report import DEFAULT_DETECT, rule_results
 from engine.rules.versions import active_rules
 from web.auth.roles import role_required
-from web.context import get_db
+from web.context import get_db, get_settings
 from web.results import words
-from web.results.summary import current_results
+from web.results.summary import current_program, current_results
 
 bp = Blueprint("results", __name__, url_prefix="/admin/results")
 
@@ -30,9 +30,10 @@ def list_results():
     with get_db().read_session() as session:
         found = current_results(session)  # every rule's, as of the last outcomes pass
         goals = _has_goal(session) if any(r.goal is None for r in found) else {}
+        program = current_program(session, get_settings().policy_file)  # kept for the day
     measured = [r for r in found if r.goal is not None]
     unmeasured = [(r, words.no_goal_reason(goals.get(r.rule_id, False))) for r in found if r.goal is None]
-    return render_template("results/list.html", measured=measured, unmeasured=unmeasured)
+    return render_template("results/list.html", measured=measured, unmeasured=unmeasured, program=program)
 
 
 @bp.get("/<rule_id>")

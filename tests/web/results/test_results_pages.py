@@ -221,3 +221,38 @@ def test_not_enough_data_in_japanese_says_how_many_more(db, campaign, login_as):
     page = ids(login_as("viewer").get("/admin/results/trial-nudge", headers={"Accept-Language": "ja"}))
     assert page.text["headline"].startswith("まだデータが足りません")
     assert "+5.0 ポイントを検出するには" in page.text["headline"] and "+5.0 ポイントを検出するには" in page.text["more-text"]
+
+
+def test_the_list_says_when_the_global_holdout_is_off(db, login_as):
+    page = ids(login_as("viewer").get("/admin/results/"))
+    assert "global holdout is off" in page.text["program-off"]
+
+
+def test_the_list_shows_the_whole_program_against_the_global_holdout(db, make_app, make_user, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from engine.delivery.holdout import in_global_holdout
+    from engine.models import Account, DailyUsage
+    from tests.web.conftest import _login
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("global_holdout: {percent: 10%, measure: {event: login, within: 30d}}\n")
+    long_ago = datetime(2025, 1, 1, tzinfo=UTC)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    with db.session() as s:
+        s.execute(insert(Account), [{"id": i + 1, "external_id": f"a{i}", "name": f"A{i}", "created_at": long_ago,
+                                     "updated_at": long_ago} for i in range(600)])  # fmt: skip
+        # Every program account logged in yesterday; one holdout account in ten.
+        held = [i for i in range(600) if in_global_holdout(f"a{i}", 10)]
+        active = [i for i in range(600) if i not in held] + held[::10]
+        s.execute(insert(DailyUsage), [{"account_id": i + 1, "event_name": "login", "day": yesterday, "count": 1,
+                                        "active_contacts": 1} for i in active])  # fmt: skip
+    client = make_app(policy_file=policy).test_client()
+    _login(client, make_user("viewer"))
+    page = ids(client.get("/admin/results/"))
+    table = page.text["program-table"]
+    assert f"{600 - len(held):,}" in table and "100.0%" in table
+    assert page.attrs["program-verdict"] and "points" in page.text["program-verdict"]
+    assert "program-off" not in page.attrs

@@ -131,8 +131,13 @@ def rule_results(session: Session, rule_id: str, *, detect: float = DEFAULT_DETE
     goal = rule.goal if rule else None
     version_ids = _same_goal_versions(session, active.id) if goal else None
     if not goal or not version_ids:
-        text = ("The rule has no goal: add one (goal: {event: ..., within: ...}) to measure it."
-                if rule is None or not goal else "Not measured yet: the outcomes pass has not read this version.")  # fmt: skip
+        if rule is None:
+            text = (f"Version {active.version} of the rule no longer passes the checker "
+                    f"(touchline rules check), so its goal cannot be read.")  # fmt: skip
+        elif not goal:
+            text = "The rule has no goal: add one (goal: {event: ..., within: ...}) to measure it."
+        else:
+            text = "Not measured yet: the outcomes pass has not read this version."
         return RuleResults(**base, goal=None, measured_until=None, fired=Fired(), control=Funnel(CONTROL),
                            control_units=0, control_converted=0, control_open=0, overall=None, variants=(),
                            srm=None, unsubscribes=None, harm=None, code="no_goal", headline=text)  # fmt: skip

@@ -176,3 +176,15 @@ def test_a_recompute_to_a_condition_goal_reads_the_condition_of_the_version_it_n
     r = results(db)
     planted = sum(round(0.5 * len(members)) for members in c.arms.values())
     assert r.goal.versions == (1, 2) and r.overall.converted + r.control_converted == planted
+
+
+def test_a_version_that_no_longer_validates_says_so(db, campaign):
+    from sqlalchemy import update
+
+    from engine.models import RuleVersion
+
+    campaign(accounts=20)
+    with db.session() as s:  # as if a later release refused what it was applied with
+        s.execute(update(RuleVersion).values(content="id: trial-nudge\nname: [broken\n"))
+    r = results(db)
+    assert r.code == "no_goal" and "no longer passes the checker" in r.headline

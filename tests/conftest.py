@@ -448,7 +448,35 @@ def add_deliveries(db):
 
 
 @pytest.fixture
-def inapp_nudges(db):
+def fire_and_send(db):
+    """``run(at, sent_at=None, settings=None)``: the real path from applied rules to stored
+    messages: a cycle of the active rules at ``at``, the dispatcher and the send job (its clock
+    at ``sent_at``; default: the real time). ``settings``: default, the environment's with no
+    policy file."""
+    import dataclasses
+
+    from engine.delivery.batch import send_claimed
+    from engine.delivery.dispatch import dispatch
+    from engine.delivery.gates import standard_gates
+    from engine.rules.cycle import run_cycle
+    from engine.rules.versions import active_rules
+    from engine.settings import load_settings
+
+    def run(at, sent_at=None, settings=None) -> None:
+        settings = settings or dataclasses.replace(load_settings(), policy_file=None)
+        with db.read_session() as s:
+            rules = active_rules(s)
+        run_cycle(db, rules, at, only_due=False)
+        jobs: list = []
+        dispatch(db, at, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
+        for job_id, ids in jobs:
+            send_claimed(db, settings, job_id, ids, *([lambda: sent_at] if sent_at is not None else []))
+
+    return run
+
+
+@pytest.fixture
+def inapp_nudges(db, fire_and_send):
     """Stored nudges through the real path: two in-app rules applied, a cycle, the dispatcher and the
     send job. Ann and Bea (account acme) and Carl (globex) each get a banner (priority 70, with a call
     to action) and a card (priority 20); returns the app key, the ids and a token maker."""
@@ -457,16 +485,12 @@ def inapp_nudges(db):
 
     from sqlalchemy import select
 
-    from engine.delivery.batch import send_claimed
-    from engine.delivery.dispatch import dispatch
-    from engine.delivery.gates import standard_gates
     from engine.inapp.keys import create_key
     from engine.inapp.tokens import mint_token
     from engine.ingest import upsert_accounts, upsert_contacts
     from engine.models import Contact, Nudge, utcnow
-    from engine.rules.cycle import run_cycle
     from engine.rules.validate import validate_text
-    from engine.rules.versions import active_rules, apply_rules
+    from engine.rules.versions import apply_rules
     from engine.settings import load_settings
 
     texts = {
@@ -483,14 +507,7 @@ def inapp_nudges(db):
                             {"id": "bea", "account_id": "acme", "email": "bea@acme.test", "name": "Bea", "role": "member"},
                             {"id": "carl", "account_id": "globex", "email": "carl@globex.test", "name": "Carl", "locale": "ja"}])  # fmt: skip
         key = create_key(s, actor="cli:test", origins=["https://app.example.com"])
-    with db.read_session() as s:
-        rules = active_rules(s)
-    now = utcnow()
-    run_cycle(db, rules, now, only_due=False)
-    jobs: list = []
-    dispatch(db, now, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
-    for job_id, ids in jobs:
-        send_claimed(db, settings, job_id, ids)
+    fire_and_send(utcnow(), settings=settings)
     with db.read_session() as s:
         contacts = {c.external_id: c.id for c in s.scalars(select(Contact))}
         stored = {(n.contact_id, n.kind): n.id for n in s.scalars(select(Nudge))}
@@ -505,14 +522,15 @@ def inapp_nudges(db):
 
 
 @pytest.fixture
-def campaign(db):
+def campaign(db, fire_and_send):
     """``make(...)``: a measured campaign through the real path. A rule with a holdout and a goal
     (``project_created`` within 14 days) is applied; ``accounts`` trial accounts with a contact
     each fire in one cycle at ``FIRED``, the dispatcher and the send job store their in-app
     nudges; then a planted share of each arm converts (the first ``round(rate * n)`` accounts
     of the arm, a day later), and the outcomes pass measures at ``FIRED`` + 15 days, when
-    every window has ended, and the harm review runs as after a pass (``review``). ``variants``: [(name, weight), ...] tests variants of the action;
-    ``rates``: the conversion rate per variant (``control_rate`` for the control group).
+    every window has ended, and the harm review runs as after a pass (``review``).
+    ``variants``: [(name, weight), ...] tests variants of the action; ``rates``: the conversion
+    rate per variant (``control_rate`` for the control group).
     Returns the rule id, the accounts of each arm and the times."""
     import dataclasses
     from datetime import UTC, datetime, timedelta
@@ -520,16 +538,12 @@ def campaign(db):
 
     from sqlalchemy import select
 
-    from engine.delivery.batch import send_claimed
-    from engine.delivery.dispatch import dispatch
-    from engine.delivery.gates import standard_gates
     from engine.ingest import track_events, upsert_accounts, upsert_contacts
     from engine.models import Account, Delivery
     from engine.results.harm import review_harm
     from engine.results.outcomes import measure
-    from engine.rules.cycle import run_cycle
     from engine.rules.validate import validate_text
-    from engine.rules.versions import active_rules, apply_rules
+    from engine.rules.versions import apply_rules
     from engine.settings import load_settings
 
     fired = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -552,13 +566,7 @@ def campaign(db):
             apply_rules(s, [(validate_text(text, f"{rule_id}.yaml", expected_id=rule_id).rule, text)], author="test")
             upsert_accounts(s, [{"id": n, "name": n, "plan": "trial"} for n in names])
             upsert_contacts(s, [{"id": f"{n}-u", "account_id": n, "email": f"{n}@x.test", "role": "admin"} for n in names])
-        with db.read_session() as s:
-            rules = active_rules(s)
-        run_cycle(db, rules, fired, only_due=False)
-        jobs: list = []
-        dispatch(db, fired, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
-        for job_id, ids in jobs:
-            send_claimed(db, settings, job_id, ids, lambda: fired + timedelta(minutes=5))
+        fire_and_send(fired, fired + timedelta(minutes=5), settings)
         arms: dict[str, list[str]] = {}
         with db.read_session() as s:
             rows = s.execute(select(Account.external_id, Delivery.status, Delivery.variant)

@@ -53,17 +53,6 @@ def add_accounts(db, names: list[str], with_contact: bool = True) -> None:
             upsert_contacts(s, [{"id": f"{n}-u", "account_id": n, "email": f"{n}@x.test", "role": "admin"} for n in names])
 
 
-def fire_and_send(db, at: datetime, sent_at: datetime) -> None:
-    settings = dataclasses.replace(load_settings(), policy_file=None)
-    with db.read_session() as s:
-        rules = active_rules(s)
-    run_cycle(db, rules, at, only_due=False)
-    jobs: list = []
-    dispatch(db, at, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
-    for job_id, ids in jobs:
-        send_claimed(db, settings, job_id, ids, lambda: sent_at)
-
-
 def event(db, account: str, at: datetime, name: str = "project_created", arrived: datetime | None = None) -> None:
     key = f"{account}-{name}-{at.isoformat()}"
     with db.session() as s:
@@ -83,12 +72,12 @@ def counts(report) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def campaign(db):
+def campaign(db, fire_and_send):
     """Two treated and two control accounts of a 50% holdout rule, fired at T0 and sent at SENT."""
     treated, control = pick(2, 2)
     apply(db, rule_text())
     add_accounts(db, treated + control)
-    fire_and_send(db, T0, SENT)
+    fire_and_send(T0, SENT)
     return treated, control
 
 
@@ -193,26 +182,26 @@ def test_an_event_arriving_late_converts_a_closed_outcome_or_moves_a_conversion_
     assert (got[t1].state, got[t1].converted_at) == ("converted", SENT + timedelta(days=1))
 
 
-def test_an_occurrence_nothing_was_sent_for_has_no_outcome(db):
+def test_an_occurrence_nothing_was_sent_for_has_no_outcome(db, fire_and_send):
     treated, control = pick(2, 1)
     apply(db, rule_text())
     add_accounts(db, treated + control, with_contact=False)  # no recipient: skipped, in either arm
     add_accounts(db, treated[1:])
-    fire_and_send(db, T0, SENT)
+    fire_and_send(T0, SENT)
     with db.session() as s:  # the message failed instead of going out
         s.execute(update(Delivery).where(Delivery.status == "sent").values(status="failed", sent_at=None))
     assert counts(measure(db, SENT + timedelta(minutes=5))) == (0, 0, 0)
     assert outcomes(db) == {}
 
 
-def test_a_new_goal_applies_to_new_firings_only(db, campaign):
+def test_a_new_goal_applies_to_new_firings_only(db, campaign, fire_and_send):
     treated, control = campaign
     measure(db, SENT + timedelta(minutes=5))
     apply(db, rule_text(goal="{event: invite_sent, within: 120d}"))
     newer_treated, newer_control = pick(1, 1, prefix="later")
     add_accounts(db, newer_treated + newer_control)
     later = T0 + timedelta(days=1)
-    fire_and_send(db, later, later + timedelta(minutes=10))
+    fire_and_send(later, later + timedelta(minutes=10))
     for name in treated + control + newer_treated + newer_control:
         event(db, name, later + timedelta(hours=1), name="invite_sent")
     report = measure(db, later + timedelta(hours=2))
@@ -257,7 +246,7 @@ def test_counts_take_a_unit_once_its_window_ended(db, campaign):
         assert daily_counts(s, RULE, 1) == [(2, 1, 2, 1)]  # earlier days are the first day's start
 
 
-def test_a_contact_level_rule_has_an_outcome_per_contact_firing_at_the_account(db):
+def test_a_contact_level_rule_has_an_outcome_per_contact_firing_at_the_account(db, fire_and_send):
     """Each contact's stay is its own occurrence; the outcomes are the account's (its events, its arm)."""
     treated, control = pick(1, 1)
     text = (f"id: {RULE}\nname: Admins\nlevel: contact\nwhen:\n  contact.role: admin\nactions:\n"
@@ -268,7 +257,7 @@ def test_a_contact_level_rule_has_an_outcome_per_contact_firing_at_the_account(d
     with db.session() as s:  # a second admin at each account
         upsert_contacts(s, [{"id": f"{n}-v", "account_id": n, "email": f"{n}-v@x.test", "role": "admin"}
                             for n in treated + control])  # fmt: skip
-    fire_and_send(db, T0, SENT)
+    fire_and_send(T0, SENT)
     event(db, treated[0], SENT + timedelta(days=1))
     assert counts(measure(db, SENT + timedelta(days=2))) == (4, 2, 0)
     with db.read_session() as s:

@@ -36,28 +36,23 @@ class Play:
 
 
 @pytest.fixture
-def spread_campaigns(db):
+def spread_campaigns(db, fire_and_send):
     """``run(plays, days=21, seed=7)``: each play fires ``per_day`` new accounts a day for
     ``days`` days; each account converts with its arm's rate (seeded) a day after it fired;
     the outcomes pass measures 15 days after the last firing. Returns the plays with their
     arms and the time measured."""
     from sqlalchemy import select
 
-    from engine.delivery.batch import send_claimed
-    from engine.delivery.dispatch import dispatch
-    from engine.delivery.gates import standard_gates
     from engine.ingest import track_events, upsert_accounts, upsert_contacts
     from engine.models import Account, Delivery
     from engine.results.harm import review_harm
     from engine.results.outcomes import measure
-    from engine.rules.cycle import run_cycle
     from engine.rules.validate import validate_text
-    from engine.rules.versions import active_rules, apply_rules
+    from engine.rules.versions import apply_rules
     from engine.settings import load_settings
 
     def run(plays: list[Play], days: int = 21, seed: int = 7):
         rng = random.Random(seed)
-        settings = dataclasses.replace(load_settings(), policy_file=None)
         with db.session() as s:
             apply_rules(s, [(validate_text(p.text(), f"{p.rule_id}.yaml", expected_id=p.rule_id).rule, p.text()) for p in plays],
                         author="test")  # fmt: skip
@@ -69,13 +64,7 @@ def spread_campaigns(db):
                 upsert_accounts(s, [{"id": n, "name": n.replace("-", " ").title(), "plan": p.plan} for p, n in names])
                 upsert_contacts(s, [{"id": f"{n}-u", "account_id": n, "email": f"{n}@x.test", "role": "admin"} for p, n in names])
             fired_at.update({n: at for _p, n in names})
-            with db.read_session() as s:
-                rules = active_rules(s)
-            run_cycle(db, rules, at, only_due=False)
-            jobs: list = []
-            dispatch(db, at, lambda j, ids: jobs.append((j, ids)), gates=standard_gates(settings))
-            for job_id, ids in jobs:
-                send_claimed(db, settings, job_id, ids, lambda at=at: at + timedelta(minutes=5))
+            fire_and_send(at, at + timedelta(minutes=5))
         events = []
         with db.read_session() as s:
             for p in plays:

@@ -170,7 +170,7 @@ def rule_results(session: Session, rule_id: str, *, detect: float = DEFAULT_DETE
     per_variant = tuple(arm(v, alpha / len(names), [v]) for v in names if variant in (None, v))
     shown = per_variant[0] if variant is not None else overall
 
-    srm = _srm(session, rule, rule_id, version_ids, numbers, active, funnels, goal)
+    srm = _srm(session, rule, rule_id, version_ids, active, funnels, goal)
     unsub = _unsubscribes(overall.funnel, control)
     harm = _harm(overall, unsub)
     notes = []
@@ -275,19 +275,17 @@ def _more(fixed: Comparison, detect: float) -> MoreNeeded | None:
         return None
 
 
-def _srm(session: Session, rule: Rule | None, rule_id: str, version_ids: list[int], numbers: dict[int, int],
-         active: RuleVersion, funnels: dict[str | None, Funnel], goal: Goal) -> SRM | None:  # fmt: skip
+def _srm(session: Session, rule: Rule | None, rule_id: str, version_ids: list[int], active: RuleVersion,
+         funnels: dict[str | None, Funnel], goal: Goal) -> SRM | None:  # fmt: skip
     """The split as drawn against the split asked for, over the versions that asked for the
     active version's split (another holdout or other weights draw another split)."""
-    if rule is None:
-        return None
     weights = _split(rule)
     if weights is None:
         return None
     same = [vid for vid in version_ids if vid == active.id or _split(_rule_of(session.get(RuleVersion, vid))) == weights]
     if set(same) != set(version_ids):
         _, funnels = funnel(session, rule_id, same, window_days=window_days(goal))
-    observed = {arm or "treated": funnels[arm].assigned if arm in funnels else 0 for arm in _arm_keys(rule)}
+    observed = {arm or "treated": funnels[arm].assigned if arm in funnels else 0 for arm in weights}
     return sample_ratio_mismatch(observed, {k or "treated": w for k, w in weights.items()})
 
 
@@ -308,10 +306,6 @@ def _split(rule: Rule | None) -> dict[str | None, float] | None:
     if rule.holdout:
         out[CONTROL] = rule.holdout / 100
     return out
-
-
-def _arm_keys(rule: Rule) -> list[str | None]:
-    return list(_split(rule) or {})
 
 
 def _srm_text(srm: SRM) -> str:
